@@ -1,0 +1,183 @@
+# ftpalg - GNU make build.
+#
+#   make            build ftpalgd, ftpalg and the test binaries
+#   make check      every test: unit (check), fuzz corpus replay, namespace lab (root)
+#   make fuzz       build the libFuzzer targets (clang) and fuzz each for FUZZ_SECONDS
+#   make demo       the main job: active and passive FTP across a NAT router (root)
+#   make bench      data path and control path against the kernel helper (root)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Layers, and the only direction they depend on each other:
+#   alg/    FTP protocol core: pure code, depends on nothing of the system
+#   nat/    netfilter (libmnl, libnftnl): depends on nothing of FTP
+#   engine/ proxy engine: sockets <-> alg/, alg/ decisions -> nat/
+#   daemon/ ftpalgd: config, logging, event loop, control socket
+#   tools/  ftpalg: the admin CLI (status client, pcap doctor)
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+DESTDIR ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+WARN    = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
+          -Wmissing-prototypes -Wformat=2 -Wvla -Wcast-qual -Wundef \
+          -Wno-unused-parameter
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. -MMD -MP
+LDFLAGS ?=
+
+NAT_PKGS  = libmnl libnftnl
+NAT_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(NAT_PKGS) 2>/dev/null)
+NAT_LIBS   = $(shell $(PKG_CONFIG) --libs $(NAT_PKGS) 2>/dev/null)
+NFQ_PKGS   = libnetfilter_queue
+NFQ_LIBS   = $(shell $(PKG_CONFIG) --libs $(NFQ_PKGS) 2>/dev/null)
+PCAP_CFLAGS = $(shell $(PKG_CONFIG) --cflags libpcap 2>/dev/null)
+PCAP_LIBS   = $(shell $(PKG_CONFIG) --libs libpcap 2>/dev/null || echo -lpcap)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   = $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+B = build
+
+ALG_SRC    = $(wildcard alg/*.c)
+NAT_SRC    = $(wildcard nat/*.c)
+ENGINE_SRC = $(wildcard engine/*.c)
+DAEMON_SRC = $(wildcard daemon/*.c)
+TOOLS_SRC  = $(wildcard tools/*.c)
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+
+ALG_OBJ    = $(ALG_SRC:%.c=$(B)/%.o)
+NAT_OBJ    = $(NAT_SRC:%.c=$(B)/%.o)
+ENGINE_OBJ = $(ENGINE_SRC:%.c=$(B)/%.o)
+DAEMON_OBJ = $(DAEMON_SRC:%.c=$(B)/%.o)
+TOOLS_OBJ  = $(TOOLS_SRC:%.c=$(B)/%.o)
+
+LIBALG    = $(B)/libalg.a
+LIBNAT    = $(B)/libnat.a
+LIBENGINE = $(B)/libengine.a
+# Everything of the daemon and the CLI but their main(), for the unit tests.
+LIBDAEMON = $(B)/libdaemon.a
+LIBTOOLS  = $(B)/libtools.a
+
+UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+REPLAY_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(B)/replay/%)
+FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+
+.PHONY: all check unit-check replay-check lab-check fuzz demo bench install \
+        uninstall clean deps
+
+all: $(B)/ftpalgd $(B)/ftpalg $(UNIT_BIN) $(REPLAY_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(NAT_CFLAGS) $(PCAP_CFLAGS) -c $< -o $@
+
+# alg/ must stay free of system dependencies: compiled with nothing but libc headers.
+$(B)/alg/%.o: alg/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBALG): $(ALG_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; $(AR) rcs $@ $^
+$(LIBNAT): $(NAT_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; $(AR) rcs $@ $^
+$(LIBENGINE): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@; $(AR) rcs $@ $^
+$(LIBDAEMON): $(filter-out $(B)/daemon/main.o,$(DAEMON_OBJ))
+	@mkdir -p $(dir $@)
+	rm -f $@; $(AR) rcs $@ $^
+$(LIBTOOLS): $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
+	@mkdir -p $(dir $@)
+	rm -f $@; $(AR) rcs $@ $^
+
+$(B)/ftpalgd: $(DAEMON_OBJ) $(LIBENGINE) $(LIBNAT) $(LIBALG)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIBENGINE) $(LIBNAT) $(LIBALG) $(NAT_LIBS) $(NFQ_LIBS)
+
+$(B)/ftpalg: $(TOOLS_OBJ) $(LIBALG)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(LIBALG) $(PCAP_LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(LIBTOOLS) $(LIBDAEMON) $(LIBENGINE) $(LIBNAT) $(LIBALG)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(NAT_CFLAGS) $(PCAP_CFLAGS) -o $@ $< \
+	    $(LIBTOOLS) $(LIBDAEMON) $(LIBENGINE) $(LIBNAT) $(LIBALG) \
+	    $(CHECK_LIBS) $(NAT_LIBS) $(NFQ_LIBS) $(PCAP_LIBS)
+
+# Corpus replay: the fuzz targets linked with a small main() instead of libFuzzer,
+# so `make check` runs every corpus file through the real target with any compiler.
+$(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBTOOLS) $(LIBALG)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(PCAP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c \
+	    $(LIBTOOLS) $(LIBALG) $(PCAP_LIBS)
+
+unit-check: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+replay-check: $(REPLAY_BIN)
+	@tests/run-replay.sh $(REPLAY_BIN)
+
+lab-check: all
+	@tests/lab/run-lab.sh
+
+check: all
+	@rm -f $(B)/results/*.txt
+	@tests/run-unit.sh $(UNIT_BIN); u=$$?; \
+	 tests/run-replay.sh $(REPLAY_BIN); r=$$?; \
+	 tests/lab/run-lab.sh; l=$$?; \
+	 tests/summary.sh $(B)/results; s=$$?; \
+	 [ $$u -eq 0 ] && [ $$r -eq 0 ] && [ $$l -eq 0 ] && [ $$s -eq 0 ]
+
+# libFuzzer with ASan and UBSan; FUZZ_SECONDS per target.
+$(B)/fuzz/%: tests/fuzz/%.c $(ALG_SRC) $(TOOLS_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -g -O1 -D_GNU_SOURCE -I. $(PCAP_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $< $(ALG_SRC) $(filter-out tools/main.c,$(TOOLS_SRC)) $(PCAP_LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	    n=$$(basename $$f); mkdir -p $(B)/fuzz-work/$$n; \
+	    echo "fuzzing $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(B)/fuzz-work/$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
+
+demo: all
+	@tests/lab/demo.sh
+
+bench: all
+	@tests/lab/bench.sh
+
+deps:
+	scripts/install-deps.sh
+
+install: $(B)/ftpalgd $(B)/ftpalg
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/ftpalg $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(B)/ftpalgd $(DESTDIR)$(SBINDIR)/ftpalgd
+	install -m 0755 $(B)/ftpalg $(DESTDIR)$(SBINDIR)/ftpalg
+	install -m 0644 man/ftpalgd.8 man/ftpalg.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/ftpalgd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ftpalg/ftpalgd.conf ] || \
+	    install -m 0644 systemd/ftpalgd.conf.example $(DESTDIR)$(SYSCONFDIR)/ftpalg/ftpalgd.conf
+	install -m 0644 systemd/ftpalgd.service $(DESTDIR)$(UNITDIR)/ftpalgd.service
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ftpalgd $(DESTDIR)$(SBINDIR)/ftpalg \
+	    $(DESTDIR)$(MANDIR)/man8/ftpalgd.8 $(DESTDIR)$(MANDIR)/man8/ftpalg.8 \
+	    $(DESTDIR)$(MANDIR)/man5/ftpalgd.conf.5 $(DESTDIR)$(UNITDIR)/ftpalgd.service
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,885 @@
+/*
+ * session.c - the per-session state machine.
+ *
+ * Input: bytes from the client side or the server side.  Output, through the
+ * engine's callbacks and in order: bytes to send to a side, and events (open
+ * or close a data mapping, log a rewrite or a refusal, the channel went
+ * blind with TLS, the session ended).
+ *
+ * Commands go into a FIFO; each final reply (2xx..5xx) answers the command at
+ * its head, preliminary replies (1xx) do not pop it.  Only a reply that
+ * answers a command we saw is acted on.  Two rules keep that exact:
+ *  - a data-channel command (PORT, PASV, ...) or AUTH is taken only when no
+ *    other command is outstanding, and the client is held until it is
+ *    answered; so a local refusal never overtakes a server reply, and the
+ *    mapping exists before the client can learn of it;
+ *  - the client is held while the queue is full (backpressure, no growth).
+ * Holding means alg_session_input() returns fewer bytes than it was given;
+ * the engine keeps the rest and feeds it again later.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alg/alg.h"
+
+#define ALG_QUEUE_MAX 16
+
+/* Replies written by the gateway itself carry this prefix in their text. */
+#define ALG_TAG "ftpalg: "
+
+struct alg_pending {
+	uint8_t cmd;		/* enum alg_cmd */
+	uint8_t flags;
+	uint16_t gw_port;	/* active: the gateway port the server was told */
+	struct alg_endpoint ep;	/* active: where the data connection goes */
+};
+
+/* alg_pending.flags */
+#define PF_EPSV_ALL	0x01	/* EPSV ALL: a 2xx turns on epsv_all */
+#define PF_AS_EPSV	0x02	/* PASV sent to the server as EPSV (family translation) */
+
+struct alg_session {
+	struct alg_policy pol;
+	struct alg_session_addrs addrs;
+	const struct alg_session_ops *ops;
+	void *ctx;
+
+	uint8_t state;		/* enum alg_state */
+	uint8_t err;		/* enum alg_err, why it closed */
+	uint8_t mode;		/* enum alg_cmd of the last data setup, or OTHER */
+	bool epsv_all;
+	bool transferring;
+	bool map_open;
+
+	/* An open multi-line reply: its code, and for 227/228/229 the
+	 * rewrite decided on the first line that carried an endpoint. */
+	int16_t ml_code;
+	bool ml_decided;
+	struct alg_endpoint ml_client_ep;	/* what the client is told */
+	struct alg_endpoint ml_target;		/* where it really goes */
+
+	uint8_t qhead, qlen;
+	struct alg_pending q[ALG_QUEUE_MAX];
+
+	uint32_t next_map_id;
+	struct alg_mapping map;
+
+	struct alg_linebuf lb[2];	/* [ALG_CLIENT], [ALG_SERVER] */
+};
+
+size_t
+alg_session_size(void)
+{
+	return sizeof(struct alg_session);
+}
+
+struct alg_session *
+alg_session_new(const struct alg_policy *pol, const struct alg_session_addrs *addrs,
+    const struct alg_session_ops *ops, void *ctx)
+{
+	struct alg_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->pol = *pol;
+	s->addrs = *addrs;
+	s->ops = ops;
+	s->ctx = ctx;
+	s->state = ALG_ST_GREETING;
+	s->mode = ALG_CMD_OTHER;
+	s->next_map_id = 1;
+	alg_line_init(&s->lb[ALG_CLIENT]);
+	alg_line_init(&s->lb[ALG_SERVER]);
+	return s;
+}
+
+void
+alg_session_free(struct alg_session *s)
+{
+	free(s);
+}
+
+void
+alg_session_set_addrs(struct alg_session *s, const struct alg_session_addrs *addrs)
+{
+	s->addrs = *addrs;
+}
+
+enum alg_state
+alg_session_state(const struct alg_session *s)
+{
+	return (enum alg_state)s->state;
+}
+
+enum alg_err
+alg_session_error(const struct alg_session *s)
+{
+	return (enum alg_err)s->err;
+}
+
+const char *
+alg_session_mode(const struct alg_session *s)
+{
+	return s->mode == ALG_CMD_OTHER ? "-" : alg_cmd_name((enum alg_cmd)s->mode);
+}
+
+bool
+alg_session_transferring(const struct alg_session *s)
+{
+	return s->transferring;
+}
+
+const struct alg_mapping *
+alg_session_mapping(const struct alg_session *s)
+{
+	return s->map_open ? &s->map : NULL;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+alg_send(struct alg_session *s, enum alg_side to, const char *buf, size_t len)
+{
+	if (len > 0)
+		s->ops->send(s->ctx, to, buf, len);
+}
+
+static int
+alg_event(struct alg_session *s, enum alg_event_type type, enum alg_reason reason,
+    const struct alg_mapping *map, const char *before, const char *after)
+{
+	struct alg_event ev = {
+		.type = (uint8_t)type, .reason = (uint8_t)reason, .map = map,
+		.before = before, .after = after,
+	};
+
+	return s->ops->event(s->ctx, &ev);
+}
+
+/* A text without its CRLF, for log events. */
+static const char *
+alg_strip(char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+		line[--n] = '\0';
+	return line;
+}
+
+/* Answers the client locally: the command never reaches the server. */
+static void __attribute__((format(printf, 5, 6)))
+alg_refuse(struct alg_session *s, int code, enum alg_reason reason, const char *cmdline,
+    const char *fmt, ...)
+{
+	char text[256], line[320];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	n = alg_fmt_reply(line, sizeof(line), code, text);
+	if (n < 0)
+		return;
+	alg_send(s, ALG_CLIENT, line, (size_t)n);
+	alg_event(s, ALG_EV_REFUSED, reason, NULL, cmdline, alg_strip(line));
+}
+
+static void
+alg_map_close(struct alg_session *s)
+{
+	if (!s->map_open)
+		return;
+	s->map_open = false;
+	alg_event(s, ALG_EV_MAP_CLOSE, ALG_R_NONE, &s->map, NULL, NULL);
+}
+
+/* Opens the session's one data mapping, replacing the previous one. */
+static int
+alg_map_open(struct alg_session *s, enum alg_map_kind kind, const struct alg_endpoint *peer,
+    const struct alg_endpoint *dst, const struct alg_endpoint *to)
+{
+	alg_map_close(s);
+	memset(&s->map, 0, sizeof(s->map));
+	s->map.id = s->next_map_id++;
+	s->map.kind = (uint8_t)kind;
+	s->map.peer = *peer;
+	s->map.peer.port = 0;
+	s->map.dst = *dst;
+	s->map.to = *to;
+	s->map.timeout_ms = s->pol.map_timeout_ms;
+	if (alg_event(s, ALG_EV_MAP_OPEN, ALG_R_NONE, &s->map, NULL, NULL) < 0)
+		return -1;
+	s->map_open = true;
+	return 0;
+}
+
+static struct alg_pending *
+alg_q_head(struct alg_session *s)
+{
+	return s->qlen > 0 ? &s->q[s->qhead] : NULL;
+}
+
+static struct alg_pending *
+alg_q_push(struct alg_session *s, enum alg_cmd cmd)
+{
+	struct alg_pending *p;
+
+	/* The caller holds the client while the queue is full. */
+	p = &s->q[(s->qhead + s->qlen) % ALG_QUEUE_MAX];
+	s->qlen++;
+	memset(p, 0, sizeof(*p));
+	p->cmd = (uint8_t)cmd;
+	return p;
+}
+
+static void
+alg_q_pop(struct alg_session *s)
+{
+	if (s->qlen == 0)
+		return;
+	s->qhead = (uint8_t)((s->qhead + 1) % ALG_QUEUE_MAX);
+	s->qlen--;
+}
+
+static bool
+alg_cmd_is_setup(enum alg_cmd c)
+{
+	switch (c) {
+	case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
+	case ALG_CMD_PASV: case ALG_CMD_EPSV: case ALG_CMD_LPSV:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Commands after which the client must wait for the reply before we go on. */
+static bool
+alg_cmd_blocks(enum alg_cmd c)
+{
+	return alg_cmd_is_setup(c) || c == ALG_CMD_AUTH;
+}
+
+static bool
+alg_client_held(struct alg_session *s)
+{
+	struct alg_pending *last;
+
+	if (s->state == ALG_ST_GREETING)
+		return true;
+	if (s->qlen >= ALG_QUEUE_MAX)
+		return true;
+	if (s->qlen == 0)
+		return false;
+	last = &s->q[(s->qhead + s->qlen - 1) % ALG_QUEUE_MAX];
+	return alg_cmd_blocks((enum alg_cmd)last->cmd);
+}
+
+static void
+alg_fatal(struct alg_session *s, enum alg_err err, enum alg_reason reason)
+{
+	s->err = (uint8_t)err;
+	alg_map_close(s);
+	s->state = ALG_ST_CLOSED;
+	alg_event(s, ALG_EV_CLOSE, reason, NULL, alg_err_str(err), NULL);
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static bool
+alg_login_ok(struct alg_session *s, const char *clean)
+{
+	if (!s->pol.require_login || s->state == ALG_ST_READY)
+		return true;
+	alg_refuse(s, 530, ALG_R_NOT_LOGGED_IN, clean, ALG_TAG "log in first");
+	return false;
+}
+
+/* Writes a data-port command toward the server in the server leg's family. */
+static int
+alg_fmt_active(char *buf, size_t len, enum alg_cmd cmd, const struct alg_endpoint *ep)
+{
+	if (cmd == ALG_CMD_LPRT)
+		return alg_fmt_lprt(buf, len, ep);
+	if (cmd == ALG_CMD_PORT && ep->family == ALG_AF_INET)
+		return alg_fmt_port(buf, len, ep);
+	return alg_fmt_eprt(buf, len, ep);	/* EPRT, or PORT toward an IPv6 server */
+}
+
+static void
+alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t arglen,
+    const char *clean)
+{
+	struct alg_endpoint ep, gw;
+	enum alg_err err = ALG_OK;
+	struct alg_pending *p;
+	char out[ALG_LINE_MAX], a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+	uint16_t q;
+	int n, rc;
+
+	if (!alg_login_ok(s, clean))
+		return;
+	if (s->epsv_all) {
+		alg_refuse(s, 503, ALG_R_EPSV_ALL, clean, ALG_TAG "EPSV ALL is in effect; use EPSV");
+		return;
+	}
+	if (cmd == ALG_CMD_LPRT && s->pol.long_cmds == ALG_LONG_REFUSE) {
+		alg_refuse(s, 502, ALG_R_LONG_REFUSED, clean, ALG_TAG "LPRT not supported; use EPRT or PORT");
+		return;
+	}
+	if (cmd == ALG_CMD_PORT)
+		rc = alg_parse_port(arg, arglen, &ep, &err);
+	else if (cmd == ALG_CMD_EPRT)
+		rc = alg_parse_eprt(arg, arglen, &ep, &err);
+	else
+		rc = alg_parse_lprt(arg, arglen, &ep, &err);
+	if (rc < 0) {
+		if (cmd == ALG_CMD_EPRT && err == ALG_E_FAMILY)
+			alg_refuse(s, 522, ALG_R_FAMILY, clean, ALG_TAG "network protocol not supported, use (1,2)");
+		else
+			alg_refuse(s, 501, ALG_R_SYNTAX, clean, ALG_TAG "malformed %s (%s)",
+			    alg_cmd_name(cmd), alg_err_str(err));
+		return;
+	}
+	if (!alg_ep_same_addr(&ep, &s->addrs.client)) {
+		if (s->pol.port_addr == ALG_PORTADDR_REFUSE) {
+			alg_addr_fmt(&ep, a, sizeof(a));
+			alg_addr_fmt(&s->addrs.client, b, sizeof(b));
+			alg_refuse(s, 501, ALG_R_BOUNCE, clean,
+			    ALG_TAG "%s must name your own address %s, not %s",
+			    alg_cmd_name(cmd), b, a);
+			return;
+		}
+		q = ep.port;
+		ep = s->addrs.client;
+		ep.port = q;
+	}
+	if (ep.port < 1024 && !s->pol.allow_low_ports) {
+		alg_refuse(s, 501, ALG_R_LOWPORT, clean, ALG_TAG "data port %u below 1024 refused",
+		    ep.port);
+		return;
+	}
+	if (s->ops->alloc_port == NULL ||
+	    s->ops->alloc_port(s->ctx, s->addrs.gw_server.family, &q) < 0) {
+		alg_refuse(s, 425, ALG_R_NOPORT, clean, ALG_TAG "no data port free on the gateway");
+		return;
+	}
+	gw = s->addrs.gw_server;
+	gw.port = q;
+	n = alg_fmt_active(out, sizeof(out), cmd, &gw);
+	if (n < 0) {
+		alg_refuse(s, 522, ALG_R_FAMILY, clean, ALG_TAG "cannot express the gateway address");
+		return;
+	}
+	p = alg_q_push(s, cmd);
+	p->ep = ep;
+	p->gw_port = q;
+	alg_send(s, ALG_SERVER, out, (size_t)n);
+	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
+}
+
+static void
+alg_cmd_passive(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t arglen,
+    const char *raw, size_t rawlen, const char *clean)
+{
+	struct alg_pending *p;
+	enum alg_epsv_arg ea = ALG_EPSV_PLAIN;
+	uint8_t sfam = s->addrs.server.family;
+	char out[64];
+	int n;
+
+	if (!alg_login_ok(s, clean))
+		return;
+	if (cmd == ALG_CMD_EPSV)
+		ea = alg_parse_epsv(arg, arglen);
+	if (s->epsv_all && cmd != ALG_CMD_EPSV) {
+		alg_refuse(s, 503, ALG_R_EPSV_ALL, clean, ALG_TAG "EPSV ALL is in effect; use EPSV");
+		return;
+	}
+	if (cmd == ALG_CMD_LPSV && s->pol.long_cmds == ALG_LONG_REFUSE) {
+		alg_refuse(s, 502, ALG_R_LONG_REFUSED, clean, ALG_TAG "LPSV not supported; use EPSV or PASV");
+		return;
+	}
+	p = alg_q_push(s, cmd);
+	if (ea == ALG_EPSV_ALL)
+		p->flags |= PF_EPSV_ALL;
+	/* Translate what the server leg cannot take (RFC 6384 style). */
+	if (cmd == ALG_CMD_PASV && sfam == ALG_AF_INET6) {
+		p->flags |= PF_AS_EPSV;
+		n = snprintf(out, sizeof(out), "EPSV\r\n");
+	} else if ((ea == ALG_EPSV_AF1 && sfam == ALG_AF_INET6) ||
+	    (ea == ALG_EPSV_AF2 && sfam == ALG_AF_INET)) {
+		n = snprintf(out, sizeof(out), "EPSV %u\r\n", sfam);
+	} else {
+		alg_send(s, ALG_SERVER, raw, rawlen);
+		return;
+	}
+	alg_send(s, ALG_SERVER, out, (size_t)n);
+	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
+}
+
+static bool
+alg_is_tls_mech(const char *arg, size_t len)
+{
+	/* AUTH TLS, SSL, TLS-C, TLS-P (RFC 4217 and drafts) */
+	return len >= 3 && ((arg[0] | 0x20) == 't' || (arg[0] | 0x20) == 's');
+}
+
+static void
+alg_client_line(struct alg_session *s, const char *raw, size_t rawlen)
+{
+	char clean[ALG_LINE_MAX];
+	size_t cl = alg_line_clean(raw, rawlen, clean);
+	const char *arg;
+	size_t arglen;
+	enum alg_cmd cmd = alg_cmd_parse(clean, cl, &arg, &arglen);
+
+	switch (cmd) {
+	case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
+		alg_cmd_active(s, cmd, arg, arglen, clean);
+		return;
+	case ALG_CMD_PASV: case ALG_CMD_EPSV: case ALG_CMD_LPSV:
+		alg_cmd_passive(s, cmd, arg, arglen, raw, rawlen, clean);
+		return;
+	case ALG_CMD_AUTH:
+		if (s->pol.tls == ALG_TLS_REFUSE && alg_is_tls_mech(arg, arglen)) {
+			alg_refuse(s, 534, ALG_R_TLS_REFUSED, clean,
+			    ALG_TAG "TLS on the control channel is refused by the gateway's policy");
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	alg_q_push(s, cmd);
+	alg_send(s, ALG_SERVER, raw, rawlen);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+/*
+ * Decides where a passive data connection goes (target) given the endpoint
+ * the server announced, and what the client is told (client_ep).  Returns -1
+ * with a reason when it cannot be done.
+ */
+static int
+alg_pasv_decide(struct alg_session *s, const struct alg_endpoint *announced, bool via_cp,
+    struct alg_endpoint *target, struct alg_endpoint *client_ep, enum alg_reason *why)
+{
+	const struct alg_session_addrs *ad = &s->addrs;
+	struct alg_endpoint d = *announced;
+	bool via_gw = ad->passive_via_gw || ad->client.family != ad->server.family;
+	char before[ALG_EP_STRLEN], after[ALG_EP_STRLEN], note[200];
+
+	if (d.port < 1024 && !s->pol.allow_low_ports) {
+		*why = ALG_R_LOWPORT;
+		return -1;
+	}
+	if (!alg_ep_same_addr(&d, &ad->server)) {
+		enum alg_addr_class c = alg_addr_class(&d);
+		bool follow = s->pol.pasv == ALG_PASV_RELAXED && c == ALG_ADDR_PUBLIC &&
+		    d.family == ad->server.family &&
+		    !alg_ep_same_addr(&d, &ad->gw_client) &&
+		    !alg_ep_same_addr(&d, &ad->gw_server) && !via_cp;
+
+		if (!follow) {
+			alg_ep_str(&d, before, sizeof(before));
+			d = ad->server;
+			d.port = announced->port;
+			alg_ep_str(&d, after, sizeof(after));
+			snprintf(note, sizeof(note), "server announced %s address %s; using the control peer %s",
+			    alg_addr_class_name(c), before, after);
+			alg_event(s, ALG_EV_NOTICE, ALG_R_PASV_ADDR, NULL, note, NULL);
+		}
+	}
+	*target = d;
+	if (!via_gw) {
+		*client_ep = d;
+		return 0;
+	}
+	*client_ep = ad->gw_client;
+	if (s->ops->alloc_port == NULL ||
+	    s->ops->alloc_port(s->ctx, ad->gw_client.family, &client_ep->port) < 0) {
+		*why = ALG_R_NOPORT;
+		return -1;
+	}
+	return 0;
+}
+
+/* Formats the passive reply the client expects for the command it sent. */
+static int
+alg_fmt_pasv_reply(char *buf, size_t len, enum alg_cmd cmd, const struct alg_endpoint *ep,
+    bool intermediate)
+{
+	int n;
+
+	if (cmd == ALG_CMD_EPSV)
+		n = alg_fmt_229(buf, len, ep->port);
+	else if (cmd == ALG_CMD_LPSV)
+		n = alg_fmt_228(buf, len, ep);
+	else
+		n = alg_fmt_227(buf, len, ep);
+	if (n > 3 && intermediate)
+		buf[3] = '-';
+	return n;
+}
+
+/* Sends a locally made reply in place of the server's (the server's one is dropped). */
+static void
+alg_reply_instead(struct alg_session *s, int code, enum alg_reason why, const char *orig,
+    const char *text)
+{
+	char line[320];
+	int n = alg_fmt_reply(line, sizeof(line), code, text);
+
+	if (n < 0)
+		return;
+	alg_send(s, ALG_CLIENT, line, (size_t)n);
+	alg_event(s, ALG_EV_REFUSED, why, NULL, orig, alg_strip(line));
+}
+
+static const char *
+alg_pasv_why_text(enum alg_reason why)
+{
+	switch (why) {
+	case ALG_R_LOWPORT: return ALG_TAG "server's passive data port below 1024 refused";
+	case ALG_R_NOPORT: return ALG_TAG "no data port free on the gateway";
+	case ALG_R_FAMILY: return ALG_TAG "the passive reply cannot carry this address family; use EPSV";
+	case ALG_R_MAPFAIL: return ALG_TAG "could not open the data channel on the gateway";
+	default: return ALG_TAG "malformed passive reply from the server";
+	}
+}
+
+/*
+ * A line of the reply to PASV, EPSV or LPSV (a final one, or one line of a
+ * multi-line reply).  Returns true when it was handled (sent or replaced).
+ */
+static bool
+alg_reply_passive(struct alg_session *s, struct alg_pending *p, int code, bool final,
+    const char *raw, size_t rawlen, const char *clean, size_t cl)
+{
+	enum alg_cmd cmd = (enum alg_cmd)p->cmd;
+	struct alg_endpoint ann, target, cep;
+	enum alg_err err = ALG_OK;
+	enum alg_reason why = ALG_R_SYNTAX;
+	bool have = false, via_cp = false;
+	char out[160];
+	int n;
+
+	if (code == 227 || code == 228) {
+		have = (code == 227 ? alg_parse_227(clean, cl, &ann, &err) :
+		    alg_parse_228(clean, cl, &ann, &err)) == 0;
+		/* A 227 answering EPSV: the client connects to its control peer. */
+		via_cp = cmd == ALG_CMD_EPSV;
+	} else if (code == 229) {
+		uint16_t port;
+
+		have = alg_parse_229(clean, cl, &port, &err) == 0;
+		if (have) {
+			ann = s->addrs.server;
+			ann.port = port;
+		}
+	} else {
+		return false;	/* an error reply: forward it as it is */
+	}
+	if (!have && !final)
+		return false;	/* text lines of a multi-line reply */
+	if (!s->ml_decided && have) {
+		if (alg_pasv_decide(s, &ann, via_cp, &target, &cep, &why) < 0)
+			goto fail;
+		/* The client's reply must be expressible in what it asked for. */
+		if (cmd == ALG_CMD_PASV && cep.family != ALG_AF_INET) {
+			why = ALG_R_FAMILY;
+			goto fail;
+		}
+		s->ml_decided = true;
+		s->ml_target = target;
+		s->ml_client_ep = cep;
+	}
+	if (!s->ml_decided)
+		goto fail;
+	if (final) {
+		const struct alg_endpoint *ce = &s->ml_client_ep;
+
+		if (alg_map_open(s, ALG_MAP_PASSIVE, &s->addrs.client,
+		    ce, &s->ml_target) < 0) {
+			why = ALG_R_MAPFAIL;
+			goto fail;
+		}
+		s->mode = (uint8_t)cmd;
+	}
+	if (!have) {
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+		return true;
+	}
+	/* Forward the server's own line when it already says the right thing. */
+	if (((code == 227 && cmd == ALG_CMD_PASV) || (code == 228 && cmd == ALG_CMD_LPSV)) &&
+	    alg_ep_equal(&ann, &s->ml_client_ep)) {
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+		return true;
+	}
+	if (code == 229 && cmd == ALG_CMD_EPSV && ann.port == s->ml_client_ep.port) {
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+		return true;
+	}
+	n = alg_fmt_pasv_reply(out, sizeof(out), cmd, &s->ml_client_ep, !final);
+	if (n < 0) {
+		why = ALG_R_FAMILY;
+		goto fail;
+	}
+	alg_send(s, ALG_CLIENT, out, (size_t)n);
+	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
+	return true;
+fail:
+	if (final || !have) {
+		/* Single-line (or the end of a multi-line reply): say why. */
+		alg_reply_instead(s, 425, why, clean, alg_pasv_why_text(why));
+	} else {
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+		alg_event(s, ALG_EV_NOTICE, why, NULL, clean, NULL);
+	}
+	return true;
+}
+
+static bool
+alg_reply_active(struct alg_session *s, struct alg_pending *p, int code, bool final,
+    const char *clean)
+{
+	struct alg_endpoint gw;
+
+	if (!final || code < 200 || code > 299)
+		return false;
+	gw = s->addrs.gw_server;
+	gw.port = p->gw_port;
+	if (alg_map_open(s, ALG_MAP_ACTIVE, &s->addrs.server, &gw, &p->ep) < 0) {
+		alg_reply_instead(s, 425, ALG_R_MAPFAIL, clean,
+		    ALG_TAG "could not open the data channel on the gateway");
+		return true;
+	}
+	s->mode = p->cmd;
+	return false;
+}
+
+static void
+alg_reset_login(struct alg_session *s)
+{
+	s->state = ALG_ST_LOGIN;
+	s->epsv_all = false;
+	s->transferring = false;
+	alg_map_close(s);
+}
+
+static void
+alg_unsolicited(struct alg_session *s, int code, const char *clean)
+{
+	if (code == 227 || code == 228 || code == 229)
+		alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, clean, NULL);
+}
+
+static void
+alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
+{
+	char clean[ALG_LINE_MAX];
+	size_t cl = alg_line_clean(raw, rawlen, clean);
+	struct alg_pending *p;
+	bool more, final, handled = false;
+	int code = alg_reply_code(clean, cl, &more);
+	enum alg_cmd cmd;
+
+	if (s->ml_code != 0) {
+		/* Inside a multi-line reply only "ddd " with the same code ends it. */
+		if (code == s->ml_code && !more)
+			final = true;
+		else {
+			final = false;
+			code = s->ml_code;
+		}
+	} else if (code < 0) {
+		alg_send(s, ALG_CLIENT, raw, rawlen);	/* not a reply: pass it on */
+		return;
+	} else {
+		final = !more;
+		if (more) {
+			s->ml_code = (int16_t)code;
+			s->ml_decided = false;
+		}
+	}
+	if (s->ml_code == 0)
+		s->ml_decided = false;	/* a single-line reply decides afresh */
+
+	if (s->state == ALG_ST_GREETING) {
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+		if (final && code >= 200) {
+			s->ml_code = 0;
+			s->state = code == 220 ? ALG_ST_LOGIN : ALG_ST_CLOSED;
+			if (s->state == ALG_ST_CLOSED)
+				alg_event(s, ALG_EV_CLOSE, ALG_R_NONE, NULL, "server refused the session", NULL);
+		}
+		return;
+	}
+
+	p = alg_q_head(s);
+	if (p == NULL) {
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+		if (final) {
+			alg_unsolicited(s, code, clean);
+			s->ml_code = 0;
+			if (code == 421) {	/* the server is closing the connection */
+				alg_map_close(s);
+			}
+		}
+		return;
+	}
+	cmd = (enum alg_cmd)p->cmd;
+	if (cmd == ALG_CMD_PASV || cmd == ALG_CMD_EPSV || cmd == ALG_CMD_LPSV)
+		handled = alg_reply_passive(s, p, code, final, raw, rawlen, clean, cl);
+	else if (cmd == ALG_CMD_PORT || cmd == ALG_CMD_EPRT || cmd == ALG_CMD_LPRT)
+		handled = alg_reply_active(s, p, code, final, clean);
+	if (!handled)
+		alg_send(s, ALG_CLIENT, raw, rawlen);
+	if (!final)
+		return;
+	s->ml_code = 0;
+
+	if (code < 200) {	/* preliminary: the command is still running */
+		if (alg_cmd_is_transfer(cmd)) {
+			s->transferring = true;
+			if (s->map_open)
+				alg_event(s, ALG_EV_MAP_USED, ALG_R_NONE, &s->map, NULL, NULL);
+		}
+		return;
+	}
+	alg_q_pop(s);
+	if (alg_cmd_is_transfer(cmd)) {
+		s->transferring = false;
+		alg_map_close(s);	/* one-shot: a new transfer brings a new PORT/PASV */
+	}
+	switch (cmd) {
+	case ALG_CMD_USER: case ALG_CMD_PASS: case ALG_CMD_ACCT:
+		if (code == 230 || code == 232)
+			s->state = ALG_ST_READY;
+		break;
+	case ALG_CMD_EPSV:
+		if ((p->flags & PF_EPSV_ALL) && code >= 200 && code < 300)
+			s->epsv_all = true;
+		break;
+	case ALG_CMD_AUTH:
+		if (code == 234 || code == 334) {
+			alg_map_close(s);
+			s->state = ALG_ST_TLS;
+			alg_event(s, ALG_EV_TLS, ALG_R_TLS, NULL, clean, NULL);
+		}
+		break;
+	case ALG_CMD_REIN:
+		if (code == 220)
+			alg_reset_login(s);
+		break;
+	case ALG_CMD_QUIT:
+		if (code == 221) {
+			alg_map_close(s);
+			s->state = ALG_ST_CLOSED;
+			alg_event(s, ALG_EV_CLOSE, ALG_R_NONE, NULL, "QUIT", NULL);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- input */
+
+/* A TLS handshake record: implicit FTPS, or TLS before the greeting. */
+static bool
+alg_looks_like_tls(const char *data, size_t len)
+{
+	return len >= 3 && (uint8_t)data[0] == 0x16 && (uint8_t)data[1] == 0x03 &&
+	    (uint8_t)data[2] <= 0x04;
+}
+
+long
+alg_session_input(struct alg_session *s, enum alg_side from, const char *data, size_t len)
+{
+	enum alg_side to = from == ALG_CLIENT ? ALG_SERVER : ALG_CLIENT;
+	struct alg_linebuf *lb = &s->lb[from];
+	size_t done = 0;
+
+	if (s->state == ALG_ST_CLOSED)
+		return -1;
+	if (s->state == ALG_ST_TLS) {
+		alg_send(s, to, data, len);
+		return (long)len;
+	}
+	if (from == ALG_CLIENT && s->state == ALG_ST_GREETING && lb->len == 0 &&
+	    alg_looks_like_tls(data, len)) {
+		s->state = ALG_ST_TLS;
+		alg_event(s, ALG_EV_TLS, ALG_R_TLS, NULL, "implicit TLS (client spoke TLS first)", NULL);
+		alg_send(s, to, data, len);
+		return (long)len;
+	}
+	while (done < len) {
+		const char *line;
+		size_t ll;
+		long n;
+
+		if (from == ALG_CLIENT && alg_client_held(s))
+			break;
+		n = alg_line_next(lb, data + done, len - done, &line, &ll);
+		if (n < 0) {
+			char bye[128];
+			int bl = alg_fmt_reply(bye, sizeof(bye), 421, from == ALG_CLIENT ?
+			    ALG_TAG "command line too long or holding a NUL byte; closing" :
+			    ALG_TAG "the server sent an overlong or invalid line; closing");
+
+			if (bl > 0)
+				alg_send(s, ALG_CLIENT, bye, (size_t)bl);
+			alg_fatal(s, (enum alg_err)lb->err, ALG_R_LINE);
+			return -1;
+		}
+		if (line == NULL) {
+			done += (size_t)n;
+			break;
+		}
+		if (from == ALG_CLIENT && s->qlen > 0) {
+			/* A data-channel command waits until nothing else is outstanding. */
+			char clean[16];
+			const char *arg;
+			size_t arglen, cl = alg_line_clean(line, ll < 15 ? ll : 15, clean);
+
+			if (alg_cmd_blocks(alg_cmd_parse(clean, cl, &arg, &arglen))) {
+				if (line == lb->buf)
+					lb->len = (uint16_t)(ll - (size_t)n);	/* keep the head */
+				break;
+			}
+		}
+		done += (size_t)n;
+		if (from == ALG_CLIENT)
+			alg_client_line(s, line, ll);
+		else
+			alg_server_line(s, line, ll);
+		if (s->state == ALG_ST_CLOSED)
+			return (long)done;
+		if (s->state == ALG_ST_TLS) {
+			/* What follows the 234 (or AUTH) is TLS: pass it blindly. */
+			alg_send(s, to, data + done, len - done);
+			return (long)len;
+		}
+	}
+	return (long)done;
+}
+
+void
+alg_session_eof(struct alg_session *s, enum alg_side from)
+{
+	/*
+	 * An unterminated line is dropped, not flushed: it was never checked,
+	 * and a raw "PORT ..." must not reach the server unrewritten.
+	 */
+	s->lb[from].len = 0;
+	alg_map_close(s);
+	s->transferring = false;
+	s->state = ALG_ST_CLOSED;
+}

@@ -1,0 +1,90 @@
+/*
+ * config.h - ftpalgd's configuration: a file of "key = value" lines and
+ * "-o key=value" overrides on the command line, one table of keys for both.
+ */
+#ifndef FTPALG_CONFIG_H
+#define FTPALG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "alg/alg.h"
+
+#define CFG_MAX_LISTEN 8
+#define CFG_MAX_PORTS 8
+#define CFG_MAX_MAPPINGS 16
+#define CFG_PATH_MAX 256
+
+enum cfg_log_target { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
+enum cfg_mode { CFG_MODE_REDIRECT, CFG_MODE_TPROXY };
+
+/* An inbound mapping (reverse mode): a public port in front of an intranet server. */
+struct cfg_mapping {
+	struct sockaddr_storage listen;	/* public address:port we accept on */
+	struct sockaddr_storage server;	/* the intranet server */
+	bool relay;			/* carry data in userspace instead of pinholes */
+};
+
+struct ftpalg_config {
+	/* Transparent (outbound) listeners: where redirected/TPROXYed
+	 * control connections arrive. */
+	struct sockaddr_storage listen[CFG_MAX_LISTEN];
+	unsigned n_listen;
+	enum cfg_mode mode;
+
+	/* Optional interception done by the daemon's own table. */
+	char intercept_iif[32];		/* "" = the admin redirects */
+	uint16_t control_ports[CFG_MAX_PORTS];
+	unsigned n_control_ports;
+
+	/* Inbound mappings. */
+	struct cfg_mapping mappings[CFG_MAX_MAPPINGS];
+	unsigned n_mappings;
+
+	/* Gateway ports for active-mode (and inbound passive) pinholes. */
+	uint16_t data_port_min, data_port_max;
+
+	/* nftables. */
+	char nft_table[32];
+	uint32_t pinhole_mark;
+	uint32_t pinhole_timeout_ms;
+	uint32_t max_pinholes;		/* in total */
+
+	/* Limits. */
+	uint32_t max_sessions;
+	uint32_t max_sessions_per_client;
+	uint32_t idle_timeout_ms;	/* control idle, not counted during transfers */
+	uint32_t connect_timeout_ms;	/* to the server */
+
+	/* FTP policy, handed to alg/. */
+	struct alg_policy policy;
+
+	/* Process. */
+	enum cfg_log_target log_target;
+	int log_level;			/* LOG_ERR .. LOG_DEBUG (syslog numbers) */
+	char user[32];			/* drop privileges to this user ("" = stay) */
+	char pidfile[CFG_PATH_MAX];
+	char control_socket[CFG_PATH_MAX];
+};
+
+/* Fills the defaults (documented in ftpalgd.conf(5)). */
+void cfg_defaults(struct ftpalg_config *c);
+
+/*
+ * Reads a config file into c (on top of what is there).  On error returns -1
+ * and writes "FILE:LINE: message" into err.
+ */
+int cfg_load_file(struct ftpalg_config *c, const char *path, char *err, size_t errlen);
+
+/* Applies one "key=value" (from -o).  -1 and a message in err on error. */
+int cfg_set(struct ftpalg_config *c, const char *kv, char *err, size_t errlen);
+
+/* Cross-checks after everything is loaded (ranges, mark non-zero, listeners). */
+int cfg_validate(const struct ftpalg_config *c, char *err, size_t errlen);
+
+/* Writes the effective configuration as a config file (for `ftpalgd -n -v`). */
+void cfg_dump(const struct ftpalg_config *c, FILE *out);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * nat.h - the only code of ftpalg that talks to the kernel's netfilter.
+ *
+ * Knows nothing of FTP: it owns one nftables table (family inet) holding
+ * exact, one-shot, self-expiring pinholes, and reads a redirected socket's
+ * original destination.  Built on libmnl + libnftnl; no `nft` subprocess.
+ *
+ * Errors: -1 with errno set (libmnl style).  nat_strerror-like text comes
+ * from strerror(errno); nat_last_error() adds the netlink context.
+ *
+ * The table (names fixed; the table name is configurable):
+ *
+ *   table inet ftpalg {
+ *     set pin4  { type ipv4_addr . ipv4_addr . inet_service; flags timeout; }
+ *     set pin6  { type ipv6_addr . ipv6_addr . inet_service; flags timeout; }
+ *     map dnat4 { type ipv4_addr . ipv4_addr . inet_service :
+ *                 ipv4_addr . inet_service; flags timeout; }
+ *     map dnat6 { same for IPv6 }
+ *     chain pinhole { type nat hook prerouting priority dstnat - 5; policy accept;
+ *       ip  saddr . ip  daddr . tcp dport @pin4 delete @pin4 { ... }
+ *             ct mark set ct mark | MARK dnat ip to ip saddr . ip daddr . tcp dport map @dnat4
+ *       (the same for ip6)
+ *     }
+ *     chain intercept { type nat hook prerouting priority dstnat; policy accept;
+ *       iifname "lan" tcp dport { 21, 2121 } redirect to :LISTEN }     (optional)
+ *   }
+ *
+ * A pinhole is an element (saddr . daddr . dport) in pin4/pin6 and, when it
+ * translates, an element of dnat4/dnat6 with the new destination.  The first
+ * matching packet (nat chains see only a connection's first packet) deletes
+ * the pin element, so a pinhole serves one connection; the conntrack entry
+ * gets MARK so that the admin's own filter can accept it ("ct mark & MARK ==
+ * MARK accept"), and DNATed flows also carry "ct status dnat".
+ */
+#ifndef FTPALG_NAT_H
+#define FTPALG_NAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+struct nat_addr {
+	int family;		/* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} u;
+};
+
+struct nat_pinhole {
+	struct nat_addr saddr;	/* who may connect */
+	struct nat_addr daddr;	/* the address the connection is sent to */
+	uint16_t dport;		/* host byte order */
+	bool dnat;		/* deliver to to_addr:to_port instead */
+	struct nat_addr to_addr;
+	uint16_t to_port;
+	uint32_t timeout_ms;	/* element timeout; the kernel removes it after */
+};
+
+#define NAT_MAX_INTERCEPT_PORTS 8
+
+struct nat_config {
+	const char *table;	/* nftables table name, e.g. "ftpalg" */
+	uint32_t mark;		/* ct mark bits set on pinholed connections (non-zero) */
+	uint32_t max_elements;	/* set/map size */
+	/* Optional interception: redirect control connections to our listener. */
+	const char *intercept_iif;	/* NULL or "" = no intercept chain */
+	uint16_t intercept_ports[NAT_MAX_INTERCEPT_PORTS];
+	unsigned n_intercept_ports;
+	uint16_t listen_port;	/* redirect target */
+};
+
+struct nat_table;
+
+/*
+ * Creates the table in one atomic batch; a table of the same name left by a
+ * crashed predecessor is deleted in the same batch.  NULL with errno on error.
+ */
+struct nat_table *nat_open(const struct nat_config *cfg);
+/* Deletes the table and frees everything. */
+void nat_close(struct nat_table *t);
+/* Deletes a stale table of that name, if any (for `ftpalgd --cleanup`). */
+int nat_cleanup(const char *table);
+
+int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p);
+/* Removing one that already expired or was used is not an error. */
+int nat_pinhole_del(struct nat_table *t, const struct nat_pinhole *p);
+
+/* Last netlink error text, for log lines ("add element pin4: File exists"). */
+const char *nat_last_error(const struct nat_table *t);
+
+/*
+ * The original destination of a connection that nftables `redirect`ed to
+ * our listener (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST), or for a TPROXY
+ * socket simply its local address.  Returns 0 or -1 with errno.
+ */
+int nat_original_dst(int fd, struct sockaddr_storage *dst, bool tproxy);
+
+#endif

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs what ftpalg needs to build, test, run the lab demo and the benchmark
+# on a Debian 12 machine.  Idempotent: packages already there are skipped.
+set -eu
+
+PKGS="build-essential pkg-config clang valgrind
+libmnl-dev libnftnl-dev libnetfilter-queue-dev libnetfilter-conntrack-dev libpcap-dev check
+nftables iptables conntrack iproute2 tcpdump tshark socat iperf3 procps psmisc
+vsftpd python3 python3-pyftpdlib curl lftp wget tnftp"
+# Chromium renders the pcap doctor's HTML report in a test.
+PKGS="$PKGS chromium"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: everything is installed"
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing:$missing (run as root)" >&2
+	exit 1
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Debian's vsftpd unit starts a server on port 21 of the host; the lab runs its own.
+systemctl disable --now vsftpd >/dev/null 2>&1 || true
+pkill -x vsftpd 2>/dev/null || true
+echo "install-deps: done"
