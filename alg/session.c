@@ -375,6 +375,17 @@ alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t 
 		alg_refuse(s, 522, ALG_R_FAMILY, clean, ALG_TAG "cannot express the gateway address");
 		return;
 	}
+	/*
+	 * The mapping opens before the server sees the command: some servers
+	 * (pyftpdlib) connect at once and answer 200 only once connected.  It is
+	 * exact (this server, this gateway port, the client's own endpoint) and
+	 * is closed again if the server refuses the command.
+	 */
+	if (alg_map_open(s, ALG_MAP_ACTIVE, &s->addrs.server, &gw, &ep) < 0) {
+		alg_refuse(s, 425, ALG_R_MAPFAIL, clean,
+		    ALG_TAG "could not open the data channel on the gateway");
+		return;
+	}
 	p = alg_q_push(s, cmd);
 	p->ep = ep;
 	p->gw_port = q;
@@ -646,21 +657,14 @@ fail:
 }
 
 static bool
-alg_reply_active(struct alg_session *s, struct alg_pending *p, int code, bool final,
-    const char *clean)
+alg_reply_active(struct alg_session *s, struct alg_pending *p, int code, bool final)
 {
-	struct alg_endpoint gw;
-
-	if (!final || code < 200 || code > 299)
+	if (!final)
 		return false;
-	gw = s->addrs.gw_server;
-	gw.port = p->gw_port;
-	if (alg_map_open(s, ALG_MAP_ACTIVE, &s->addrs.server, &gw, &p->ep) < 0) {
-		alg_reply_instead(s, 425, ALG_R_MAPFAIL, clean,
-		    ALG_TAG "could not open the data channel on the gateway");
-		return true;
-	}
-	s->mode = p->cmd;
+	if (code >= 200 && code < 300)
+		s->mode = p->cmd;
+	else
+		alg_map_close(s);	/* the server refused the address: nothing will come */
 	return false;
 }
 
@@ -738,7 +742,7 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 	if (cmd == ALG_CMD_PASV || cmd == ALG_CMD_EPSV || cmd == ALG_CMD_LPSV)
 		handled = alg_reply_passive(s, p, code, final, raw, rawlen, clean, cl);
 	else if (cmd == ALG_CMD_PORT || cmd == ALG_CMD_EPRT || cmd == ALG_CMD_LPRT)
-		handled = alg_reply_active(s, p, code, final, clean);
+		handled = alg_reply_active(s, p, code, final);
 	if (!handled)
 		alg_send(s, ALG_CLIENT, raw, rawlen);
 	if (!final)

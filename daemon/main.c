@@ -1,0 +1,297 @@
+/*
+ * main.c - ftpalgd: configuration, set-up, the event loop, clean stop.
+ *
+ * Set-up order matters: the nftables table comes first (a stale one of a
+ * crashed predecessor is replaced in the same batch), then the listeners,
+ * then privileges are dropped, and only then is the service reported ready.
+ * On SIGTERM/SIGINT sessions are closed, their pinholes removed, and the
+ * table deleted, so nothing of ftpalgd stays in the kernel.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+#include "engine/event.h"
+#include "engine/proxy.h"
+#include "engine/sockaddr.h"
+#include "nat/nat.h"
+
+#define DEFAULT_CONFIG "/etc/ftpalg/ftpalgd.conf"
+#define MAX_OVERRIDES 64
+
+struct sig_source {
+	struct ev_handler h;
+	int fd;
+	volatile int stop;
+};
+
+static struct ftpalg_config cfg;
+static struct proxy *proxy;
+
+static void __attribute__((noreturn))
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: ftpalgd [-dnvV] [-f file] [-o key=value]... [--cleanup]\n"
+	    "  -d          stay in the foreground and log to stderr\n"
+	    "  -f file     configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -o key=val  set a configuration key (after the file; repeatable)\n"
+	    "  -n          check the configuration and exit (with -v: print it)\n"
+	    "  -v          verbose: debug logging\n"
+	    "  -V          print the version\n"
+	    "  --cleanup   remove what a crashed ftpalgd left in nftables, then exit\n"
+	    "See ftpalgd(8) and ftpalgd.conf(5).\n");
+	exit(code);
+}
+
+static void
+sig_event(struct ev_handler *h, uint32_t events)
+{
+	struct sig_source *s = ev_container_of(h, struct sig_source, h);
+	struct signalfd_siginfo si;
+
+	while (read(s->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			s->stop = 1;
+			break;
+		case SIGHUP:
+			log_info("SIGHUP: configuration reload is not supported; restart ftpalgd "
+			    "to apply changes (sessions would be cut)");
+			break;
+		case SIGUSR1:
+			log_info("%u sessions, %u pinholes", proxy_nsessions(proxy),
+			    proxy_npinholes(proxy));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static bool
+sa_is_any6(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+}
+
+/* "[::]:P" means every address of both families: one socket per family. */
+static void
+listen_or_die(const struct sockaddr_storage *addr, bool tproxy, const struct sockaddr_storage *server)
+{
+	char a[64];
+
+	if (proxy_listen(proxy, addr, tproxy, server) < 0)
+		fatal("listen on %s", sa_str(addr, a, sizeof(a)));
+	if (sa_is_any6(addr)) {
+		struct sockaddr_storage v4 = { .ss_family = AF_INET };
+		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&v4;
+
+		s4->sin_port = ((const struct sockaddr_in6 *)(const void *)addr)->sin6_port;
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		if (proxy_listen(proxy, &v4, tproxy, server) < 0)
+			fatal("listen on %s", sa_str(&v4, a, sizeof(a)));
+	}
+	log_info("listening on %s%s%s", sa_str(addr, a, sizeof(a)), sa_is_any6(addr) ?
+	    " (IPv4 and IPv6)" : "", server != NULL ? " (inbound)" : tproxy ? " (tproxy)" : "");
+}
+
+static uint16_t
+sa_port(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ?
+	    ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port) :
+	    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
+}
+
+static void
+write_pidfile(const char *path)
+{
+	FILE *f;
+
+	if (path[0] == '\0')
+		return;
+	if ((f = fopen(path, "w")) == NULL) {
+		log_warn("pidfile %s", path);
+		return;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "cleanup", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = NULL, *overrides[MAX_OVERRIDES];
+	unsigned n_over = 0;
+	bool foreground = false, check = false, verbose = false, cleanup = false;
+	char err[512];
+	struct nat_config nc;
+	struct nat_table *nat;
+	struct ctl_server *ctl;
+	struct sig_source sigs = { .h.fn = sig_event };
+	struct epoll_event ev;
+	sigset_t mask;
+	uint64_t started, last_tick = 0;
+	int epfd, ch;
+
+	while ((ch = getopt_long(argc, argv, "df:hno:vV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': foreground = true; break;
+		case 'f': file = optarg; break;
+		case 'n': check = true; break;
+		case 'o':
+			if (n_over == MAX_OVERRIDES)
+				usage(1);
+			overrides[n_over++] = optarg;
+			break;
+		case 'v': verbose = true; break;
+		case 'V': printf("ftpalgd %s\n", FTPALG_VERSION); return 0;
+		case 'C': cleanup = true; break;
+		case 'h': usage(0);
+		default: usage(1);
+		}
+	}
+	if (optind != argc)
+		usage(1);
+
+	cfg_defaults(&cfg);
+	if (file != NULL || access(DEFAULT_CONFIG, F_OK) == 0) {
+		if (cfg_load_file(&cfg, file != NULL ? file : DEFAULT_CONFIG, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ftpalgd: %s\n", err);
+			return 1;
+		}
+	}
+	for (unsigned i = 0; i < n_over; i++)
+		if (cfg_set(&cfg, overrides[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "ftpalgd: %s\n", err);
+			return 1;
+		}
+	if (cleanup) {
+		if (nat_cleanup(cfg.nft_table) < 0) {
+			fprintf(stderr, "ftpalgd: cleanup of table %s: %s\n", cfg.nft_table,
+			    strerror(errno));
+			return 1;
+		}
+		printf("ftpalgd: table inet %s removed (if it was there)\n", cfg.nft_table);
+		return 0;
+	}
+	if (cfg_validate(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ftpalgd: %s\n", err);
+		return 1;
+	}
+	if (check) {
+		printf("ftpalgd: configuration OK\n");
+		if (verbose)
+			cfg_dump(&cfg, stdout);
+		return 0;
+	}
+
+	log_init(foreground ? LOG_TO_STDERR : (int)cfg.log_target,
+	    verbose ? LOG_DEBUG : cfg.log_level, "ftpalgd");
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		fatal("sigprocmask");
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll_create1");
+
+	memset(&nc, 0, sizeof(nc));
+	nc.table = cfg.nft_table;
+	nc.mark = cfg.pinhole_mark;
+	nc.max_elements = cfg.max_pinholes;
+	if (cfg.intercept_iif[0] != '\0' && cfg.n_listen > 0) {
+		nc.intercept_iif = cfg.intercept_iif;
+		for (unsigned i = 0; i < cfg.n_control_ports && i < NAT_MAX_INTERCEPT_PORTS; i++)
+			nc.intercept_ports[nc.n_intercept_ports++] = cfg.control_ports[i];
+		nc.listen_port = sa_port(&cfg.listen[0]);
+	}
+	if ((nat = nat_open(&nc)) == NULL)
+		fatalx("cannot create nftables table inet %s: %s (ftpalgd needs CAP_NET_ADMIN)",
+		    cfg.nft_table, strerror(errno));
+	log_info("nftables table inet %s ready (pinhole mark 0x%08x)%s%s", cfg.nft_table,
+	    cfg.pinhole_mark, nc.intercept_iif ? ", intercepting control ports on " : "",
+	    nc.intercept_iif ? nc.intercept_iif : "");
+
+	if ((proxy = proxy_new(&cfg, nat, epfd)) == NULL)
+		fatal("proxy_new");
+	for (unsigned i = 0; i < cfg.n_listen; i++)
+		listen_or_die(&cfg.listen[i], cfg.mode == CFG_MODE_TPROXY, NULL);
+	for (unsigned i = 0; i < cfg.n_mappings; i++)
+		listen_or_die(&cfg.mappings[i].listen, false, &cfg.mappings[i].server);
+
+	if ((sigs.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		fatal("signalfd");
+	ev.events = EPOLLIN;
+	ev.data.ptr = &sigs.h;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigs.fd, &ev) < 0)
+		fatal("epoll_ctl");
+
+	started = ev_now_ms();
+	if ((ctl = ctl_open(cfg.control_socket, epfd, &cfg, proxy, started)) == NULL &&
+	    cfg.control_socket[0] != '\0')
+		log_warn("control socket %s", cfg.control_socket);
+	if (!foreground && daemon(0, 0) < 0)
+		fatal("daemon");
+	write_pidfile(cfg.pidfile);
+	if (priv_drop(cfg.user) < 0)
+		fatal("cannot drop privileges to %s", cfg.user);
+	notify_service("READY=1");
+	log_info("ftpalgd %s ready: %u sessions max, data ports %u-%u, pinhole timeout %us",
+	    FTPALG_VERSION, cfg.max_sessions, cfg.data_port_min, cfg.data_port_max,
+	    cfg.pinhole_timeout_ms / 1000);
+
+	while (!sigs.stop) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(epfd, evs, 64, 1000);
+		uint64_t now;
+
+		if (n < 0 && errno != EINTR)
+			fatal("epoll_wait");
+		for (int i = 0; i < n; i++) {
+			struct ev_handler *h = evs[i].data.ptr;
+
+			h->fn(h, evs[i].events);
+		}
+		now = ev_now_ms();
+		if (now - last_tick >= 1000) {
+			proxy_tick(proxy, now);
+			last_tick = now;
+		}
+	}
+
+	notify_service("STOPPING=1");
+	ctl_close(ctl);
+	proxy_free(proxy);
+	nat_close(nat);
+	if (cfg.pidfile[0] != '\0')
+		unlink(cfg.pidfile);
+	log_info("stopped; nftables table inet %s removed", cfg.nft_table);
+	close(sigs.fd);
+	close(epfd);
+	return 0;
+}

@@ -1,0 +1,231 @@
+/*
+ * pinhole.c - pinhole bookkeeping between the core's mappings and nat/.
+ *
+ * The kernel does the real work: an element with a timeout that the first
+ * matching connection consumes.  This file keeps just enough state to draw
+ * ports that are not in use, bound the total, log each pinhole's fate and
+ * list them for `ftpalg pinholes`.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "daemon/log.h"
+#include "engine/event.h"
+#include "engine/pinhole.h"
+#include "engine/sockaddr.h"
+
+struct ph_table {
+	struct nat_table *nat;
+	uint32_t max, count;
+	uint16_t port_min, port_max;
+	struct ph_stats stats;
+	struct pinhole *head;
+	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
+};
+
+struct ph_table *
+ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max)
+{
+	struct ph_table *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->nat = nat;
+	t->max = max;
+	t->port_min = port_min;
+	t->port_max = port_max;
+	return t;
+}
+
+void
+ph_free(struct ph_table *t)
+{
+	if (t == NULL)
+		return;
+	while (t->head != NULL)
+		ph_close(t, t->head);
+	free(t);
+}
+
+static bool
+ph_port_busy(const struct ph_table *t, uint16_t port)
+{
+	return t->inuse[port / 8] & (1u << (port % 8));
+}
+
+static void
+ph_port_set(struct ph_table *t, uint16_t port, bool on)
+{
+	if (on)
+		t->inuse[port / 8] |= (uint8_t)(1u << (port % 8));
+	else
+		t->inuse[port / 8] &= (uint8_t)~(1u << (port % 8));
+}
+
+int
+ph_alloc_port(struct ph_table *t, uint16_t *port)
+{
+	uint32_t span = (uint32_t)t->port_max - t->port_min + 1, r;
+
+	/* Random, so that an outsider cannot predict the next pinhole. */
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)ev_now_ms() * 2654435761u;
+	for (uint32_t i = 0; i < span; i++) {
+		uint16_t p = (uint16_t)(t->port_min + (r + i) % span);
+
+		if (!ph_port_busy(t, p)) {
+			*port = p;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+ph_describe(const struct alg_mapping *m, char *buf, size_t len)
+{
+	char peer[ALG_EP_STRLEN], dst[ALG_EP_STRLEN], to[ALG_EP_STRLEN];
+
+	alg_ep_str(&m->peer, peer, sizeof(peer));
+	alg_ep_str(&m->dst, dst, sizeof(dst));
+	if (alg_ep_equal(&m->dst, &m->to))
+		snprintf(buf, len, "%s %s -> %s", m->kind == ALG_MAP_ACTIVE ? "active" : "passive",
+		    peer, dst);
+	else
+		snprintf(buf, len, "%s %s -> %s => %s", m->kind == ALG_MAP_ACTIVE ? "active" :
+		    "passive", peer, dst, alg_ep_str(&m->to, to, sizeof(to)));
+	return buf;
+}
+
+struct pinhole *
+ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m, char *why,
+    size_t whylen)
+{
+	struct pinhole *p;
+
+	if (t->count >= t->max) {
+		t->stats.refused++;
+		snprintf(why, whylen, "limit of %u pinholes reached", t->max);
+		return NULL;
+	}
+	if (m->peer.family != m->dst.family || m->dst.family != m->to.family) {
+		/* Crossing families needs the userspace relay, not a kernel pinhole. */
+		t->stats.refused++;
+		snprintf(why, whylen, "address families differ (relay needed)");
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		t->stats.failed++;
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	p->session = session;
+	p->map = *m;
+	ep_to_nat(&m->peer, &p->nat.saddr);
+	ep_to_nat(&m->dst, &p->nat.daddr);
+	p->nat.dport = m->dst.port;
+	p->nat.dnat = !alg_ep_equal(&m->dst, &m->to);
+	ep_to_nat(&m->to, &p->nat.to_addr);
+	p->nat.to_port = m->to.port;
+	p->nat.timeout_ms = m->timeout_ms;
+	if (nat_pinhole_add(t->nat, &p->nat) < 0) {
+		t->stats.failed++;
+		snprintf(why, whylen, "nftables: %s", nat_last_error(t->nat));
+		free(p);
+		return NULL;
+	}
+	p->opened_ms = ev_now_ms();
+	p->owns_port = p->nat.dnat;	/* we drew dst's port only when we translate */
+	if (p->owns_port)
+		ph_port_set(t, m->dst.port, true);
+	p->next = t->head;
+	if (t->head != NULL)
+		t->head->prev = p;
+	t->head = p;
+	t->count++;
+	t->stats.opened++;
+	return p;
+}
+
+void
+ph_mark_used(struct ph_table *t, struct pinhole *p)
+{
+	if (p->used)
+		return;
+	p->used = true;
+	t->stats.used++;
+}
+
+void
+ph_close(struct ph_table *t, struct pinhole *p)
+{
+	/* A used pin element is gone already, an expired one too: ENOENT is fine. */
+	if (!p->expired && nat_pinhole_del(t->nat, &p->nat) < 0)
+		log_warnx("pinhole delete: %s", nat_last_error(t->nat));
+	if (p->owns_port)
+		ph_port_set(t, p->map.dst.port, false);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		t->head = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	t->count--;
+	t->stats.closed++;
+	free(p);
+}
+
+void
+ph_tick(struct ph_table *t, uint64_t now_ms)
+{
+	char d[200];
+
+	for (struct pinhole *p = t->head; p != NULL; p = p->next) {
+		if (p->used || p->expired || now_ms - p->opened_ms < p->map.timeout_ms)
+			continue;
+		p->expired = true;
+		t->stats.expired++;
+		log_info("[s%llu] pinhole expired #%u unused after %us: %s",
+		    (unsigned long long)p->session, p->map.id, p->map.timeout_ms / 1000,
+		    ph_describe(&p->map, d, sizeof(d)));
+	}
+}
+
+const struct ph_stats *
+ph_stats(const struct ph_table *t)
+{
+	return &t->stats;
+}
+
+unsigned
+ph_count(const struct ph_table *t)
+{
+	return t->count;
+}
+
+void
+ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms)
+{
+	char peer[ALG_EP_STRLEN], dst[ALG_EP_STRLEN], to[ALG_EP_STRLEN];
+	bool first = true;
+
+	fprintf(out, "{\"pinholes\":[");
+	for (const struct pinhole *p = t->head; p != NULL; p = p->next) {
+		uint64_t age = now_ms - p->opened_ms;
+		uint64_t left = p->expired || age >= p->map.timeout_ms ? 0 : p->map.timeout_ms - age;
+
+		fprintf(out, "%s{\"session\":%llu,\"id\":%u,\"kind\":\"%s\",\"peer\":\"%s\","
+		    "\"dst\":\"%s\",\"to\":\"%s\",\"age_ms\":%llu,\"left_ms\":%llu,\"used\":%s,"
+		    "\"expired\":%s}", first ? "" : ",", (unsigned long long)p->session, p->map.id,
+		    p->map.kind == ALG_MAP_ACTIVE ? "active" : "passive",
+		    alg_ep_str(&p->map.peer, peer, sizeof(peer)),
+		    alg_ep_str(&p->map.dst, dst, sizeof(dst)),
+		    alg_ep_str(&p->map.to, to, sizeof(to)), (unsigned long long)age,
+		    (unsigned long long)left, p->used ? "true" : "false",
+		    p->expired ? "true" : "false");
+		first = false;
+	}
+	fprintf(out, "]}\n");
+}

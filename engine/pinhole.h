@@ -1,0 +1,53 @@
+/*
+ * pinhole.h - the engines' pinhole manager: turns the core's data mappings
+ * into nat/ pinholes, draws gateway ports, enforces the global limit, and
+ * follows each pinhole through opened -> used -> closed, or expired.
+ * Shared by the proxy engine and (later) the inline engine.
+ */
+#ifndef FTPALG_PINHOLE_H
+#define FTPALG_PINHOLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "alg/alg.h"
+#include "nat/nat.h"
+
+struct ph_stats {
+	uint64_t opened, used, expired, closed, refused, failed;
+};
+
+struct pinhole {
+	uint64_t session;		/* owning session id, for logs and listings */
+	struct alg_mapping map;
+	struct nat_pinhole nat;
+	uint64_t opened_ms;
+	bool used, expired, owns_port;
+	struct pinhole *prev, *next;
+};
+
+struct ph_table;
+
+struct ph_table *ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max);
+void ph_free(struct ph_table *t);
+
+/* A random gateway port in the range, not held by an open pinhole. */
+int ph_alloc_port(struct ph_table *t, uint16_t *port);
+
+/* NULL on failure, with a reason in why (limit reached, netlink error). */
+struct pinhole *ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
+    char *why, size_t whylen);
+void ph_mark_used(struct ph_table *t, struct pinhole *p);
+/* Removes it from the kernel (if still there) and frees it. */
+void ph_close(struct ph_table *t, struct pinhole *p);
+/* Marks pinholes whose kernel element has timed out; logs them. */
+void ph_tick(struct ph_table *t, uint64_t now_ms);
+
+const struct ph_stats *ph_stats(const struct ph_table *t);
+unsigned ph_count(const struct ph_table *t);
+void ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms);
+/* "active 203.0.113.2 -> 203.0.113.1:40000 => 192.168.1.2:1025" */
+const char *ph_describe(const struct alg_mapping *m, char *buf, size_t len);
+
+#endif

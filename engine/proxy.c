@@ -1,0 +1,858 @@
+/*
+ * proxy.c - the proxy engine.
+ *
+ * Each session is two non-blocking sockets, the core's state, and three
+ * fixed buffers: bytes for the client, bytes for the server, and client
+ * bytes the core has not taken yet (it holds the client while a data
+ * command waits for its reply).  Nothing grows: a side is read only while
+ * the buffer its bytes go to has room, so a slow peer stops the other one
+ * (TCP backpressure) instead of growing the daemon.
+ *
+ * Per session state, explicit:
+ *   CONNECTING  accepted, connecting to the server; the client is not read
+ *   OPEN        both streams run through alg/
+ *   DRAINING    ending: nothing more is read, what is queued is flushed
+ *               (a 221, a 421 with the reason), then both sockets close
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alg/alg.h"
+#include "daemon/log.h"
+#include "engine/event.h"
+#include "engine/pinhole.h"
+#include "engine/proxy.h"
+#include "engine/sockaddr.h"
+
+#define PX_TO_CLIENT 4096	/* replies may come in bursts (multi-line) */
+#define PX_TO_SERVER 2048
+#define PX_CLIENT_IN 1024	/* client bytes held by the core */
+/* Room kept free for what the core writes on top of what it forwards:
+ * a rewritten line, or a locally made reply (at most ~320 bytes). */
+#define PX_SLACK 512
+#define PX_DRAIN_MS 2000
+
+enum px_phase { PX_CONNECTING, PX_OPEN, PX_DRAINING };
+enum px_kind { PX_TRANSPARENT, PX_INBOUND };
+
+struct px_listener {
+	struct ev_handler h;
+	struct proxy *px;
+	int fd;
+	bool tproxy;
+	bool inbound;
+	struct sockaddr_storage server;	/* inbound only */
+	struct px_listener *next;
+};
+
+struct pxsess {
+	struct ev_handler hc, hs;
+	struct proxy *px;
+	uint64_t id;
+	int cfd, sfd;
+	uint8_t phase, kind;
+	bool want_drain, tls;
+	uint32_t ev_c, ev_s;		/* current epoll interest */
+	struct alg_session_addrs addrs;
+	struct alg_session *alg;
+	struct pinhole *ph;
+	uint64_t created_ms, active_ms, drain_deadline;
+	uint64_t bytes_up, bytes_down;
+	unsigned transfers;
+	const char *close_reason;
+	uint32_t to_c_len, to_s_len, cin_len;
+	char to_c[PX_TO_CLIENT];
+	char to_s[PX_TO_SERVER];
+	char cin[PX_CLIENT_IN];
+	struct pxsess *prev, *next;
+};
+
+struct px_stats {
+	uint64_t sessions_total, sessions_refused, errors;
+	uint64_t rewrites[7];		/* PORT EPRT LPRT 227 228 229 EPSV */
+	uint64_t refusals[ALG_R__COUNT];
+};
+
+static const char *const px_rewrite_kinds[7] = { "PORT", "EPRT", "LPRT", "227", "228", "229", "EPSV" };
+
+struct proxy {
+	const struct ftpalg_config *cfg;
+	struct nat_table *nat;
+	struct ph_table *ph;
+	int epfd;
+	uint64_t next_id;
+	unsigned nsessions;
+	struct pxsess *sessions;
+	struct px_listener *listeners;
+	struct px_stats stats;
+};
+
+static void px_client_event(struct ev_handler *h, uint32_t events);
+static void px_server_event(struct ev_handler *h, uint32_t events);
+static void px_pump(struct pxsess *s);
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+px_epoll(struct pxsess *s, int fd, uint32_t *cur, uint32_t want, struct ev_handler *h)
+{
+	struct epoll_event ev = { .events = want, .data.ptr = h };
+
+	if (fd < 0 || *cur == want)
+		return;
+	if (epoll_ctl(s->px->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		log_warn("[s%llu] epoll_ctl", (unsigned long long)s->id);
+	*cur = want;
+}
+
+/* Asks for exactly the readiness the session can use now. */
+static void
+px_update(struct pxsess *s)
+{
+	uint32_t c = 0, v = 0;
+
+	if (s->phase == PX_CONNECTING) {
+		v = EPOLLOUT;
+	} else {
+		if (s->phase == PX_OPEN && s->cin_len < PX_CLIENT_IN)
+			c |= EPOLLIN;
+		if (s->phase == PX_OPEN && PX_TO_CLIENT - s->to_c_len > PX_SLACK)
+			v |= EPOLLIN;
+		if (s->to_s_len > 0 && s->sfd >= 0)
+			v |= EPOLLOUT;
+	}
+	if (s->to_c_len > 0)
+		c |= EPOLLOUT;
+	px_epoll(s, s->cfd, &s->ev_c, c, &s->hc);
+	px_epoll(s, s->sfd, &s->ev_s, v, &s->hs);
+}
+
+static void
+px_drain(struct pxsess *s, const char *reason)
+{
+	if (s->phase == PX_DRAINING)
+		return;
+	s->phase = PX_DRAINING;
+	s->drain_deadline = ev_now_ms() + PX_DRAIN_MS;
+	if (s->close_reason == NULL)
+		s->close_reason = reason;
+}
+
+/* A reply written by the gateway itself, straight to the client. */
+static void
+px_say(struct pxsess *s, int code, const char *text)
+{
+	char line[320];
+	int n = alg_fmt_reply(line, sizeof(line), code, text);
+
+	if (n > 0 && (size_t)n <= PX_TO_CLIENT - s->to_c_len) {
+		memcpy(s->to_c + s->to_c_len, line, (size_t)n);
+		s->to_c_len += (uint32_t)n;
+	}
+}
+
+static void
+px_close(struct pxsess *s)
+{
+	struct proxy *px = s->px;
+	uint64_t now = ev_now_ms();
+
+	if (s->alg != NULL) {
+		alg_session_eof(s->alg, ALG_CLIENT);	/* closes the mapping, if any */
+		alg_session_free(s->alg);
+	}
+	if (s->ph != NULL)
+		ph_close(px->ph, s->ph);
+	log_info("[s%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s",
+	    (unsigned long long)s->id, s->close_reason ? s->close_reason : "closed",
+	    (double)(now - s->created_ms) / 1000.0, (unsigned long long)s->bytes_up,
+	    (unsigned long long)s->bytes_down, s->transfers, s->transfers == 1 ? "" : "s");
+	if (s->cfd >= 0)
+		close(s->cfd);	/* closing removes it from epoll */
+	if (s->sfd >= 0)
+		close(s->sfd);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		px->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	px->nsessions--;
+	free(s);
+}
+
+/* Writes what is queued for one side; -1 when the side is gone. */
+static int
+px_flush(int fd, char *buf, uint32_t *len)
+{
+	while (*len > 0) {
+		ssize_t n = send(fd, buf, *len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		memmove(buf, buf + n, *len - (size_t)n);
+		*len -= (uint32_t)n;
+	}
+	return 0;
+}
+
+/* After any event: close when ending and flushed, else update interest. */
+static void
+px_settle(struct pxsess *s)
+{
+	if (s->want_drain)
+		px_drain(s, s->close_reason);
+	if (s->phase == PX_DRAINING && s->to_c_len == 0 && (s->to_s_len == 0 || s->sfd < 0)) {
+		px_close(s);
+		return;
+	}
+	px_update(s);
+}
+
+/* ---------------------------------------------------------------- core callbacks */
+
+static void
+px_send(void *ctx, enum alg_side to, const char *buf, size_t len)
+{
+	struct pxsess *s = ctx;
+	char *dst = to == ALG_CLIENT ? s->to_c : s->to_s;
+	uint32_t *dlen = to == ALG_CLIENT ? &s->to_c_len : &s->to_s_len;
+	uint32_t cap = to == ALG_CLIENT ? PX_TO_CLIENT : PX_TO_SERVER;
+
+	if (len > cap - *dlen) {
+		/* Cannot happen while px_pump keeps PX_SLACK free; never overrun. */
+		log_warnx("[s%llu] output buffer full, closing", (unsigned long long)s->id);
+		s->px->stats.errors++;
+		s->want_drain = true;
+		s->close_reason = "buffer overrun";
+		return;
+	}
+	memcpy(dst + *dlen, buf, len);
+	*dlen += (uint32_t)len;
+}
+
+static void
+px_count_rewrite(struct proxy *px, const char *after)
+{
+	for (int i = 0; i < 7; i++)
+		if (after != NULL && strncmp(after, px_rewrite_kinds[i], strlen(px_rewrite_kinds[i])) == 0) {
+			px->stats.rewrites[i]++;
+			return;
+		}
+}
+
+static int
+px_event(void *ctx, const struct alg_event *ev)
+{
+	struct pxsess *s = ctx;
+	struct proxy *px = s->px;
+	unsigned long long id = (unsigned long long)s->id;
+	char d[200], why[160];
+
+	switch (ev->type) {
+	case ALG_EV_MAP_OPEN:
+		if (s->ph != NULL) {	/* the core replaces: it closed the old one first */
+			ph_close(px->ph, s->ph);
+			s->ph = NULL;
+		}
+		s->ph = ph_open(px->ph, s->id, ev->map, why, sizeof(why));
+		if (s->ph == NULL) {
+			log_warnx("[s%llu] pinhole refused #%u %s: %s", id, ev->map->id,
+			    ph_describe(ev->map, d, sizeof(d)), why);
+			px->stats.refusals[ALG_R_MAPFAIL]++;
+			return -1;
+		}
+		log_info("[s%llu] pinhole open #%u %s (%us)", id, ev->map->id,
+		    ph_describe(ev->map, d, sizeof(d)), ev->map->timeout_ms / 1000);
+		return 0;
+	case ALG_EV_MAP_USED:
+		s->transfers++;
+		if (s->ph != NULL && !s->ph->used) {
+			ph_mark_used(px->ph, s->ph);
+			log_info("[s%llu] pinhole used #%u", id, ev->map->id);
+		}
+		return 0;
+	case ALG_EV_MAP_CLOSE:
+		if (s->ph != NULL) {
+			log_debug("[s%llu] pinhole closed #%u (%s)", id, s->ph->map.id,
+			    s->ph->used ? "used" : s->ph->expired ? "expired" : "unused");
+			ph_close(px->ph, s->ph);
+			s->ph = NULL;
+		}
+		return 0;
+	case ALG_EV_REWRITE:
+		px_count_rewrite(px, ev->after);
+		log_info("[s%llu] rewrite \"%s\" -> \"%s\"", id, ev->before, ev->after);
+		return 0;
+	case ALG_EV_REFUSED:
+		px->stats.refusals[ev->reason < ALG_R__COUNT ? ev->reason : 0]++;
+		log_info("[s%llu] refused \"%s\" (%s): answered \"%s\"", id,
+		    ev->before ? ev->before : "", alg_reason_name((enum alg_reason)ev->reason),
+		    ev->after ? ev->after : "");
+		return 0;
+	case ALG_EV_NOTICE:
+		if (ev->reason == ALG_R_PASV_ADDR)
+			px->stats.rewrites[3]++;	/* counted with the 227 rewrites */
+		log_info("[s%llu] note (%s): %s", id, alg_reason_name((enum alg_reason)ev->reason),
+		    ev->before ? ev->before : "");
+		return 0;
+	case ALG_EV_TLS:
+		s->tls = true;
+		log_info("[s%llu] control channel is now encrypted (%s): data-channel commands "
+		    "are invisible from here on; passive transfers that the firewall allows "
+		    "still work, active ones will not", id, ev->before ? ev->before : "TLS");
+		return 0;
+	case ALG_EV_CLOSE:
+		if (ev->reason == ALG_R_LINE) {
+			px->stats.errors++;
+			log_warnx("[s%llu] protocol error: %s", id, ev->before ? ev->before : "");
+		}
+		s->want_drain = true;
+		if (s->close_reason == NULL)
+			s->close_reason = ev->reason == ALG_R_LINE ? "protocol error" :
+			    ev->before != NULL && strcmp(ev->before, "QUIT") == 0 ? "QUIT" : "ended";
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+px_alloc_port(void *ctx, uint8_t family, uint16_t *port)
+{
+	struct pxsess *s = ctx;
+
+	return ph_alloc_port(s->px->ph, port);
+}
+
+static const struct alg_session_ops px_ops = {
+	.send = px_send, .event = px_event, .alloc_port = px_alloc_port,
+};
+
+/* ---------------------------------------------------------------- data flow */
+
+/* Feeds held client bytes to the core, a line at a time, while there is room. */
+static void
+px_pump(struct pxsess *s)
+{
+	while (s->phase == PX_OPEN && !s->want_drain && s->cin_len > 0) {
+		const char *nl = memchr(s->cin, '\n', s->cin_len);
+		size_t n = nl != NULL ? (size_t)(nl - s->cin) + 1 : s->cin_len;
+		long r;
+
+		if (alg_session_state(s->alg) == ALG_ST_TLS)
+			n = s->cin_len;
+		if (PX_TO_SERVER - s->to_s_len < n + PX_SLACK / 4 ||
+		    PX_TO_CLIENT - s->to_c_len < PX_SLACK) {
+			if (alg_session_state(s->alg) != ALG_ST_TLS || PX_TO_SERVER == s->to_s_len)
+				return;	/* wait until the output drains */
+			n = PX_TO_SERVER - s->to_s_len;
+		}
+		r = alg_session_input(s->alg, ALG_CLIENT, s->cin, n);
+		if (r < 0) {
+			s->want_drain = true;
+			return;
+		}
+		if (r == 0)
+			return;	/* held: waits for the server's reply */
+		memmove(s->cin, s->cin + r, s->cin_len - (size_t)r);
+		s->cin_len -= (uint32_t)r;
+	}
+}
+
+static void
+px_read_client(struct pxsess *s)
+{
+	ssize_t n = recv(s->cfd, s->cin + s->cin_len, PX_CLIENT_IN - s->cin_len, MSG_DONTWAIT);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		px_drain(s, n == 0 ? "client closed" : "client error");
+		alg_session_eof(s->alg, ALG_CLIENT);
+		return;
+	}
+	if (n < 0)
+		return;
+	s->cin_len += (uint32_t)n;
+	s->bytes_up += (uint64_t)n;
+	s->active_ms = ev_now_ms();
+	px_pump(s);
+}
+
+static void
+px_read_server(struct pxsess *s)
+{
+	char buf[PX_TO_CLIENT];
+	size_t room = PX_TO_CLIENT - s->to_c_len - PX_SLACK;
+	ssize_t n;
+	long r;
+
+	n = recv(s->sfd, buf, room, MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		px_drain(s, n == 0 ? "server closed" : "server error");
+		alg_session_eof(s->alg, ALG_SERVER);
+		return;
+	}
+	if (n < 0)
+		return;
+	s->bytes_down += (uint64_t)n;
+	s->active_ms = ev_now_ms();
+	r = alg_session_input(s->alg, ALG_SERVER, buf, (size_t)n);
+	if (r < 0) {
+		s->want_drain = true;
+		return;
+	}
+	px_pump(s);	/* a reply may release held client commands */
+}
+
+static void
+px_client_event(struct ev_handler *h, uint32_t events)
+{
+	struct pxsess *s = ev_container_of(h, struct pxsess, hc);
+
+	if (events & EPOLLOUT) {
+		if (px_flush(s->cfd, s->to_c, &s->to_c_len) < 0) {
+			s->to_c_len = 0;
+			px_drain(s, "client gone");
+		}
+		if (s->phase == PX_OPEN)
+			px_pump(s);
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && s->phase == PX_OPEN)
+		px_read_client(s);
+	else if ((events & (EPOLLHUP | EPOLLERR)) && s->phase != PX_DRAINING)
+		px_drain(s, "client gone");
+	px_settle(s);
+}
+
+static void
+px_connected(struct pxsess *s)
+{
+	struct sockaddr_storage local;
+	socklen_t sl = sizeof(local);
+	int err = 0;
+	socklen_t el = sizeof(err);
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN], text[200];
+
+	if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		err = errno;
+	if (err != 0) {
+		log_warnx("[s%llu] cannot connect to %s: %s", (unsigned long long)s->id,
+		    alg_ep_str(&s->addrs.server, a, sizeof(a)), strerror(err));
+		snprintf(text, sizeof(text), "ftpalg: cannot reach the server %s: %s", a, strerror(err));
+		px_say(s, 421, text);
+		px_drain(s, "server unreachable");
+		return;
+	}
+	if (getsockname(s->sfd, (struct sockaddr *)&local, &sl) < 0 ||
+	    sa_to_ep(&local, &s->addrs.gw_server) < 0) {
+		px_say(s, 421, "ftpalg: internal error");
+		px_drain(s, "getsockname");
+		return;
+	}
+	s->addrs.gw_server.port = 0;
+	s->alg = alg_session_new(&s->px->cfg->policy, &s->addrs, &px_ops, s);
+	if (s->alg == NULL) {
+		px_say(s, 421, "ftpalg: out of memory");
+		px_drain(s, "out of memory");
+		return;
+	}
+	s->phase = PX_OPEN;
+	log_debug("[s%llu] connected to %s from %s", (unsigned long long)s->id,
+	    alg_ep_str(&s->addrs.server, a, sizeof(a)), sa_str(&local, b, sizeof(b)));
+}
+
+static void
+px_server_event(struct ev_handler *h, uint32_t events)
+{
+	struct pxsess *s = ev_container_of(h, struct pxsess, hs);
+
+	if (s->phase == PX_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			px_connected(s);
+		px_settle(s);
+		return;
+	}
+	if (events & EPOLLOUT) {
+		if (px_flush(s->sfd, s->to_s, &s->to_s_len) < 0) {
+			s->to_s_len = 0;
+			px_drain(s, "server gone");
+		}
+		if (s->phase == PX_OPEN)
+			px_pump(s);
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && s->phase == PX_OPEN)
+		px_read_server(s);
+	else if ((events & (EPOLLHUP | EPOLLERR)) && s->phase != PX_DRAINING)
+		px_drain(s, "server gone");
+	px_settle(s);
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static void
+px_refuse(int fd, const char *text)
+{
+	char line[256];
+	int n = alg_fmt_reply(line, sizeof(line), 421, text);
+
+	if (n > 0 && send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("refusal not sent: %s", strerror(errno));
+	close(fd);
+}
+
+static unsigned
+px_count_client(const struct proxy *px, const struct alg_endpoint *client)
+{
+	unsigned n = 0;
+
+	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next)
+		if (alg_ep_same_addr(&s->addrs.client, client))
+			n++;
+	return n;
+}
+
+static int
+px_add_fd(struct proxy *px, int fd, uint32_t events, struct ev_handler *h)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = h };
+
+	return epoll_ctl(px->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void
+px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *peer)
+{
+	struct proxy *px = l->px;
+	struct sockaddr_storage local, dst;
+	socklen_t ll = sizeof(local);
+	struct alg_endpoint client, server, gw_client;
+	struct pxsess *s;
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+	int one = 1;
+
+	if (sa_to_ep(peer, &client) < 0 || getsockname(cfd, (struct sockaddr *)&local, &ll) < 0) {
+		close(cfd);
+		return;
+	}
+	if (l->inbound) {
+		dst = l->server;
+		/* The client dialled the public address: what it sees as the control peer. */
+		if (nat_original_dst(cfd, &local, false) < 0)
+			ll = sizeof(local), getsockname(cfd, (struct sockaddr *)&local, &ll);
+	} else if (nat_original_dst(cfd, &dst, l->tproxy) < 0) {
+		log_warn("original destination of %s", alg_ep_str(&client, a, sizeof(a)));
+		px_refuse(cfd, "ftpalg: cannot find the original destination");
+		px->stats.sessions_refused++;
+		return;
+	}
+	if (sa_to_ep(&dst, &server) < 0 || sa_to_ep(&local, &gw_client) < 0) {
+		close(cfd);
+		return;
+	}
+	if (!l->inbound && alg_ep_equal(&server, &gw_client) && !l->tproxy) {
+		/* Not redirected: someone dialled the listener itself; do not loop. */
+		log_info("refused %s: direct connection to the proxy port",
+		    alg_ep_str(&client, a, sizeof(a)));
+		px_refuse(cfd, "ftpalg: this port only serves redirected FTP connections");
+		px->stats.sessions_refused++;
+		return;
+	}
+	if (px->nsessions >= px->cfg->max_sessions) {
+		log_warnx("refused %s: %u sessions (max-sessions)", alg_ep_str(&client, a, sizeof(a)),
+		    px->nsessions);
+		px_refuse(cfd, "ftpalg: too many sessions, try again later");
+		px->stats.sessions_refused++;
+		return;
+	}
+	if (px_count_client(px, &client) >= px->cfg->max_sessions_per_client) {
+		log_warnx("refused %s: too many sessions from this client (max-sessions-per-client)",
+		    alg_ep_str(&client, a, sizeof(a)));
+		px_refuse(cfd, "ftpalg: too many sessions from your address, try again later");
+		px->stats.sessions_refused++;
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		px_refuse(cfd, "ftpalg: out of memory");
+		return;
+	}
+	s->px = px;
+	s->id = ++px->next_id;
+	s->cfd = cfd;
+	s->sfd = -1;
+	s->kind = l->inbound ? PX_INBOUND : PX_TRANSPARENT;
+	s->hc.fn = px_client_event;
+	s->hs.fn = px_server_event;
+	s->created_ms = s->active_ms = ev_now_ms();
+	s->addrs.client = client;
+	s->addrs.client.port = client.port;
+	s->addrs.gw_client = gw_client;
+	s->addrs.gw_client.port = 0;
+	s->addrs.server = server;
+	s->addrs.passive_via_gw = l->inbound;
+	s->next = px->sessions;
+	if (px->sessions != NULL)
+		px->sessions->prev = s;
+	px->sessions = s;
+	px->nsessions++;
+	px->stats.sessions_total++;
+
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Telnet urgent data (IAC IP, IAC DM before ABOR) stays in the stream. */
+	setsockopt(cfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+	log_info("[s%llu] open %s -> %s (%s)", (unsigned long long)s->id,
+	    alg_ep_str(&client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
+	    l->inbound ? "inbound" : l->tproxy ? "tproxy" : "redirect");
+
+	s->sfd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->sfd < 0 || (setsockopt(s->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)),
+	    setsockopt(s->sfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)),
+	    connect(s->sfd, (struct sockaddr *)&dst, sa_len(&dst)) < 0 && errno != EINPROGRESS)) {
+		char text[200];
+
+		log_warn("[s%llu] connect to %s", (unsigned long long)s->id, b);
+		snprintf(text, sizeof(text), "ftpalg: cannot reach the server %s: %s", b, strerror(errno));
+		if (s->sfd >= 0)
+			close(s->sfd);
+		s->sfd = -1;
+		px_add_fd(px, cfd, 0, &s->hc);
+		px_say(s, 421, text);
+		px_drain(s, "server unreachable");
+		px_settle(s);
+		return;
+	}
+	s->phase = PX_CONNECTING;
+	if (px_add_fd(px, cfd, 0, &s->hc) < 0 || px_add_fd(px, s->sfd, 0, &s->hs) < 0) {
+		log_warn("[s%llu] epoll", (unsigned long long)s->id);
+		s->close_reason = "epoll";
+		px_close(s);
+		return;
+	}
+	px_update(s);
+}
+
+static void
+px_listener_event(struct ev_handler *h, uint32_t events)
+{
+	struct px_listener *l = ev_container_of(h, struct px_listener, h);
+
+	/* Bounded: a flood of connections cannot starve the sessions. */
+	for (int i = 0; i < 32; i++) {
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		px_accept_one(l, fd, &peer);
+	}
+}
+
+/* ---------------------------------------------------------------- public */
+
+struct proxy *
+proxy_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
+{
+	struct proxy *px = calloc(1, sizeof(*px));
+
+	if (px == NULL)
+		return NULL;
+	px->cfg = cfg;
+	px->nat = nat;
+	px->epfd = epfd;
+	px->ph = ph_new(nat, cfg->max_pinholes, cfg->data_port_min, cfg->data_port_max);
+	if (px->ph == NULL) {
+		free(px);
+		return NULL;
+	}
+	return px;
+}
+
+int
+proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
+    const struct sockaddr_storage *server)
+{
+	struct px_listener *l = calloc(1, sizeof(*l));
+	int one = 1, fd = -1, saved;
+
+	if (l == NULL)
+		return -1;
+	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	/* One socket per family: IPv4 clients never appear as ::ffff: mapped
+	 * addresses, which SO_ORIGINAL_DST does not handle. */
+	if (addr->ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto fail;
+	if (tproxy && setsockopt(fd, addr->ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+	    addr->ss_family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)addr, sa_len(addr)) < 0 || listen(fd, 128) < 0)
+		goto fail;
+	l->h.fn = px_listener_event;
+	l->px = px;
+	l->fd = fd;
+	l->tproxy = tproxy;
+	if (server != NULL) {
+		l->inbound = true;
+		l->server = *server;
+	}
+	if (px_add_fd(px, fd, EPOLLIN, &l->h) < 0)
+		goto fail;
+	l->next = px->listeners;
+	px->listeners = l;
+	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	free(l);
+	errno = saved;
+	return -1;
+}
+
+void
+proxy_tick(struct proxy *px, uint64_t now)
+{
+	struct pxsess *s, *next;
+
+	ph_tick(px->ph, now);
+	for (s = px->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->phase == PX_CONNECTING && now - s->created_ms > px->cfg->connect_timeout_ms) {
+			char a[ALG_EP_STRLEN], text[160];
+
+			log_warnx("[s%llu] connect to %s timed out", (unsigned long long)s->id,
+			    alg_ep_str(&s->addrs.server, a, sizeof(a)));
+			snprintf(text, sizeof(text), "ftpalg: the server %s does not answer", a);
+			px_say(s, 421, text);
+			px_drain(s, "connect timeout");
+		} else if (s->phase == PX_OPEN && !alg_session_transferring(s->alg) &&
+		    now - s->active_ms > px->cfg->idle_timeout_ms) {
+			/* Not while a transfer runs: control sits idle then (RFC 5382). */
+			px_say(s, 421, "ftpalg: control connection idle too long, closing");
+			px_drain(s, "idle timeout");
+		} else if (s->phase == PX_DRAINING && now > s->drain_deadline) {
+			s->to_c_len = s->to_s_len = 0;	/* a peer that will not read */
+		}
+		px_settle(s);
+	}
+}
+
+void
+proxy_free(struct proxy *px)
+{
+	struct px_listener *l, *ln;
+
+	if (px == NULL)
+		return;
+	while (px->sessions != NULL) {
+		struct pxsess *s = px->sessions;
+
+		/* Say goodbye to clients; pinholes are removed as sessions close. */
+		px_say(s, 421, "ftpalg: gateway shutting down");
+		if (s->to_c_len > 0)
+			px_flush(s->cfd, s->to_c, &s->to_c_len);
+		s->close_reason = "shutdown";
+		px_close(s);
+	}
+	for (l = px->listeners; l != NULL; l = ln) {
+		ln = l->next;
+		close(l->fd);
+		free(l);
+	}
+	ph_free(px->ph);
+	free(px);
+}
+
+unsigned
+proxy_nsessions(const struct proxy *px)
+{
+	return px->nsessions;
+}
+
+unsigned
+proxy_npinholes(const struct proxy *px)
+{
+	return ph_count(px->ph);
+}
+
+static void
+px_json_sessions(const struct proxy *px, FILE *out, uint64_t now)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+	bool first = true;
+
+	fprintf(out, "{\"sessions\":[");
+	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next) {
+		const char *state = s->phase == PX_CONNECTING ? "connecting" :
+		    s->phase == PX_DRAINING ? "closing" : alg_state_name(alg_session_state(s->alg));
+		struct alg_endpoint server = s->addrs.server;
+
+		fprintf(out, "%s{\"id\":%llu,\"client\":\"%s\",\"server\":\"%s\",\"kind\":\"%s\","
+		    "\"mode\":\"%s\",\"state\":\"%s\",\"bytes_up\":%llu,\"bytes_down\":%llu,"
+		    "\"age_s\":%llu,\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
+		    first ? "" : ",", (unsigned long long)s->id,
+		    alg_ep_str(&s->addrs.client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
+		    s->kind == PX_INBOUND ? "inbound" : "transparent",
+		    s->alg != NULL ? alg_session_mode(s->alg) : "-", state,
+		    (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
+		    (unsigned long long)((now - s->created_ms) / 1000),
+		    (unsigned long long)((now - s->active_ms) / 1000), s->tls ? "true" : "false",
+		    s->alg != NULL && alg_session_transferring(s->alg) ? "true" : "false");
+		first = false;
+	}
+	fprintf(out, "]}\n");
+}
+
+static void
+px_json_stats(const struct proxy *px, FILE *out)
+{
+	const struct ph_stats *p = ph_stats(px->ph);
+
+	fprintf(out, "{\"sessions_total\":%llu,\"sessions_active\":%u,\"sessions_refused\":%llu,"
+	    "\"rewrites\":{", (unsigned long long)px->stats.sessions_total, px->nsessions,
+	    (unsigned long long)px->stats.sessions_refused);
+	for (int i = 0; i < 7; i++)
+		fprintf(out, "%s\"%s\":%llu", i ? "," : "", px_rewrite_kinds[i],
+		    (unsigned long long)px->stats.rewrites[i]);
+	fprintf(out, "},\"pinholes\":{\"opened\":%llu,\"used\":%llu,\"expired\":%llu,"
+	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},\"refusals\":{",
+	    (unsigned long long)p->opened, (unsigned long long)p->used,
+	    (unsigned long long)p->expired, (unsigned long long)p->closed,
+	    (unsigned long long)p->refused, (unsigned long long)p->failed, ph_count(px->ph));
+	for (int r = 1; r < ALG_R__COUNT; r++)
+		fprintf(out, "%s\"%s\":%llu", r > 1 ? "," : "", alg_reason_name((enum alg_reason)r),
+		    (unsigned long long)px->stats.refusals[r]);
+	fprintf(out, "},\"errors\":%llu}\n", (unsigned long long)px->stats.errors);
+}
+
+void
+proxy_json(const struct proxy *px, const char *what, FILE *out)
+{
+	uint64_t now = ev_now_ms();
+
+	if (strcmp(what, "sessions") == 0)
+		px_json_sessions(px, out, now);
+	else if (strcmp(what, "pinholes") == 0)
+		ph_json(px->ph, out, now);
+	else
+		px_json_stats(px, out);
+}

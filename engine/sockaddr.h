@@ -1,0 +1,21 @@
+/*
+ * sockaddr.h - conversions between the kernel's socket addresses, the
+ * core's endpoints (alg/) and the netfilter layer's addresses (nat/).
+ */
+#ifndef FTPALG_SOCKADDR_H
+#define FTPALG_SOCKADDR_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "alg/alg.h"
+#include "nat/nat.h"
+
+/* IPv4-mapped IPv6 addresses become plain IPv4. */
+int sa_to_ep(const struct sockaddr_storage *ss, struct alg_endpoint *ep);
+socklen_t ep_to_sa(const struct alg_endpoint *ep, struct sockaddr_storage *ss);
+void ep_to_nat(const struct alg_endpoint *ep, struct nat_addr *na);
+socklen_t sa_len(const struct sockaddr_storage *ss);
+const char *sa_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+
+#endif

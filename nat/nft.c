@@ -1,0 +1,861 @@
+/*
+ * nft.c - the ftpalg nftables table and its pinholes (see nat.h).
+ *
+ * Everything goes through one NETLINK_NETFILTER socket per table, as
+ * nfnetlink batches (BEGIN ... END): a batch is one kernel transaction,
+ * so the table appears complete or not at all.  libnftnl only builds the
+ * message payloads; sending and reading acknowledgements is done here.
+ *
+ * The expressions are the ones nft 1.0.6 generates for the rules shown in
+ * nat.h (`nft --debug=netlink`), so `nft list` prints them back as rules.
+ */
+#include "nat/nat.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+/*
+ * Batch limit: nat_open()'s batch is the largest, 6 KiB with all eight
+ * intercept ports, 11 KiB if the table name has the maximum 255 bytes.
+ * libmnl wants room for one message beyond the limit (it detects overflow
+ * after building), hence the doubled buffer.
+ */
+#define NAT_BATCH_LIMIT 16384
+#define NAT_MAX_MSGS 32
+/* Acks are 36 bytes (NETLINK_CAP_ACK), or echo one request of < 2 KiB. */
+#define NAT_RECV_SIZE 8192
+#define NAT_ERR_LEN 256
+
+/* dstnat - 5: our DNAT must win over the admin's own dstnat rules. */
+#define NAT_PRIO_PINHOLE (-105)
+#define NAT_PRIO_INTERCEPT (-100)
+
+/*
+ * nft's datatype ids (nftables src/datatype.h); a concatenation's type is
+ * the ids shifted by 6 bits each.  Only `nft list` reads them, to print
+ * the elements.
+ */
+#define NAT_TYPE_IPADDR 7
+#define NAT_TYPE_IP6ADDR 8
+#define NAT_TYPE_INET_SERVICE 13
+#define NAT_CONCAT2(a, b) (((a) << 6) | (b))
+#define NAT_CONCAT3(a, b, c) (((a) << 12) | ((b) << 6) | (c))
+
+/*
+ * Key saddr . daddr . dport and data addr . port, each field padded to
+ * 32 bits as nft pads concatenations.  v6 keys are the longest: 36 bytes.
+ */
+#define NAT_KEY_MAX 36
+
+struct nat_fam {
+	int af;
+	uint8_t nfproto;
+	uint8_t alen;		/* address length in bytes */
+	uint8_t nh_saddr;	/* offsets in the network header */
+	uint8_t nh_daddr;
+	const char *pin, *dnat;
+	uint32_t pin_id, dnat_id;	/* set ids, valid within one batch */
+	uint32_t key_type, data_type;
+};
+
+static const struct nat_fam nat_fams[2] = {
+	{ AF_INET, NFPROTO_IPV4, 4, 12, 16, "pin4", "dnat4", 1, 2,
+	  NAT_CONCAT3(NAT_TYPE_IPADDR, NAT_TYPE_IPADDR, NAT_TYPE_INET_SERVICE),
+	  NAT_CONCAT2(NAT_TYPE_IPADDR, NAT_TYPE_INET_SERVICE) },
+	{ AF_INET6, NFPROTO_IPV6, 16, 8, 24, "pin6", "dnat6", 3, 4,
+	  NAT_CONCAT3(NAT_TYPE_IP6ADDR, NAT_TYPE_IP6ADDR, NAT_TYPE_INET_SERVICE),
+	  NAT_CONCAT2(NAT_TYPE_IP6ADDR, NAT_TYPE_INET_SERVICE) },
+};
+
+struct nat_table {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;			/* next sequence number */
+	struct mnl_nlmsg_batch *batch;
+	uint32_t batch_seq;		/* seq of the BEGIN message */
+	unsigned n;			/* messages between BEGIN and END */
+	int build_err;			/* ENOMEM or EMSGSIZE while building */
+	const char *verb[NAT_MAX_MSGS];	/* "add element", for nat_last_error */
+	const char *obj[NAT_MAX_MSGS];	/* "pin4" */
+	char name[NFT_TABLE_MAXNAMELEN];
+	char err[NAT_ERR_LEN];
+	char buf[2 * NAT_BATCH_LIMIT];
+};
+
+/* Where nat_open() and nat_cleanup() leave their error: no table to hold it. */
+static _Thread_local char nat_noterr[NAT_ERR_LEN];
+
+__attribute__((format(printf, 3, 4)))
+static void nat_seterr(struct nat_table *t, int err, const char *fmt, ...)
+{
+	char *buf = t ? t->err : nat_noterr;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, NAT_ERR_LEN, fmt, ap);
+	va_end(ap);
+	if (len >= 0 && len < NAT_ERR_LEN)
+		snprintf(buf + len, (size_t)(NAT_ERR_LEN - len), ": %s", strerror(err));
+	errno = err;
+}
+
+const char *nat_last_error(const struct nat_table *t)
+{
+	return t ? t->err : nat_noterr;
+}
+
+static const struct nat_fam *nat_fam_of(int af)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		if (nat_fams[i].af == af)
+			return &nat_fams[i];
+	}
+	return NULL;
+}
+
+/* The 32-bit register holding byte `off` of a value loaded at NFT_REG32_00. */
+static uint32_t nat_reg(unsigned off)
+{
+	return NFT_REG32_00 + off / 4;
+}
+
+/* ---- socket and batch ---- */
+
+static struct nat_table *nat_alloc(const char *name)
+{
+	struct nat_table *t = calloc(1, sizeof(*t));
+	int one = 1;
+
+	if (!t) {
+		nat_seterr(NULL, ENOMEM, "nat");
+		return NULL;
+	}
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->seq = 1;
+	t->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!t->nl || mnl_socket_bind(t->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		nat_seterr(NULL, errno, "netlink socket");
+		if (t->nl)
+			mnl_socket_close(t->nl);
+		free(t);
+		return NULL;
+	}
+	t->portid = mnl_socket_get_portid(t->nl);
+	/* Error acks need not echo our (large) request; best effort. */
+	mnl_socket_setsockopt(t->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	return t;
+}
+
+static void nat_free(struct nat_table *t)
+{
+	mnl_socket_close(t->nl);
+	free(t);
+}
+
+static void nat_begin(struct nat_table *t)
+{
+	t->batch = mnl_nlmsg_batch_start(t->buf, NAT_BATCH_LIMIT);
+	t->batch_seq = t->seq;
+	t->n = 0;
+	t->build_err = 0;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(t->batch), t->batch_seq);
+	mnl_nlmsg_batch_next(t->batch);
+}
+
+/* Building failures surface in nat_commit(), so builders need not return them. */
+static void nat_nomem(struct nat_table *t)
+{
+	if (!t->build_err)
+		t->build_err = ENOMEM;
+}
+
+/*
+ * Starts the next message of the batch; every message asks for an ack so
+ * that each one is checked.  NULL when the batch is full (a bug).
+ */
+static struct nlmsghdr *nat_msg(struct nat_table *t, uint16_t type, uint16_t flags,
+				const char *verb, const char *obj)
+{
+	if (t->build_err)
+		return NULL;
+	if (t->n >= NAT_MAX_MSGS) {
+		t->build_err = EMSGSIZE;
+		return NULL;
+	}
+	t->verb[t->n] = verb;
+	t->obj[t->n] = obj;
+	t->n++;
+	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t->batch), type, NFPROTO_INET,
+				     flags | NLM_F_ACK, t->batch_seq + t->n);
+}
+
+static void nat_msg_end(struct nat_table *t)
+{
+	if (!mnl_nlmsg_batch_next(t->batch))
+		t->build_err = EMSGSIZE;
+}
+
+struct nat_acks {
+	const struct nat_table *t;
+	unsigned acks;
+	int err;		/* first error, positive errno */
+	uint32_t err_seq;
+};
+
+static int nat_ack_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nat_acks *a = data;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	uint32_t seq = nlh->nlmsg_seq;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	/* Stale answers to an earlier batch are not ours to count (wrap-safe). */
+	if (seq - a->t->batch_seq > a->t->n)
+		return MNL_CB_OK;
+	if (seq != a->t->batch_seq)
+		a->acks++;
+	if (e->error && !a->err) {
+		a->err = e->error < 0 ? -e->error : e->error;
+		a->err_seq = seq;
+	}
+	return MNL_CB_OK;
+}
+
+static int nat_ack_ignore(const struct nlmsghdr *nlh, void *data)
+{
+	return MNL_CB_OK;
+}
+
+/*
+ * Sends the batch and checks the ack of every message.  An error equal to
+ * `ok_err` (e.g. ENOENT for a delete) counts as success.
+ */
+static int nat_commit(struct nat_table *t, int ok_err)
+{
+	/* The default NLMSG_ERROR handler stops at the first ack: count them all. */
+	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
+		[NLMSG_NOOP] = nat_ack_ignore,
+		[NLMSG_ERROR] = nat_ack_cb,
+		[NLMSG_DONE] = nat_ack_ignore,
+		[NLMSG_OVERRUN] = nat_ack_ignore,
+	};
+	struct nat_acks a = { .t = t };
+	char rbuf[NAT_RECV_SIZE];
+	int fd = mnl_socket_get_fd(t->nl);
+
+	t->seq = t->batch_seq + t->n + 2;
+	if (!t->build_err) {
+		nftnl_batch_end(mnl_nlmsg_batch_current(t->batch), t->batch_seq + t->n + 1);
+		if (!mnl_nlmsg_batch_next(t->batch))
+			t->build_err = EMSGSIZE;
+	}
+	if (t->build_err) {
+		mnl_nlmsg_batch_stop(t->batch);
+		nat_seterr(t, t->build_err, "build netlink batch");
+		return -1;
+	}
+	for (;;) {
+		ssize_t r = mnl_socket_sendto(t->nl, mnl_nlmsg_batch_head(t->batch),
+					      mnl_nlmsg_batch_size(t->batch));
+		if (r >= 0)
+			break;
+		if (errno != EINTR) {
+			mnl_nlmsg_batch_stop(t->batch);
+			nat_seterr(t, errno, "netlink send");
+			return -1;
+		}
+	}
+	mnl_nlmsg_batch_stop(t->batch);
+
+	/*
+	 * nfnetlink runs the whole transaction inside sendmsg(), so every ack
+	 * is already queued: read without waiting until the socket is empty.
+	 */
+	for (;;) {
+		ssize_t r = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			nat_seterr(t, errno, "netlink receive");
+			return -1;
+		}
+		if ((size_t)r > sizeof(rbuf)) {
+			nat_seterr(t, EMSGSIZE, "netlink receive");
+			return -1;
+		}
+		if (mnl_cb_run2(rbuf, (size_t)r, 0, t->portid, NULL, &a,
+				ctl, MNL_ARRAY_SIZE(ctl)) < 0) {
+			nat_seterr(t, errno, "netlink receive");
+			return -1;
+		}
+	}
+	if (a.err) {
+		unsigned i = a.err_seq - t->batch_seq;	/* 0: the batch as a whole */
+
+		if (a.err == ok_err)
+			return 0;
+		if (i == 0 || i > t->n)
+			nat_seterr(t, a.err, "commit table %s", t->name);
+		else
+			nat_seterr(t, a.err, "%s %s", t->verb[i - 1], t->obj[i - 1]);
+		return -1;
+	}
+	if (a.acks != t->n) {
+		nat_seterr(t, EPROTO, "netlink: %u of %u acks", a.acks, t->n);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- objects ---- */
+
+static void nat_put_table(struct nat_table *t, uint16_t type, uint16_t flags, const char *verb)
+{
+	struct nftnl_table *o = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!o || nftnl_table_set_str(o, NFTNL_TABLE_NAME, t->name) < 0) {
+		nat_nomem(t);
+		goto out;
+	}
+	nlh = nat_msg(t, type, flags, verb, t->name);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, o);
+		nat_msg_end(t);
+	}
+out:
+	if (o)
+		nftnl_table_free(o);
+}
+
+static void nat_put_set(struct nat_table *t, const struct nat_fam *f, bool map, uint32_t size)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	const char *name = map ? f->dnat : f->pin;
+	struct nlmsghdr *nlh;
+
+	if (!s || nftnl_set_set_str(s, NFTNL_SET_TABLE, t->name) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, name) < 0) {
+		nat_nomem(t);
+		goto out;
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_ID, map ? f->dnat_id : f->pin_id);
+	/*
+	 * No NFT_SET_CONCAT: nft sets it only on interval sets, and the kernel
+	 * then also wants the field lengths (NFTA_SET_DESC_CONCAT).
+	 */
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | (map ? NFT_SET_MAP : 0));
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, f->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 2u * f->alen + 4);
+	if (map) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, f->data_type);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, f->alen + 4u);
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
+	nlh = nat_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL,
+		      map ? "add map" : "add set", name);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		nat_msg_end(t);
+	}
+out:
+	if (s)
+		nftnl_set_free(s);
+}
+
+static void nat_put_chain(struct nat_table *t, const char *name, int32_t prio)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, t->name) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat") < 0) {
+		nat_nomem(t);
+		goto out;
+	}
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = nat_msg(t, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, "add chain", name);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nat_msg_end(t);
+	}
+out:
+	if (c)
+		nftnl_chain_free(c);
+}
+
+/* ---- rule building: a failed allocation marks the rule bad ---- */
+
+struct nat_rule {
+	struct nftnl_rule *r;
+	bool bad;
+};
+
+static struct nftnl_expr *nat_expr(struct nat_rule *rb, const char *name)
+{
+	struct nftnl_expr *e = rb->bad ? NULL : nftnl_expr_alloc(name);
+
+	if (!e)
+		rb->bad = true;
+	else
+		nftnl_rule_add_expr(rb->r, e);	/* the rule owns it now */
+	return e;
+}
+
+static void nat_x_meta(struct nat_rule *rb, uint32_t key, uint32_t dreg)
+{
+	struct nftnl_expr *e = nat_expr(rb, "meta");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	}
+}
+
+static void nat_x_cmp_eq(struct nat_rule *rb, uint32_t sreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nat_expr(rb, "cmp");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+		rb->bad |= nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len) < 0;
+	}
+}
+
+static void nat_x_payload(struct nat_rule *rb, uint32_t base, uint32_t off, uint32_t len,
+			  uint32_t dreg)
+{
+	struct nftnl_expr *e = nat_expr(rb, "payload");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	}
+}
+
+/* Loads saddr . daddr . tcp dport from NFT_REG32_00 on, padded to 32 bits. */
+static void nat_x_key(struct nat_rule *rb, const struct nat_fam *f)
+{
+	nat_x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, f->nh_saddr, f->alen, nat_reg(0));
+	nat_x_payload(rb, NFT_PAYLOAD_NETWORK_HEADER, f->nh_daddr, f->alen, nat_reg(f->alen));
+	nat_x_payload(rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, nat_reg(2u * f->alen));
+}
+
+/* dreg 0: a set membership test; otherwise a map lookup into dreg. */
+static void nat_x_lookup(struct nat_rule *rb, const char *set, uint32_t set_id, uint32_t dreg)
+{
+	struct nftnl_expr *e = nat_expr(rb, "lookup");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, nat_reg(0));
+		if (dreg)
+			nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, dreg);
+		rb->bad |= nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0;
+		/* The set is new in this same batch: name it by id too, as nft does. */
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	}
+}
+
+static void nat_x_dynset_delete(struct nat_rule *rb, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = nat_expr(rb, "dynset");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_DELETE);
+		rb->bad |= nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set) < 0;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SET_ID, set_id);
+	}
+}
+
+/* ct mark set ct mark | mark, i.e. (mark & ~bits) ^ bits. */
+static void nat_x_ct_mark_or(struct nat_rule *rb, uint32_t mark)
+{
+	uint32_t mask = ~mark;
+	struct nftnl_expr *e;
+
+	if ((e = nat_expr(rb, "ct"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, nat_reg(0));
+	}
+	if ((e = nat_expr(rb, "bitwise"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(mark));
+		rb->bad |= nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask)) < 0;
+		rb->bad |= nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &mark, sizeof(mark)) < 0;
+	}
+	if ((e = nat_expr(rb, "ct"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, nat_reg(0));
+	}
+}
+
+static void nat_x_dnat(struct nat_rule *rb, const struct nat_fam *f)
+{
+	struct nftnl_expr *e = nat_expr(rb, "nat");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, f->nfproto);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, nat_reg(f->alen));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MAX, nat_reg(f->alen));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS,
+				   NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED);
+	}
+}
+
+static void nat_x_tcp(struct nat_rule *rb)
+{
+	uint8_t tcp = IPPROTO_TCP;
+
+	nat_x_meta(rb, NFT_META_L4PROTO, nat_reg(0));
+	nat_x_cmp_eq(rb, nat_reg(0), &tcp, sizeof(tcp));
+}
+
+static void nat_put_rule(struct nat_table *t, struct nat_rule *rb, const char *chain)
+{
+	struct nlmsghdr *nlh;
+
+	if (!rb->bad && nftnl_rule_set_str(rb->r, NFTNL_RULE_TABLE, t->name) == 0 &&
+	    nftnl_rule_set_str(rb->r, NFTNL_RULE_CHAIN, chain) == 0) {
+		nlh = nat_msg(t, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, "add rule", chain);
+		if (nlh) {
+			nftnl_rule_nlmsg_build_payload(nlh, rb->r);
+			nat_msg_end(t);
+		}
+	} else {
+		nat_nomem(t);
+	}
+	nftnl_rule_free(rb->r);
+}
+
+/*
+ *   meta nfproto F meta l4proto tcp
+ *   saddr . daddr . tcp dport @pinF delete @pinF { saddr . daddr . tcp dport }
+ *   ct mark set ct mark | MARK dnat to saddr . daddr . tcp dport map @dnatF
+ */
+static void nat_put_pinhole_rule(struct nat_table *t, const struct nat_fam *f, uint32_t mark)
+{
+	struct nat_rule rb = { .r = nftnl_rule_alloc() };
+
+	if (!rb.r) {
+		nat_nomem(t);
+		return;
+	}
+	nat_x_meta(&rb, NFT_META_NFPROTO, nat_reg(0));
+	nat_x_cmp_eq(&rb, nat_reg(0), &f->nfproto, sizeof(f->nfproto));
+	nat_x_tcp(&rb);
+	nat_x_key(&rb, f);
+	nat_x_lookup(&rb, f->pin, f->pin_id, 0);
+	nat_x_key(&rb, f);
+	nat_x_dynset_delete(&rb, f->pin, f->pin_id);
+	nat_x_ct_mark_or(&rb, mark);
+	/* A passive pinhole has no dnat element: the lookup misses, the rule ends. */
+	nat_x_key(&rb, f);
+	nat_x_lookup(&rb, f->dnat, f->dnat_id, nat_reg(0));
+	nat_x_dnat(&rb, f);
+	nat_put_rule(t, &rb, "pinhole");
+}
+
+/* iifname IIF tcp dport PORT redirect to :LISTEN (both families) */
+static void nat_put_redirect_rule(struct nat_table *t, const char *iif, uint16_t port,
+				  uint16_t listen)
+{
+	struct nat_rule rb = { .r = nftnl_rule_alloc() };
+	char name[IFNAMSIZ] = "";
+	uint16_t nport = htons(port), nlisten = htons(listen);
+	struct nftnl_expr *e;
+
+	if (!rb.r) {
+		nat_nomem(t);
+		return;
+	}
+	strncpy(name, iif, sizeof(name) - 1);
+	nat_x_meta(&rb, NFT_META_IIFNAME, nat_reg(0));
+	nat_x_cmp_eq(&rb, nat_reg(0), name, sizeof(name));	/* exact, NUL padded */
+	nat_x_tcp(&rb);
+	nat_x_payload(&rb, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, nat_reg(0));
+	nat_x_cmp_eq(&rb, nat_reg(0), &nport, sizeof(nport));
+	if ((e = nat_expr(&rb, "immediate"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, nat_reg(0));
+		rb.bad |= nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &nlisten, sizeof(nlisten)) < 0;
+	}
+	if ((e = nat_expr(&rb, "redir"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MAX, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	}
+	nat_put_rule(t, &rb, "intercept");
+}
+
+/* ---- public API ---- */
+
+static bool nat_name_ok(const char *name)
+{
+	return name && name[0] && strlen(name) < NFT_TABLE_MAXNAMELEN;
+}
+
+static int nat_check_config(const struct nat_config *cfg)
+{
+	unsigned i;
+
+	if (!cfg || !nat_name_ok(cfg->table)) {
+		nat_seterr(NULL, EINVAL, "nat_open: table name");
+		return -1;
+	}
+	if (!cfg->mark || !cfg->max_elements) {
+		nat_seterr(NULL, EINVAL, "nat_open: mark and max_elements must be non-zero");
+		return -1;
+	}
+	if (!cfg->intercept_iif || !cfg->intercept_iif[0])
+		return 0;
+	if (strlen(cfg->intercept_iif) >= IFNAMSIZ || !cfg->listen_port ||
+	    !cfg->n_intercept_ports || cfg->n_intercept_ports > NAT_MAX_INTERCEPT_PORTS) {
+		nat_seterr(NULL, EINVAL, "nat_open: intercept interface, ports or listen port");
+		return -1;
+	}
+	for (i = 0; i < cfg->n_intercept_ports; i++) {
+		if (!cfg->intercept_ports[i]) {
+			nat_seterr(NULL, EINVAL, "nat_open: intercept port 0");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct nat_table *nat_open(const struct nat_config *cfg)
+{
+	struct nat_table *t;
+	unsigned i;
+
+	if (nat_check_config(cfg) < 0)
+		return NULL;
+	t = nat_alloc(cfg->table);
+	if (!t)
+		return NULL;
+
+	nat_begin(t);
+	/* Add, delete, add: removes a stale table whether or not one exists. */
+	nat_put_table(t, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add table");
+	nat_put_table(t, NFT_MSG_DELTABLE, 0, "delete table");
+	nat_put_table(t, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "add table");
+	for (i = 0; i < 4; i++)	/* pin4 pin6 dnat4 dnat6, the order of nat.h */
+		nat_put_set(t, &nat_fams[i % 2], i >= 2, cfg->max_elements);
+	nat_put_chain(t, "pinhole", NAT_PRIO_PINHOLE);
+	for (i = 0; i < 2; i++)
+		nat_put_pinhole_rule(t, &nat_fams[i], cfg->mark);
+	if (cfg->intercept_iif && cfg->intercept_iif[0]) {
+		nat_put_chain(t, "intercept", NAT_PRIO_INTERCEPT);
+		for (i = 0; i < cfg->n_intercept_ports; i++)
+			nat_put_redirect_rule(t, cfg->intercept_iif, cfg->intercept_ports[i],
+					      cfg->listen_port);
+	}
+	if (nat_commit(t, 0) < 0) {
+		int err = errno;
+
+		memcpy(nat_noterr, t->err, sizeof(nat_noterr));
+		nat_free(t);
+		errno = err;
+		return NULL;
+	}
+	return t;
+}
+
+void nat_close(struct nat_table *t)
+{
+	if (!t)
+		return;
+	nat_begin(t);
+	nat_put_table(t, NFT_MSG_DELTABLE, 0, "delete table");
+	nat_commit(t, ENOENT);	/* nothing useful to do on failure */
+	nat_free(t);
+}
+
+int nat_cleanup(const char *table)
+{
+	struct nat_table *t;
+	int ret, err;
+
+	if (!nat_name_ok(table)) {
+		nat_seterr(NULL, EINVAL, "nat_cleanup: table name");
+		return -1;
+	}
+	t = nat_alloc(table);
+	if (!t)
+		return -1;
+	nat_begin(t);
+	nat_put_table(t, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add table");
+	nat_put_table(t, NFT_MSG_DELTABLE, 0, "delete table");
+	ret = nat_commit(t, 0);
+	err = errno;
+	if (ret < 0)
+		memcpy(nat_noterr, t->err, sizeof(nat_noterr));
+	nat_free(t);
+	errno = err;
+	return ret;
+}
+
+/* ---- pinholes ---- */
+
+static size_t nat_pack(uint8_t *buf, const struct nat_addr *a, const struct nat_addr *b,
+		       uint16_t port, size_t alen)
+{
+	uint16_t nport = htons(port);
+	size_t n = 0;
+
+	memset(buf, 0, NAT_KEY_MAX);
+	memcpy(buf, &a->u, alen);
+	n += alen;
+	if (b) {
+		memcpy(buf + n, &b->u, alen);
+		n += alen;
+	}
+	memcpy(buf + n, &nport, sizeof(nport));
+	return n + 4;
+}
+
+static const struct nat_fam *nat_check_pinhole(struct nat_table *t, const struct nat_pinhole *p,
+					       bool adding)
+{
+	const struct nat_fam *f = p ? nat_fam_of(p->saddr.family) : NULL;
+
+	if (!f || p->daddr.family != p->saddr.family || !p->dport) {
+		nat_seterr(t, EINVAL, "pinhole: address family or port");
+		return NULL;
+	}
+	if (adding && (!p->timeout_ms ||
+		       (p->dnat && (p->to_addr.family != p->saddr.family || !p->to_port)))) {
+		nat_seterr(t, EINVAL, "pinhole: timeout or translation");
+		return NULL;
+	}
+	return f;
+}
+
+static void nat_put_elem(struct nat_table *t, uint16_t type, uint16_t flags, const char *verb,
+			 const char *set, const uint8_t *key, size_t klen,
+			 const uint8_t *data, size_t dlen, uint32_t timeout_ms)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s || !e || nftnl_set_set_str(s, NFTNL_SET_TABLE, t->name) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, set) < 0 ||
+	    nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)klen) < 0 ||
+	    (data && nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, data, (uint32_t)dlen) < 0)) {
+		nat_nomem(t);
+		if (e)
+			nftnl_set_elem_free(e);
+		goto out;
+	}
+	if (timeout_ms)
+		nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+	nftnl_set_elem_add(s, e);	/* the set owns it now */
+	nlh = nat_msg(t, type, flags, verb, set);
+	if (nlh) {
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		nat_msg_end(t);
+	}
+out:
+	if (s)
+		nftnl_set_free(s);
+}
+
+/*
+ * Removes the pin element and the dnat element in two transactions: a
+ * used pinhole has lost its pin element but keeps its dnat element until
+ * it expires, and one missing element would fail a joint batch.
+ */
+static int nat_del_key(struct nat_table *t, const struct nat_fam *f, const struct nat_pinhole *p)
+{
+	uint8_t key[NAT_KEY_MAX];
+	size_t klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
+	const char *sets[2] = { f->pin, f->dnat };
+	unsigned i;
+
+	for (i = 0; i < 2; i++) {
+		nat_begin(t);
+		nat_put_elem(t, NFT_MSG_DELSETELEM, 0, "delete element", sets[i],
+			     key, klen, NULL, 0, 0);
+		if (nat_commit(t, ENOENT) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p)
+{
+	const struct nat_fam *f;
+	uint8_t key[NAT_KEY_MAX], data[NAT_KEY_MAX];
+	size_t klen, dlen;
+
+	if (!t) {
+		errno = EINVAL;
+		return -1;
+	}
+	f = nat_check_pinhole(t, p, true);
+	if (!f)
+		return -1;
+	/*
+	 * Adding replaces: the same key may still be in use, or a used
+	 * pinhole's dnat element may linger, which would otherwise translate
+	 * (or, for a dnat pinhole, refuse) the new one.
+	 */
+	if (nat_del_key(t, f, p) < 0)
+		return -1;
+	klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
+	nat_begin(t);
+	if (p->dnat) {
+		dlen = nat_pack(data, &p->to_addr, NULL, p->to_port, f->alen);
+		nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
+			     f->dnat, key, klen, data, dlen, p->timeout_ms);
+	}
+	nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
+		     f->pin, key, klen, NULL, 0, p->timeout_ms);
+	return nat_commit(t, 0);
+}
+
+int nat_pinhole_del(struct nat_table *t, const struct nat_pinhole *p)
+{
+	const struct nat_fam *f;
+
+	if (!t) {
+		errno = EINVAL;
+		return -1;
+	}
+	f = nat_check_pinhole(t, p, false);
+	return f ? nat_del_key(t, f, p) : -1;
+}

@@ -1,0 +1,999 @@
+/*
+ * test_nat.c - nat/: the nftables table, pinholes, original destination.
+ *
+ * Needs root.  Every test starts in a network namespace of its own
+ * (unshare), so the host's ruleset is never touched.  The lab tests build
+ * client -- router -- server out of two more namespaces that are anonymous
+ * and held only by file descriptors: they, their veths and their sockets
+ * vanish with the test process, however it ends.  Traffic stays on those
+ * veths.  `nft`, `ip` and `conntrack` run as children, in the current
+ * namespace, to set up and to inspect.
+ */
+#include "nat/nat.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define TABLE "ftpalg"
+#define MARK 0x100u
+#define TIMEOUT_MS 2000
+#define NFT_NAME_MAXLEN_TEST 256	/* NFT_NAME_MAXLEN, with its NUL */		/* per connect/accept, so a broken lab fails fast */
+
+/* ---- helpers: commands ---- */
+
+__attribute__((format(printf, 1, 2)))
+static int sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int n, st;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ck_assert_int_lt(n, (int)sizeof(cmd));
+	fflush(NULL);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The command's stdout (and stderr), malloc'd. */
+__attribute__((format(printf, 1, 2)))
+static char *sh_out(const char *fmt, ...)
+{
+	char cmd[1024];
+	size_t len = 0, cap = 4096;
+	char *out = malloc(cap);
+	va_list ap;
+	FILE *f;
+	int n;
+
+	ck_assert_ptr_nonnull(out);
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
+	va_end(ap);
+	ck_assert_int_lt(n, (int)sizeof(cmd) - 8);
+	strcat(cmd, " 2>&1");
+	fflush(NULL);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	for (;;) {
+		size_t r;
+
+		if (cap - len < 1024) {
+			cap *= 2;
+			out = realloc(out, cap);
+			ck_assert_ptr_nonnull(out);
+		}
+		r = fread(out + len, 1, cap - len - 1, f);
+		if (r == 0)
+			break;
+		len += r;
+	}
+	out[len] = '\0';
+	pclose(f);
+	return out;
+}
+
+#define ck_assert_has(hay, needle) \
+	ck_assert_msg(strstr((hay), (needle)) != NULL, "missing \"%s\" in:\n%s", (needle), (hay))
+#define ck_assert_hasnt(hay, needle) \
+	ck_assert_msg(strstr((hay), (needle)) == NULL, "unexpected \"%s\" in:\n%s", (needle), (hay))
+
+static void write_file(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_int_ge(fputs(s, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static bool table_exists(void)
+{
+	return sh("nft list table inet " TABLE " >/dev/null 2>&1") == 0;
+}
+
+/* ---- helpers: namespaces ---- */
+
+static int rt_ns = -1;	/* the test's own namespace ("router") */
+
+static void lo_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	ck_assert_int_eq(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	ck_assert_int_eq(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
+	close(fd);
+}
+
+/* Moves the process into a new namespace and returns a handle on it. */
+static int ns_new(void)
+{
+	int fd;
+
+	ck_assert_msg(unshare(CLONE_NEWNET) == 0, "unshare(CLONE_NEWNET): %s (needs root)",
+		      strerror(errno));
+	fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	lo_up();
+	return fd;
+}
+
+static void ns_enter(int fd)
+{
+	ck_assert_msg(setns(fd, CLONE_NEWNET) == 0, "setns: %s", strerror(errno));
+}
+
+static void setup(void)
+{
+	rt_ns = ns_new();
+}
+
+static void teardown(void)
+{
+	if (rt_ns >= 0)
+		close(rt_ns);
+	rt_ns = -1;
+}
+
+/* ---- helpers: addresses and TCP ---- */
+
+static struct nat_addr addr(int af, const char *s)
+{
+	struct nat_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = af;
+	ck_assert_int_eq(inet_pton(af, s, &a.u), 1);
+	return a;
+}
+
+static socklen_t sockaddr_of(struct sockaddr_storage *ss, int af, const char *ip, uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (af == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		if (ip)
+			ck_assert_int_eq(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
+		return sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		if (ip)
+			ck_assert_int_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+		return sizeof(*s6);
+	}
+}
+
+/* "ip:port" of a sockaddr, for comparisons. */
+static const char *sa_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", ip, port);
+	return buf;
+}
+
+/* A listener on the wildcard address, created inside namespace ns. */
+static int tcp_listen(int ns, int af, uint16_t port, bool v6only)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sockaddr_of(&ss, af, NULL, port);
+	int one = 1, v6 = v6only, fd;
+
+	ns_enter(ns);
+	fd = socket(af, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ns_enter(rt_ns);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	if (af == AF_INET6)
+		ck_assert_int_eq(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6)), 0);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&ss, sl) == 0, "bind: %s", strerror(errno));
+	ck_assert_int_eq(listen(fd, 8), 0);
+	return fd;
+}
+
+/* Connects from namespace ns; the fd, or -1 with the errno in *err. */
+static int tcp_connect(int ns, int af, const char *ip, uint16_t port, int *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sockaddr_of(&ss, af, ip, port), el = sizeof(*err);
+	struct pollfd pfd;
+	int fd;
+
+	ns_enter(ns);
+	fd = socket(af, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ns_enter(rt_ns);
+	ck_assert_int_ge(fd, 0);
+	*err = 0;
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+		ck_assert_msg(errno == EINPROGRESS, "connect: %s", strerror(errno));
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, TIMEOUT_MS) == 0)
+			*err = ETIMEDOUT;
+		else
+			ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &el), 0);
+	}
+	if (*err) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int tcp_accept(int lfd)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+	if (poll(&pfd, 1, TIMEOUT_MS) != 1)
+		return -1;
+	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+/* ---- helpers: the table ---- */
+
+static struct nat_config config(void)
+{
+	struct nat_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.table = TABLE;
+	c.mark = MARK;
+	c.max_elements = 64;
+	return c;
+}
+
+static struct nat_table *open_table(void)
+{
+	struct nat_config c = config();
+	struct nat_table *t = nat_open(&c);
+
+	ck_assert_msg(t != NULL, "nat_open: %s", nat_last_error(NULL));
+	return t;
+}
+
+static const struct fam {
+	int af;
+	const char *set, *map;
+	const char *a, *b, *c;		/* generic addresses for element tests */
+} fams[2] = {
+	{ AF_INET, "pin4", "dnat4", "10.0.0.1", "10.0.0.2", "192.168.1.5" },
+	{ AF_INET6, "pin6", "dnat6", "fd00::1", "fd00::2", "fd00:1::5" },
+};
+
+static struct nat_pinhole pinhole(const struct fam *f, uint16_t dport, bool dnat)
+{
+	struct nat_pinhole p;
+
+	memset(&p, 0, sizeof(p));
+	p.saddr = addr(f->af, f->a);
+	p.daddr = addr(f->af, f->b);
+	p.dport = dport;
+	p.dnat = dnat;
+	if (dnat) {
+		p.to_addr = addr(f->af, f->c);
+		p.to_port = 21;
+	}
+	p.timeout_ms = 30000;
+	return p;
+}
+
+static char *list_set(const char *kind, const char *name)
+{
+	return sh_out("nft list %s inet " TABLE " %s", kind, name);
+}
+
+/* ==== suite nat_table ==== */
+
+START_TEST(test_open_creates_table)
+{
+	struct nat_table *t = open_table();
+	char *out = sh_out("nft list table inet " TABLE);
+
+	ck_assert_has(out, "set pin4 {\n\t\ttype ipv4_addr . ipv4_addr . inet_service\n"
+			   "\t\tsize 64\n\t\tflags timeout\n");
+	ck_assert_has(out, "set pin6 {\n\t\ttype ipv6_addr . ipv6_addr . inet_service\n"
+			   "\t\tsize 64\n\t\tflags timeout\n");
+	ck_assert_has(out, "map dnat4 {\n\t\ttype ipv4_addr . ipv4_addr . inet_service : "
+			   "ipv4_addr . inet_service\n\t\tsize 64\n\t\tflags timeout\n");
+	ck_assert_has(out, "map dnat6 {\n\t\ttype ipv6_addr . ipv6_addr . inet_service : "
+			   "ipv6_addr . inet_service\n\t\tsize 64\n\t\tflags timeout\n");
+	ck_assert_has(out, "chain pinhole {\n\t\ttype nat hook prerouting priority dstnat - 5; "
+			   "policy accept;\n");
+	ck_assert_has(out, "\t\tip saddr . ip daddr . tcp dport @pin4 delete @pin4 "
+			   "{ ip saddr . ip daddr . tcp dport } ct mark set ct mark | 0x00000100 "
+			   "dnat ip to ip saddr . ip daddr . tcp dport map @dnat4\n");
+	ck_assert_has(out, "\t\tip6 saddr . ip6 daddr . tcp dport @pin6 delete @pin6 "
+			   "{ ip6 saddr . ip6 daddr . tcp dport } ct mark set ct mark | 0x00000100 "
+			   "dnat ip6 to ip6 saddr . ip6 daddr . tcp dport map @dnat6\n");
+	ck_assert_hasnt(out, "intercept");
+	ck_assert_hasnt(out, "elements");
+	free(out);
+
+	nat_close(t);
+	ck_assert(!table_exists());
+}
+END_TEST
+
+START_TEST(test_open_replaces_stale_table)
+{
+	struct nat_pinhole p = pinhole(&fams[0], 2000, true);
+	struct nat_table *t1, *t2;
+	char *out;
+
+	/* A stale table whose pin4 clashes with ours and an extra chain. */
+	ck_assert_int_eq(sh("nft 'add table inet " TABLE "; add chain inet " TABLE " junk; "
+			    "add set inet " TABLE " pin4 { type ipv4_addr; }'"), 0);
+	t1 = open_table();
+	out = sh_out("nft list table inet " TABLE);
+	ck_assert_hasnt(out, "junk");
+	ck_assert_has(out, "type ipv4_addr . ipv4_addr . inet_service");
+	free(out);
+
+	/* A predecessor that crashed with a pinhole open. */
+	ck_assert_int_eq(nat_pinhole_add(t1, &p), 0);
+	t2 = open_table();
+	out = sh_out("nft list table inet " TABLE);
+	ck_assert_hasnt(out, "elements");
+	ck_assert_has(out, "chain pinhole");
+	free(out);
+	nat_close(t2);
+	ck_assert(!table_exists());
+	nat_close(t1);	/* its table is already gone: harmless */
+}
+END_TEST
+
+START_TEST(test_cleanup)
+{
+	struct nat_table *t;
+
+	ck_assert_int_eq(nat_cleanup(TABLE), 0);	/* nothing there */
+	t = open_table();
+	ck_assert(table_exists());
+	ck_assert_int_eq(nat_cleanup(TABLE), 0);
+	ck_assert(!table_exists());
+	ck_assert_int_eq(nat_cleanup(TABLE), 0);
+	nat_close(t);
+
+	errno = 0;
+	ck_assert_int_eq(nat_cleanup(NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(nat_cleanup(""), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_intercept_chain)
+{
+	static const uint16_t ports[NAT_MAX_INTERCEPT_PORTS] = {
+		21, 990, 2121, 2221, 2321, 2421, 2521, 65535
+	};
+	struct nat_config c = config();
+	struct nat_table *t;
+	char *out, line[128], longname[NFT_NAME_MAXLEN_TEST];
+
+	/* All eight ports: nat_open()'s largest batch. */
+	c.intercept_iif = "lan0";
+	memcpy(c.intercept_ports, ports, sizeof(ports));
+	c.n_intercept_ports = NAT_MAX_INTERCEPT_PORTS;
+	c.listen_port = 2100;
+	t = nat_open(&c);
+	ck_assert_msg(t != NULL, "nat_open: %s", nat_last_error(NULL));
+	out = sh_out("nft list chain inet " TABLE " intercept");
+	ck_assert_has(out, "type nat hook prerouting priority dstnat; policy accept;\n"
+			   "\t\tiifname \"lan0\" tcp dport 21 redirect to :2100\n"
+			   "\t\tiifname \"lan0\" tcp dport 990 redirect to :2100\n");
+	for (int i = 0; i < NAT_MAX_INTERCEPT_PORTS; i++) {
+		snprintf(line, sizeof(line), "\t\tiifname \"lan0\" tcp dport %u redirect to :2100\n",
+			 ports[i]);
+		ck_assert_has(out, line);
+	}
+	free(out);
+	nat_close(t);
+
+	/* The longest table name too, which all 19 messages carry. */
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	c.table = longname;
+	t = nat_open(&c);
+	ck_assert_msg(t != NULL, "nat_open: %s", nat_last_error(NULL));
+	ck_assert_int_eq(sh("nft list table inet %s >/dev/null", longname), 0);
+	nat_close(t);
+	ck_assert_int_ne(sh("nft list table inet %s >/dev/null 2>&1", longname), 0);
+
+	c.table = TABLE;
+	c.intercept_iif = "";		/* empty: no chain */
+	t = nat_open(&c);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_ne(sh("nft list chain inet " TABLE " intercept >/dev/null 2>&1"), 0);
+	nat_close(t);
+}
+END_TEST
+
+START_TEST(test_open_invalid)
+{
+	struct nat_config c;
+	char longname[300];
+	const char *why;
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+
+	for (int i = 0; i < 10; i++) {
+		c = config();
+		switch (i) {
+		case 0: c.table = NULL; break;
+		case 1: c.table = ""; break;
+		case 2: c.table = longname; break;
+		case 3: c.mark = 0; break;
+		case 4: c.max_elements = 0; break;
+		case 5: c.intercept_iif = "sixteen-chars-xx"; c.n_intercept_ports = 1;
+			c.intercept_ports[0] = 21; c.listen_port = 2100; break;
+		case 6: c.intercept_iif = "lan"; c.listen_port = 2100; break;	/* no ports */
+		case 7: c.intercept_iif = "lan"; c.n_intercept_ports = NAT_MAX_INTERCEPT_PORTS + 1;
+			c.listen_port = 2100;
+			for (int j = 0; j < NAT_MAX_INTERCEPT_PORTS; j++)
+				c.intercept_ports[j] = (uint16_t)(21 + j);
+			break;
+		case 8: c.intercept_iif = "lan"; c.n_intercept_ports = 1; c.listen_port = 2100;
+			break;	/* port 0 */
+		case 9: c.intercept_iif = "lan"; c.n_intercept_ports = 1;
+			c.intercept_ports[0] = 21; break;	/* listen port 0 */
+		}
+		errno = 0;
+		ck_assert_msg(nat_open(&c) == NULL, "case %d accepted", i);
+		ck_assert_int_eq(errno, EINVAL);
+		why = nat_last_error(NULL);
+		ck_assert_msg(why[0] != '\0', "case %d: no error text", i);
+	}
+	errno = 0;
+	ck_assert_ptr_null(nat_open(NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert(!table_exists());
+}
+END_TEST
+
+/* ==== suite nat_pinhole ==== */
+
+START_TEST(test_pinhole_add_del)
+{
+	const struct fam *f = &fams[_i];
+	struct nat_table *t = open_table();
+	struct nat_pinhole act = pinhole(f, 2000, true), pas = pinhole(f, 2001, false);
+	char key[128], *out;
+
+	ck_assert_msg(nat_pinhole_add(t, &act) == 0, "%s", nat_last_error(t));
+	ck_assert_msg(nat_pinhole_add(t, &pas) == 0, "%s", nat_last_error(t));
+
+	out = list_set("set", f->set);
+	snprintf(key, sizeof(key), "%s . %s . 2000 timeout 30s expires ", f->a, f->b);
+	ck_assert_has(out, key);
+	snprintf(key, sizeof(key), "%s . %s . 2001 timeout 30s expires ", f->a, f->b);
+	ck_assert_has(out, key);
+	free(out);
+	out = list_set("map", f->map);
+	snprintf(key, sizeof(key), "%s . %s . 2000 timeout 30s expires ", f->a, f->b);
+	ck_assert_has(out, key);
+	snprintf(key, sizeof(key), " : %s . 21 }", f->c);
+	ck_assert_has(out, key);
+	ck_assert_hasnt(out, ". 2001");	/* passive: no translation */
+	free(out);
+
+	/* Adding the same key again replaces it: one element, the new target. */
+	act.to_port = 2121;
+	ck_assert_msg(nat_pinhole_add(t, &act) == 0, "%s", nat_last_error(t));
+	out = list_set("map", f->map);
+	snprintf(key, sizeof(key), " : %s . 2121 }", f->c);
+	ck_assert_has(out, key);
+	ck_assert_hasnt(out, ",");
+	free(out);
+
+	ck_assert_msg(nat_pinhole_del(t, &act) == 0, "%s", nat_last_error(t));
+	ck_assert_msg(nat_pinhole_del(t, &pas) == 0, "%s", nat_last_error(t));
+	out = list_set("set", f->set);
+	ck_assert_hasnt(out, "elements");
+	free(out);
+	out = list_set("map", f->map);
+	ck_assert_hasnt(out, "elements");
+	free(out);
+
+	/* Already gone (used or expired): not an error. */
+	ck_assert_int_eq(nat_pinhole_del(t, &act), 0);
+	ck_assert_int_eq(nat_pinhole_del(t, &pas), 0);
+	nat_close(t);
+}
+END_TEST
+
+START_TEST(test_pinhole_invalid)
+{
+	struct nat_table *t = open_table();
+	struct nat_pinhole good = pinhole(&fams[0], 2000, true), p;
+
+	errno = 0;
+	ck_assert_int_eq(nat_pinhole_add(NULL, &good), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(nat_pinhole_add(t, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(nat_pinhole_del(t, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+
+	for (int i = 0; i < 7; i++) {
+		p = good;
+		switch (i) {
+		case 0: p.saddr.family = AF_UNSPEC; p.daddr.family = AF_UNSPEC; break;
+		case 1: p.daddr = addr(AF_INET6, "fd00::2"); break;
+		case 2: p.dport = 0; break;
+		case 3: p.timeout_ms = 0; break;
+		case 4: p.to_addr = addr(AF_INET6, "fd00::5"); break;
+		case 5: p.to_port = 0; break;
+		case 6: p.saddr.family = AF_UNIX; p.daddr.family = AF_UNIX; break;
+		}
+		errno = 0;
+		ck_assert_msg(nat_pinhole_add(t, &p) == -1, "case %d accepted", i);
+		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_has(nat_last_error(t), "pinhole");
+	}
+	/* A passive pinhole's to_addr is not looked at. */
+	p = good;
+	p.dnat = false;
+	p.to_addr.family = AF_INET6;
+	ck_assert_int_eq(nat_pinhole_add(t, &p), 0);
+	/* Deleting needs the key only. */
+	p.timeout_ms = 0;
+	ck_assert_int_eq(nat_pinhole_del(t, &p), 0);
+	p.daddr = addr(AF_INET6, "fd00::2");
+	errno = 0;
+	ck_assert_int_eq(nat_pinhole_del(t, &p), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	nat_close(t);
+}
+END_TEST
+
+START_TEST(test_netlink_error_text)
+{
+	struct nat_table *t = open_table();
+	struct nat_pinhole p = pinhole(&fams[0], 2000, false);
+
+	ck_assert_str_eq(nat_last_error(t), "");
+	/* Someone removed our table behind our back. */
+	ck_assert_int_eq(sh("nft delete table inet " TABLE), 0);
+	errno = 0;
+	ck_assert_int_eq(nat_pinhole_add(t, &p), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_str_eq(nat_last_error(t), "add element pin4: No such file or directory");
+	nat_close(t);
+}
+END_TEST
+
+/* ==== suite nat_lab: client -- router -- server ==== */
+
+struct lab {
+	int cl, sv;			/* namespaces; the router is rt_ns */
+	char rc[IFNAMSIZ], rs[IFNAMSIZ];	/* router side of the veths */
+};
+
+static const struct lab_addrs {
+	int af;
+	const char *c, *rc, *rs, *s;	/* client, router (both sides), server */
+	const char *set, *ct_family;
+} lab_addrs[2] = {
+	{ AF_INET, "10.99.1.2", "10.99.1.1", "10.99.2.1", "10.99.2.2", "pin4", "ipv4" },
+	{ AF_INET6, "fd00:99:1::2", "fd00:99:1::1", "fd00:99:2::1", "fd00:99:2::2", "pin6", "ipv6" },
+};
+
+static void no_dad(void)
+{
+	write_file("/proc/sys/net/ipv6/conf/all/accept_dad", "0");
+	write_file("/proc/sys/net/ipv6/conf/default/accept_dad", "0");
+}
+
+/* One end's addresses and default route, in the current namespace. */
+static void lab_end(const char *dev, int i)
+{
+	const char *v4 = i ? "10.99.2" : "10.99.1", *v6 = i ? "fd00:99:2:" : "fd00:99:1:";
+
+	ck_assert_int_eq(sh("ip link set %s up && ip addr add %s.2/24 dev %s && "
+			    "ip -6 addr add %s:2/64 dev %s nodad && "
+			    "ip route add default via %s.1 && ip -6 route add default via %s:1",
+			    dev, v4, dev, v6, dev, v4, v6), 0);
+}
+
+static void lab_up(struct lab *l)
+{
+	char c[IFNAMSIZ], s[IFNAMSIZ];
+	unsigned pid = (unsigned)getpid();
+
+	no_dad();
+	l->cl = ns_new();
+	no_dad();
+	ns_enter(rt_ns);
+	l->sv = ns_new();
+	no_dad();
+	ns_enter(rt_ns);
+
+	/* Unique per run (pid), though each lives in a namespace of this test only. */
+	snprintf(l->rc, sizeof(l->rc), "ftrc%u", pid);
+	snprintf(l->rs, sizeof(l->rs), "ftrs%u", pid);
+	snprintf(c, sizeof(c), "ftc%u", pid);
+	snprintf(s, sizeof(s), "fts%u", pid);
+	ck_assert_int_eq(sh("ip link add %s type veth peer name %s netns /proc/%u/fd/%d",
+			    l->rc, c, pid, l->cl), 0);
+	ck_assert_int_eq(sh("ip link add %s type veth peer name %s netns /proc/%u/fd/%d",
+			    l->rs, s, pid, l->sv), 0);
+	ck_assert_int_eq(sh("ip link set %s up && ip addr add 10.99.1.1/24 dev %s && "
+			    "ip -6 addr add fd00:99:1::1/64 dev %s nodad && "
+			    "ip link set %s up && ip addr add 10.99.2.1/24 dev %s && "
+			    "ip -6 addr add fd00:99:2::1/64 dev %s nodad",
+			    l->rc, l->rc, l->rc, l->rs, l->rs, l->rs), 0);
+	write_file("/proc/sys/net/ipv4/ip_forward", "1");
+	write_file("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+	ns_enter(l->cl);
+	lab_end(c, 0);
+	ns_enter(l->sv);
+	lab_end(s, 1);
+	ns_enter(rt_ns);
+}
+
+static void lab_down(struct lab *l)
+{
+	close(l->cl);
+	close(l->sv);
+}
+
+/*
+ * The admin's forward filter: drops new connections unless our chain
+ * marked them (reset, so that a refused connect fails at once).
+ */
+static void filter_up(void)
+{
+	static const char rules[] =
+		"table inet flt {\n"
+		"  counter marked { }\n"
+		"  chain forward {\n"
+		"    type filter hook forward priority filter; policy drop;\n"
+		"    ct state established,related accept\n"
+		"    ct mark & 0x100 == 0x100 counter name marked accept\n"
+		"    meta l4proto tcp reject with tcp reset\n"
+		"  }\n"
+		"}\n";
+
+	ck_assert_msg(sh("nft -f - <<'EOF'\n%sEOF", rules) == 0, "filter not loaded");
+}
+
+static unsigned long marked_packets(void)
+{
+	char *out = sh_out("nft list counter inet flt marked");
+	const char *p = strstr(out, "packets ");
+	unsigned long n = p ? strtoul(p + 8, NULL, 10) : 0;
+
+	free(out);
+	return n;
+}
+
+static void assert_peer(int fd, int af, const char *ip)
+{
+	struct sockaddr_storage ss, want;
+	socklen_t sl = sizeof(ss);
+	char a[80], b[80];
+
+	ck_assert_int_eq(getpeername(fd, (struct sockaddr *)&ss, &sl), 0);
+	sockaddr_of(&want, af, ip, 0);
+	((struct sockaddr_in *)&ss)->sin_port = 0;	/* same offset in sockaddr_in6 */
+	ck_assert_str_eq(sa_str(&ss, a, sizeof(a)), sa_str(&want, b, sizeof(b)));
+}
+
+/*
+ * Active-mode shape: the client may open ONE connection to the router's
+ * port 5000, which lands on the server's listener (port 2121).
+ */
+START_TEST(test_lab_dnat_one_shot)
+{
+	const struct lab_addrs *a = &lab_addrs[_i];
+	struct lab l;
+	struct nat_table *t;
+	struct nat_pinhole p;
+	int srv, c1, s1, c2, c3, s3, err;
+	char *out;
+
+	lab_up(&l);
+	t = open_table();
+	filter_up();
+	srv = tcp_listen(l.sv, a->af, 2121, true);
+
+	memset(&p, 0, sizeof(p));
+	p.saddr = addr(a->af, a->c);
+	p.daddr = addr(a->af, a->rc);
+	p.dport = 5000;
+	p.dnat = true;
+	p.to_addr = addr(a->af, a->s);
+	p.to_port = 2121;
+	p.timeout_ms = 10000;
+	ck_assert_msg(nat_pinhole_add(t, &p) == 0, "%s", nat_last_error(t));
+
+	c1 = tcp_connect(l.cl, a->af, a->rc, 5000, &err);
+	ck_assert_msg(c1 >= 0, "first connection: %s", strerror(err));
+	s1 = tcp_accept(srv);
+	ck_assert_msg(s1 >= 0, "server saw no connection");
+	assert_peer(s1, a->af, a->c);		/* DNAT only, no SNAT */
+
+	/* The conntrack entry carries the mark; the admin's filter accepted it. */
+	out = sh_out("conntrack -L -f %s -p tcp --dport 5000", a->ct_family);
+	ck_assert_has(out, "mark=256");
+	free(out);
+	ck_assert_uint_ge(marked_packets(), 1);
+
+	/* One-shot: the pin element is gone, a second connection is refused. */
+	out = list_set("set", a->set);
+	ck_assert_hasnt(out, "elements");
+	free(out);
+	c2 = tcp_connect(l.cl, a->af, a->rc, 5000, &err);
+	ck_assert_msg(c2 < 0 && err == ECONNREFUSED, "second connection: %d %s", c2,
+		      strerror(err));
+
+	/* The same pinhole again (its dnat element lingered): works once more. */
+	ck_assert_msg(nat_pinhole_add(t, &p) == 0, "%s", nat_last_error(t));
+	c3 = tcp_connect(l.cl, a->af, a->rc, 5000, &err);
+	ck_assert_msg(c3 >= 0, "third connection: %s", strerror(err));
+	s3 = tcp_accept(srv);
+	ck_assert_int_ge(s3, 0);
+
+	close(c1);
+	close(s1);
+	close(c3);
+	close(s3);
+	close(srv);
+	nat_close(t);
+	lab_down(&l);
+}
+END_TEST
+
+/* Passive-mode shape: no translation, the mark lets ONE connection through. */
+START_TEST(test_lab_passive_one_shot)
+{
+	const struct lab_addrs *a = &lab_addrs[_i];
+	struct lab l;
+	struct nat_table *t;
+	struct nat_pinhole p;
+	int srv, c1, s1, c2, err;
+
+	lab_up(&l);
+	t = open_table();
+	filter_up();
+	srv = tcp_listen(l.sv, a->af, 2121, true);
+
+	c1 = tcp_connect(l.cl, a->af, a->s, 2121, &err);
+	ck_assert_msg(c1 < 0 && err == ECONNREFUSED, "filter let it through: %s",
+		      strerror(err));
+
+	memset(&p, 0, sizeof(p));
+	p.saddr = addr(a->af, a->c);
+	p.daddr = addr(a->af, a->s);
+	p.dport = 2121;
+	p.timeout_ms = 10000;
+	ck_assert_msg(nat_pinhole_add(t, &p) == 0, "%s", nat_last_error(t));
+	c1 = tcp_connect(l.cl, a->af, a->s, 2121, &err);
+	ck_assert_msg(c1 >= 0, "first connection: %s", strerror(err));
+	s1 = tcp_accept(srv);
+	ck_assert_int_ge(s1, 0);
+	assert_peer(s1, a->af, a->c);
+	ck_assert_uint_ge(marked_packets(), 1);
+
+	c2 = tcp_connect(l.cl, a->af, a->s, 2121, &err);
+	ck_assert_msg(c2 < 0 && err == ECONNREFUSED, "second connection: %s", strerror(err));
+
+	close(c1);
+	close(s1);
+	close(srv);
+	nat_close(t);
+	lab_down(&l);
+}
+END_TEST
+
+START_TEST(test_lab_pinhole_expires)
+{
+	const struct lab_addrs *a = &lab_addrs[_i];
+	struct lab l;
+	struct nat_table *t;
+	struct nat_pinhole p;
+	int srv, c1, err;
+	char *out;
+
+	lab_up(&l);
+	t = open_table();
+	filter_up();
+	srv = tcp_listen(l.sv, a->af, 2121, true);
+
+	memset(&p, 0, sizeof(p));
+	p.saddr = addr(a->af, a->c);
+	p.daddr = addr(a->af, a->rc);
+	p.dport = 5000;
+	p.dnat = true;
+	p.to_addr = addr(a->af, a->s);
+	p.to_port = 2121;
+	p.timeout_ms = 300;
+	ck_assert_msg(nat_pinhole_add(t, &p) == 0, "%s", nat_last_error(t));
+	usleep(600 * 1000);
+	out = list_set("set", a->set);
+	ck_assert_hasnt(out, "elements");
+	free(out);
+	c1 = tcp_connect(l.cl, a->af, a->rc, 5000, &err);
+	ck_assert_msg(c1 < 0 && err == ECONNREFUSED, "expired pinhole still open: %s",
+		      strerror(err));
+	close(srv);
+	nat_close(t);
+	lab_down(&l);
+}
+END_TEST
+
+/* ==== suite nat_origdst ==== */
+
+/*
+ * Control-connection interception: the client dials the server's port 21,
+ * the intercept chain redirects it to our listener on the router.
+ * _i: 0 IPv4, 1 IPv6, 2 IPv4 on a dual-stack IPv6 listener.
+ */
+START_TEST(test_original_dst_redirect)
+{
+	const struct lab_addrs *a = &lab_addrs[_i == 1];
+	int lfam = _i == 0 ? AF_INET : AF_INET6;
+	struct nat_config c = config();
+	struct sockaddr_storage ss, want;
+	struct nat_table *t;
+	struct lab l;
+	int lfd, cfd, afd, err;
+	char x[80], y[80];
+
+	lab_up(&l);
+	c.intercept_iif = l.rc;
+	c.intercept_ports[0] = 21;
+	c.n_intercept_ports = 1;
+	c.listen_port = 2100;
+	t = nat_open(&c);
+	ck_assert_msg(t != NULL, "nat_open: %s", nat_last_error(NULL));
+	lfd = tcp_listen(rt_ns, lfam, 2100, _i != 2);
+
+	cfd = tcp_connect(l.cl, a->af, a->s, 21, &err);
+	ck_assert_msg(cfd >= 0, "connect: %s", strerror(err));
+	afd = tcp_accept(lfd);
+	ck_assert_int_ge(afd, 0);
+
+	ck_assert_int_eq(nat_original_dst(afd, &ss, false), 0);
+	sockaddr_of(&want, a->af, a->s, 21);
+	ck_assert_str_eq(sa_str(&ss, x, sizeof(x)), sa_str(&want, y, sizeof(y)));
+
+	/* tproxy=true: the socket's own address (here: where redirect sent it). */
+	ck_assert_int_eq(nat_original_dst(afd, &ss, true), 0);
+	sockaddr_of(&want, a->af, a->rc, 2100);
+	ck_assert_str_eq(sa_str(&ss, x, sizeof(x)), sa_str(&want, y, sizeof(y)));
+
+	close(afd);
+	close(cfd);
+	close(lfd);
+	nat_close(t);
+	lab_down(&l);
+}
+END_TEST
+
+START_TEST(test_original_dst_invalid)
+{
+	struct sockaddr_storage ss;
+	int fd;
+
+	errno = 0;
+	ck_assert_int_eq(nat_original_dst(0, NULL, false), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(nat_original_dst(-1, &ss, false), -1);
+	ck_assert_int_eq(errno, EBADF);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_int_eq(nat_original_dst(fd, &ss, true), -1);
+	ck_assert_int_eq(errno, EAFNOSUPPORT);
+	close(fd);
+}
+END_TEST
+
+/* ==== runner ==== */
+
+static TCase *tcase(const char *name, int timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout);
+	return tc;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	Suite *s;
+	TCase *tc;
+	int failed;
+
+	/* Out of the host's namespace before anything else (tests unshare again). */
+	if (unshare(CLONE_NEWNET) < 0) {
+		fprintf(stderr, "test_nat: unshare(CLONE_NEWNET): %s: run as root\n",
+			strerror(errno));
+		return EXIT_FAILURE;
+	}
+
+	s = suite_create("nat_table");
+	tc = tcase("table", 10);
+	tcase_add_test(tc, test_open_creates_table);
+	tcase_add_test(tc, test_open_replaces_stale_table);
+	tcase_add_test(tc, test_cleanup);
+	tcase_add_test(tc, test_intercept_chain);
+	tcase_add_test(tc, test_open_invalid);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+
+	s = suite_create("nat_pinhole");
+	tc = tcase("pinhole", 10);
+	tcase_add_loop_test(tc, test_pinhole_add_del, 0, 2);
+	tcase_add_test(tc, test_pinhole_invalid);
+	tcase_add_test(tc, test_netlink_error_text);
+	suite_add_tcase(s, tc);
+	srunner_add_suite(sr, s);
+
+	s = suite_create("nat_lab");
+	tc = tcase("lab", 30);
+	tcase_add_loop_test(tc, test_lab_dnat_one_shot, 0, 2);
+	tcase_add_loop_test(tc, test_lab_passive_one_shot, 0, 2);
+	tcase_add_loop_test(tc, test_lab_pinhole_expires, 0, 2);
+	suite_add_tcase(s, tc);
+	srunner_add_suite(sr, s);
+
+	s = suite_create("nat_origdst");
+	tc = tcase("origdst", 30);
+	tcase_add_loop_test(tc, test_original_dst_redirect, 0, 3);
+	tcase_add_test(tc, test_original_dst_invalid);
+	suite_add_tcase(s, tc);
+	srunner_add_suite(sr, s);
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
