@@ -945,8 +945,8 @@ cfg_defaults(struct ftpalg_config *c)
 	c->policy.map_timeout_ms = c->pinhole_timeout_ms;
 	c->log_target = CFG_LOG_SYSLOG;
 	c->log_level = LOG_INFO;
-	snprintf(c->pidfile, sizeof(c->pidfile), "/run/ftpalgd.pid");
-	snprintf(c->control_socket, sizeof(c->control_socket), "/run/ftpalgd.sock");
+	snprintf(c->pidfile, sizeof(c->pidfile), "/run/ftpalgd/ftpalgd.pid");
+	snprintf(c->control_socket, sizeof(c->control_socket), "/run/ftpalgd/ftpalgd.sock");
 }
 
 int

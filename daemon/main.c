@@ -9,12 +9,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -119,6 +121,44 @@ sa_port(const struct sockaddr_storage *ss)
 	    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
 }
 
+/* Runtime directories ftpalgd made itself: handed to `user` before the drop,
+ * so that the unprivileged daemon can remove its socket and pidfile. */
+static char made_dirs[2][CFG_PATH_MAX];
+static unsigned n_made_dirs;
+
+/* /run/ftpalgd exists under systemd (RuntimeDirectory=); by hand, make it. */
+static void
+make_parent_dir(const char *path)
+{
+	char dir[CFG_PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == 0) {
+		if (n_made_dirs < 2)
+			snprintf(made_dirs[n_made_dirs++], CFG_PATH_MAX, "%s", dir);
+	} else if (errno != EEXIST) {
+		log_warn("mkdir %s", dir);
+	}
+}
+
+static void
+give_dirs(const char *user)
+{
+	struct passwd *pw;
+
+	if (user[0] == '\0' || (pw = getpwnam(user)) == NULL)
+		return;
+	for (unsigned i = 0; i < n_made_dirs; i++)
+		if (chown(made_dirs[i], pw->pw_uid, pw->pw_gid) < 0)
+			log_warn("chown %s", made_dirs[i]);
+	if (cfg.control_socket[0] != '\0' && chown(cfg.control_socket, pw->pw_uid, pw->pw_gid) < 0)
+		log_debug("chown %s: %s", cfg.control_socket, strerror(errno));
+}
+
 static void
 write_pidfile(const char *path)
 {
@@ -126,6 +166,7 @@ write_pidfile(const char *path)
 
 	if (path[0] == '\0')
 		return;
+	make_parent_dir(path);
 	if ((f = fopen(path, "w")) == NULL) {
 		log_warn("pidfile %s", path);
 		return;
@@ -252,12 +293,15 @@ main(int argc, char **argv)
 		fatal("epoll_ctl");
 
 	started = ev_now_ms();
+	if (cfg.control_socket[0] != '\0')
+		make_parent_dir(cfg.control_socket);
 	if ((ctl = ctl_open(cfg.control_socket, epfd, &cfg, proxy, started)) == NULL &&
 	    cfg.control_socket[0] != '\0')
 		log_warn("control socket %s", cfg.control_socket);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 	write_pidfile(cfg.pidfile);
+	give_dirs(cfg.user);
 	if (priv_drop(cfg.user) < 0)
 		fatal("cannot drop privileges to %s", cfg.user);
 	notify_service("READY=1");
