@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""variants.py - deployments the main matrix does not cover, in the same lab:
+
+  tproxy    ftpalgd with `mode = tproxy`: an nft tproxy rule and policy routing
+            deliver port 21 to it (docs/deployment.md, "TPROXY instead of redirect")
+  iptables  the router's whole firewall in iptables-nft (no nft admin table), with
+            exactly the rules docs/deployment.md gives for iptables-nft
+  strict    a firewall that lets only FTP control (tcp/21) out of the LAN: passive
+            transfers need a pinhole too; compared with no gateway and the kernel helper
+
+Each cell: a real transfer (curl against vsftpd) with sha256, and the expected
+outcome.  Writes build/results/variants.txt `passed=N failed=M`.
+"""
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import lab as L                                    # noqa: E402
+from clients import Job, run_job                   # noqa: E402
+
+OUT = os.path.join(L.REPO, "build", "results")
+MARK = L.PINHOLE_MARK
+JOBS = [("4", "EPSV"), ("4", "PORT"), ("6", "EPSV"), ("6", "EPRT")]
+
+
+class VariantDaemon(L.Daemon):
+    """ftpalgd with a configuration of the variant's own (no intercept-interface)."""
+
+    def __init__(self, lab, body):
+        super().__init__(lab)
+        self.body = body
+
+    def write_conf(self):
+        with open(self.conf, "w") as f:
+            f.write("listen = %d\ncontrol-ports = 21\ndata-ports = %s\npinhole-mark = 0x%08x\n"
+                    "log-level = debug\ncontrol-socket = %s\npidfile = %s\n%s"
+                    % (L.DAEMON_PORT, L.DATA_PORTS, MARK, self.sock, self.pidfile, self.body))
+
+
+def nft_admin(lab, forward_new, extra_forward="", extra="", helper=False):
+    """The admin's nft firewall with a configurable rule for new LAN->WAN traffic."""
+    lan, wan = lab.if_rl, lab.if_rw
+    helpers = ""
+    if helper:
+        helpers = """
+    ct helper ftp-standard {
+        type "ftp" protocol tcp
+        l3proto inet
+    }
+    chain helpers {
+        type filter hook prerouting priority filter; policy accept;
+        iifname "%s" tcp dport 21 ct helper set "ftp-standard"
+    }""" % lan
+    lab.nft("""table inet admin
+delete table inet admin
+table inet admin {
+    chain input {
+        type filter hook input priority filter; policy drop;
+        iif "lo" accept
+        ct state established,related accept
+        meta l4proto { icmp, ipv6-icmp } accept
+        iifname "%(lan)s" accept
+    }
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        iifname "%(lan)s" oifname "%(wan)s" %(new)s accept%(extra_forward)s
+    }
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "%(wan)s" masquerade
+    }%(helpers)s
+}
+%(extra)s""" % dict(lan=lan, wan=wan, new=forward_new, extra_forward=extra_forward,
+                    helpers=helpers, extra=extra))
+    lab.flush_conntrack()
+
+
+PINHOLE_ACCEPT = "\n        ct mark & 0x%08x == 0x%08x accept" % (MARK, MARK)
+
+
+def setup_tproxy(lab):
+    nft_admin(lab, "", PINHOLE_ACCEPT, extra="""
+table inet ftp_tproxy
+delete table inet ftp_tproxy
+table inet ftp_tproxy {
+    chain prerouting {
+        type filter hook prerouting priority mangle; policy accept;
+        meta nfproto ipv4 iifname "%(lan)s" tcp dport 21 tproxy ip to :%(port)d meta mark set 0x1 accept
+        meta nfproto ipv6 iifname "%(lan)s" tcp dport 21 tproxy ip6 to :%(port)d meta mark set 0x1 accept
+    }
+}""" % dict(lan=lab.if_rl, port=L.DAEMON_PORT))
+    for fam, dst in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
+        lab.run("r", ["ip", fam, "rule", "add", "fwmark", "0x1", "lookup", "100"])
+        lab.run("r", ["ip", fam, "route", "add", "local", dst, "dev", "lo", "table", "100"])
+    return "mode = tproxy\n"
+
+
+def setup_iptables(lab):
+    lan, wan, port = lab.if_rl, lab.if_rw, str(L.DAEMON_PORT)
+    lab.run("r", ["nft", "delete", "table", "inet", "admin"], check=False)
+    for ipt in ("iptables", "ip6tables"):
+        for argv in (
+            ["-P", "INPUT", "DROP"], ["-P", "FORWARD", "DROP"],
+            ["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"],
+            ["-A", "INPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            ["-A", "INPUT", "-p", "ipv6-icmp" if ipt == "ip6tables" else "icmp", "-j", "ACCEPT"],
+            # docs/deployment.md, iptables-nft: 1. redirect, 2. input, 3. pinholes
+            ["-t", "nat", "-A", "PREROUTING", "-i", lan, "-p", "tcp", "--dport", "21",
+             "-j", "REDIRECT", "--to-ports", port],
+            ["-A", "INPUT", "-i", lan, "-p", "tcp", "--dport", port, "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-m", "connmark", "--mark", "0x%08x/0x%08x" % (MARK, MARK),
+             "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
+            ["-A", "FORWARD", "-i", lan, "-o", wan, "-j", "ACCEPT"],
+            ["-t", "nat", "-A", "POSTROUTING", "-o", wan, "-j", "MASQUERADE"],
+        ):
+            lab.run("r", [ipt] + argv)
+    lab.flush_conntrack()
+    return ""
+
+
+def teardown_iptables(lab):
+    for ipt in ("iptables", "ip6tables"):
+        for argv in (["-t", "nat", "-F"], ["-F"], ["-P", "INPUT", "ACCEPT"],
+                     ["-P", "FORWARD", "ACCEPT"]):
+            lab.run("r", [ipt] + argv, check=False)
+
+
+def setup_strict(lab, mode):
+    """Only FTP control may leave the LAN; everything else needs the gateway."""
+    if mode == "none":
+        nft_admin(lab, "tcp dport 21")
+    elif mode == "kernel":
+        nft_admin(lab, "tcp dport 21", helper=True)
+    else:
+        nft_admin(lab, "tcp dport 21", PINHOLE_ACCEPT + "\n        ct status dnat accept")
+    return "intercept-interface = %s\n" % lab.if_rl
+
+
+def expected(variant, mode, dmode):
+    if variant == "strict" and mode == "none":
+        return False        # nothing but port 21 gets out, and active cannot get in
+    return True
+
+
+def main():
+    L.require_root("make check")
+    os.makedirs(OUT, exist_ok=True)
+    lab = L.Lab()
+    L.install_signal_handlers(lab)
+    passed = failed = 0
+    lines = []
+    t0 = time.monotonic()
+    plan = [("tproxy", "ftpalgd"), ("strict", "none"), ("strict", "kernel"),
+            ("strict", "ftpalgd"), ("iptables", "ftpalgd")]
+    try:
+        lab.create()
+        lab.make_files(big=False)
+        lab.start_servers(which=("vsftpd",))
+        for variant, mode in plan:
+            if variant == "tproxy":
+                conf = setup_tproxy(lab)
+            elif variant == "iptables":
+                conf = setup_iptables(lab)
+            else:
+                conf = setup_strict(lab, mode)
+            d = None
+            if mode == "ftpalgd":
+                d = VariantDaemon(lab, conf)
+                lab.daemon = d
+                ok = d.start()
+                tag = "%-8s %-8s ftpalgd start" % (variant, mode)
+                if ok:
+                    passed += 1
+                    lines.append("  ok      %s" % tag)
+                else:
+                    failed += 1
+                    lines.append("  FAIL!!  %s: %s" % (tag, d.error))
+                    lines.append(d.log_text()[-2000:])
+                    continue
+            for fam, dmode in JOBS:
+                exp = expected(variant, mode, dmode)
+                job = Job("vsftpd", "curl", fam, dmode, "get")
+                ok, secs, why = run_job(lab, job, "v%s%s%s%s" % (variant, mode, fam, dmode),
+                                        timeout=20 if exp else 6)
+                good = ok == exp
+                passed += good
+                failed += not good
+                state = ("ok" if ok else "FAIL*") if good else ("FAIL!!" if exp else "ok!!")
+                lines.append("  %-7s %-8s %-8s IPv%s %s RETR 1M  %5.2fs %s" % (
+                    state, variant, mode, fam, dmode, secs, why if not ok else ""))
+            if d is not None:
+                clean, detail = d.stop()
+                lab.daemon = None
+                passed += clean
+                failed += not clean
+                lines.append("  %-7s %-8s %-8s ftpalgd stop: %s" % (
+                    "ok" if clean else "FAIL!!", variant, mode, detail))
+                if not all(l.startswith("  ok") or "FAIL*" in l for l in lines[-5:]):
+                    lines.append(d.log_text()[-3000:])
+            if variant == "iptables":
+                teardown_iptables(lab)
+    except L.LabError as e:
+        failed += 1
+        lines.append("  FAIL!!  lab error: %s" % e)
+    finally:
+        lab.destroy()
+    print("variants: deployments beyond the matrix (curl <- vsftpd, sha256 checked)")
+    print("  (FAIL* = fails as expected: the strict firewall without any gateway)")
+    for l in lines:
+        print(l)
+    print("variants: passed=%d failed=%d (%.0fs)" % (passed, failed, time.monotonic() - t0))
+    with open(os.path.join(OUT, "variants.txt"), "w") as f:
+        f.write("passed=%d failed=%d\n" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
