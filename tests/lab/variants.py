@@ -141,6 +141,51 @@ def setup_strict(lab, mode):
     return "intercept-interface = %s\n" % lab.if_rl
 
 
+def crash_recovery(lab, lines):
+    """kill -9 leaves the table (pinholes expire on their own); the next start
+    replaces it in one batch and works; a clean stop removes it."""
+    import signal
+    nft_admin(lab, "", PINHOLE_ACCEPT)
+    conf = "intercept-interface = %s\npinhole-timeout = 2\n" % lab.if_rl
+    results = []
+    d = VariantDaemon(lab, conf)
+    lab.daemon = d
+    if not d.start():
+        return [("crash: first start", False, d.error)]
+    # leave an unused pinhole behind: a client that asked PASV and stays connected
+    code = ("import ftplib,time,sys; f=ftplib.FTP(); f.connect('%s',21,timeout=5); f.login(); "
+            "print(f.sendcmd('PASV'), flush=True); time.sleep(10)" % L.SERVERS["vsftpd"]["4"])
+    outf = os.path.join(lab.logdir, "crash-client.log")
+    cli = lab.spawn("crash-client", "c", [L.PY, "-c", code], outf)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "227" not in open(outf, errors="replace").read():
+        time.sleep(0.05)
+    results.append(("crash: PASV before the kill", "227" in open(outf, errors="replace").read(),
+                    open(outf, errors="replace").read()[-200:]))
+    os.killpg(d.proc.pid, signal.SIGKILL)
+    d.proc.wait()
+    d.proc = None
+    lab.procs.pop("ftpalgd", None)
+    tables, _ = lab.nft_tables()
+    results.append(("crash: table left by kill -9", "ftpalg" in tables, "tables: %s" % tables))
+    pin = lab.run("r", ["nft", "list", "set", "inet", "ftpalg", "pin4"], check=False).out
+    had = "elements" in pin
+    time.sleep(3)
+    pin = lab.run("r", ["nft", "list", "set", "inet", "ftpalg", "pin4"], check=False).out
+    results.append(("crash: its unused pinhole expires by itself (2s)", had and "elements" not in pin,
+                    "before: %s, after: %s" % (had, pin.strip()[-120:])))
+    lab.stop("crash-client")
+    d2 = VariantDaemon(lab, conf)
+    lab.daemon = d2
+    results.append(("crash: restart replaces the stale table", d2.start(), d2.error or ""))
+    ok, secs, why = run_job(lab, Job("vsftpd", "curl", "4", "PORT", "get"), "crash", timeout=20)
+    results.append(("crash: active transfer after restart", ok, why))
+    clean, detail = d2.stop()
+    lab.daemon = None
+    results.append(("crash: clean stop removes the table", clean, detail))
+    return results
+
+
 def expected(variant, mode, dmode):
     if variant == "strict" and mode == "none":
         return False        # nothing but port 21 gets out, and active cannot get in
@@ -204,6 +249,10 @@ def main():
                     lines.append(d.log_text()[-3000:])
             if variant == "iptables":
                 teardown_iptables(lab)
+        for name, ok, why in crash_recovery(lab, lines):
+            passed += ok
+            failed += not ok
+            lines.append("  %-7s %s%s" % ("ok" if ok else "FAIL!!", name, "" if ok else ": " + why))
     except L.LabError as e:
         failed += 1
         lines.append("  FAIL!!  lab error: %s" % e)
