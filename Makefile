@@ -131,7 +131,7 @@ lab-check: all
 
 # The namespace labs `make check` runs after the unit tests, each writing
 # build/results/<name>.txt; all of them need root.
-LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py
+LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.

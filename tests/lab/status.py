@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""status.py - `ftpalg status|sessions|pinholes|stats` against a running ftpalgd
+in the lab, during real transfers.
+
+A client downloads a file slowly (curl --limit-rate) in active mode, so that
+the session, its mode, its transfer and its pinhole can be seen while they
+exist; the answers are checked both as JSON and as the human tables.  After
+the session ends, the daemon must list no session and no pinhole, and the
+counters must show what happened.  Writes build/results/status.txt.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import lab as L                                    # noqa: E402
+
+CLI = os.path.join(L.REPO, "build", "ftpalg")
+OUT = os.path.join(L.REPO, "build", "results")
+
+
+def main():
+    L.require_root("make check")
+    os.makedirs(OUT, exist_ok=True)
+    lab = L.Lab()
+    L.install_signal_handlers(lab)
+    checks = []
+
+    def check(name, ok, detail=""):
+        checks.append((name, bool(ok), detail))
+
+    def cli(*args, as_json=True):
+        argv = [CLI, "-s", lab.daemon.sock] + (["--json"] if as_json else []) + list(args)
+        r = lab.run("r", argv, timeout=10, check=False)
+        if as_json:
+            try:
+                return json.loads(r.out)
+            except ValueError:
+                return {"_error": "rc=%s out=%r err=%r" % (r.rc, r.out[-300:], r.err[-300:])}
+        return r.out + r.err
+
+    t0 = time.monotonic()
+    try:
+        lab.create()
+        lab.make_files(big=True)
+        lab.start_servers(which=("vsftpd",), families=("4",))
+        lab.set_mode("ftpalgd")
+        check("ftpalgd starts", lab.start_daemon(), lab.daemon.error or "")
+        st = cli("status")
+        check("status: version, pid, listener", st.get("version") and st.get("pid")
+              and any(":%d" % L.DAEMON_PORT in a for a in st.get("listen", [])), st)
+        check("status: idle daemon has no session", st.get("sessions") == 0, st)
+
+        # a slow active download: 64 MiB at 8 MiB/s, long enough to look at
+        out = os.path.join(lab.cli, "slow.bin")
+        argv = ["curl", "-s", "-S", "--max-time", "30", "--limit-rate", "8M", "-P", "-",
+                "--disable-eprt", "-o", out, "ftp://%s/%s" % (L.SERVERS["vsftpd"]["4"], L.BIG)]
+        p = subprocess.Popen(["ip", "netns", "exec", lab.ns["c"]] + argv,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sess = pins = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            s = cli("sessions").get("sessions", [])
+            if s and s[0].get("transferring"):
+                sess = s[0]
+                pins = cli("pinholes").get("pinholes", [])
+                break
+            time.sleep(0.1)
+        check("sessions: the transfer is listed", sess is not None, "no transferring session seen")
+        if sess:
+            check("sessions: client, server, mode, state",
+                  sess["client"].startswith(L.CLIENT4 + ":") and
+                  sess["server"] == "%s:21" % L.SERVERS["vsftpd"]["4"] and
+                  sess["mode"] == "PORT" and sess["state"] == "ready" and not sess["tls"], sess)
+            check("pinholes: the active pinhole, exact and used",
+                  len(pins) == 1 and pins[0]["kind"] == "active" and pins[0]["used"] and
+                  pins[0]["peer"] == L.SERVERS["vsftpd"]["4"] and
+                  pins[0]["dst"].startswith(L.RWAN4 + ":") and
+                  pins[0]["to"].startswith(L.CLIENT4 + ":") and pins[0]["left_ms"] <= 30000, pins)
+            table = cli("sessions", as_json=False)
+            check("sessions: human table", L.CLIENT4 in table and "PORT" in table, table[-400:])
+            table = cli("pinholes", as_json=False)
+            check("pinholes: human table", L.SERVERS["vsftpd"]["4"] in table, table[-400:])
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = -1
+        check("the slow transfer completes, sha256 ok",
+              rc == 0 and os.path.exists(out) and L.sha256(out) == lab.hashes[L.BIG],
+              p.stderr.read().decode(errors="replace")[-300:])
+        time.sleep(0.3)
+        check("sessions: none after QUIT", cli("sessions").get("sessions") == [], "")
+        check("pinholes: none after the transfer", cli("pinholes").get("pinholes") == [], "")
+        stats = cli("stats")
+        check("stats: counts the session, the PORT rewrite, the pinhole",
+              stats.get("sessions_total", 0) >= 1 and stats.get("rewrites", {}).get("PORT", 0) >= 1
+              and stats.get("pinholes", {}).get("opened", 0) >= 1
+              and stats.get("pinholes", {}).get("used", 0) >= 1, stats)
+        text = cli("stats", as_json=False)
+        check("stats: human output", "PORT" in text, text[-300:])
+        clean, detail = lab.daemon.stop()
+        check("ftpalgd stops cleanly", clean, detail)
+        r = lab.run("r", [CLI, "-s", lab.daemon.sock, "status"], timeout=10, check=False)
+        check("status: a clear error when the daemon is gone",
+              r.rc != 0 and "ftpalgd" in (r.out + r.err), r.out + r.err)
+    except L.LabError as e:
+        check("lab", False, str(e))
+    finally:
+        lab.destroy()
+    passed = sum(1 for c in checks if c[1])
+    failed = len(checks) - passed
+    print("status: ftpalg against a running ftpalgd")
+    for name, ok, detail in checks:
+        print("  %-6s %s%s" % ("ok" if ok else "FAIL!!", name, "" if ok else ": %s" % (detail,)))
+    print("status: passed=%d failed=%d (%.0fs)" % (passed, failed, time.monotonic() - t0))
+    with open(os.path.join(OUT, "status.txt"), "w") as f:
+        f.write("passed=%d failed=%d\n" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
