@@ -104,8 +104,9 @@ $(LIBTOOLS): $(filter-out $(B)/tools/main.o,$(TOOLS_OBJ))
 $(B)/ftpalgd: $(DAEMON_OBJ) $(LIBENGINE) $(LIBNAT) $(LIBALG)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(LIBENGINE) $(LIBNAT) $(LIBALG) $(NAT_LIBS) $(NFQ_LIBS)
 
-$(B)/ftpalg: $(TOOLS_OBJ) $(LIBALG)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(LIBALG) $(PCAP_LIBS)
+# ftpalg reads the daemon's configuration with the daemon's own parser.
+$(B)/ftpalg: $(TOOLS_OBJ) $(B)/daemon/config.o $(LIBALG)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/daemon/config.o $(LIBALG) $(PCAP_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(LIBTOOLS) $(LIBDAEMON) $(LIBENGINE) $(LIBNAT) $(LIBALG)
 	@mkdir -p $(dir $@)
@@ -131,7 +132,8 @@ lab-check: all
 
 # The namespace labs `make check` runs after the unit tests, each writing
 # build/results/<name>.txt; all of them need root.
-LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py
+LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
+              tests/lab/trace/run.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.
