@@ -233,8 +233,8 @@ START_TEST(test_defaults)
 		"port-address-policy = refuse", "tls = pass",
 		"long-commands = translate", "allow-low-ports = no",
 		"require-login = yes", "log = syslog", "log-level = info",
-		"user =", "pidfile = /run/ftpalgd.pid",
-		"control-socket = /run/ftpalgd.sock",
+		"user =", "pidfile = /run/ftpalgd/ftpalgd.pid",
+		"control-socket = /run/ftpalgd/ftpalgd.sock",
 	};
 	struct ftpalg_config c;
 	size_t i;
