@@ -68,6 +68,9 @@ UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 REPLAY_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(B)/replay/%)
 FUZZ_BIN  = $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 
+# Pure engine code (no system headers) that fuzz targets may use besides alg/.
+FUZZ_ENGINE_SRC = engine/tcpstream.c
+
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 
@@ -116,10 +119,10 @@ $(B)/tests/%: tests/unit/%.c $(LIBTOOLS) $(LIBDAEMON) $(LIBENGINE) $(LIBNAT) $(L
 
 # Corpus replay: the fuzz targets linked with a small main() instead of libFuzzer,
 # so `make check` runs every corpus file through the real target with any compiler.
-$(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIBTOOLS) $(LIBALG)
+$(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(FUZZ_ENGINE_SRC) $(LIBTOOLS) $(LIBALG)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(PCAP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c \
-	    $(LIBTOOLS) $(LIBALG) $(PCAP_LIBS)
+	    $(FUZZ_ENGINE_SRC) $(LIBTOOLS) $(LIBALG) $(PCAP_LIBS)
 
 unit-check: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
@@ -133,7 +136,8 @@ lab-check: all
 # The namespace labs `make check` runs after the unit tests, each writing
 # build/results/<name>.txt; all of them need root.
 LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
-              tests/lab/trace/run.sh
+              tests/lab/trace/run.sh \
+              tests/lab/run-inbound.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.
@@ -150,11 +154,11 @@ check-run: all
 	 exit $$st
 
 # libFuzzer with ASan and UBSan; FUZZ_SECONDS per target.
-$(B)/fuzz/%: tests/fuzz/%.c $(ALG_SRC) $(TOOLS_SRC)
+$(B)/fuzz/%: tests/fuzz/%.c $(ALG_SRC) $(TOOLS_SRC) $(FUZZ_ENGINE_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -std=c11 -g -O1 -D_GNU_SOURCE -I. $(PCAP_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ $< $(ALG_SRC) $(filter-out tools/main.c,$(TOOLS_SRC)) $(PCAP_LIBS)
+	    -o $@ $< $(ALG_SRC) $(filter-out tools/main.c,$(TOOLS_SRC)) $(FUZZ_ENGINE_SRC) $(PCAP_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
@@ -170,7 +174,8 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@tests/lab/bench.sh
+	@tests/lab/bench.sh; b=$$?; tests/lab/bench-relay.sh; r=$$?; \
+	 [ $$b -eq 0 ] && [ $$r -eq 0 ]
 
 deps:
 	@scripts/install-deps.sh

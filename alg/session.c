@@ -39,6 +39,7 @@ struct alg_pending {
 /* alg_pending.flags */
 #define PF_EPSV_ALL	0x01	/* EPSV ALL: a 2xx turns on epsv_all */
 #define PF_AS_EPSV	0x02	/* PASV sent to the server as EPSV (family translation) */
+#define PF_AS_PASV	0x04	/* EPSV sent to the server as PASV (family translation) */
 
 struct alg_session {
 	struct alg_policy pol;
@@ -299,13 +300,25 @@ alg_login_ok(struct alg_session *s, const char *clean)
 	return false;
 }
 
-/* Writes a data-port command toward the server in the server leg's family. */
+/* Whether the two legs differ in family: the core translates (RFC 6384). */
+static bool
+alg_translating(const struct alg_session *s)
+{
+	return s->addrs.client.family != s->addrs.server.family;
+}
+
+/*
+ * Writes a data-port command toward the server in the server leg's family.
+ * Across families toward an IPv4 server, EPRT becomes PORT (RFC 6384): an
+ * IPv4-only server may predate RFC 2428, and PORT is what every one knows.
+ */
 static int
-alg_fmt_active(char *buf, size_t len, enum alg_cmd cmd, const struct alg_endpoint *ep)
+alg_fmt_active(char *buf, size_t len, enum alg_cmd cmd, const struct alg_endpoint *ep,
+    bool translating)
 {
 	if (cmd == ALG_CMD_LPRT)
 		return alg_fmt_lprt(buf, len, ep);
-	if (cmd == ALG_CMD_PORT && ep->family == ALG_AF_INET)
+	if (ep->family == ALG_AF_INET && (cmd == ALG_CMD_PORT || translating))
 		return alg_fmt_port(buf, len, ep);
 	return alg_fmt_eprt(buf, len, ep);	/* EPRT, or PORT toward an IPv6 server */
 }
@@ -358,6 +371,10 @@ alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t 
 		ep = s->addrs.client;
 		ep.port = q;
 	}
+	if (ep.port == 0) {	/* never connectable, whatever allow-low-ports says */
+		alg_refuse(s, 501, ALG_R_SYNTAX, clean, ALG_TAG "data port 0 is not a port");
+		return;
+	}
 	if (ep.port < 1024 && !s->pol.allow_low_ports) {
 		alg_refuse(s, 501, ALG_R_LOWPORT, clean, ALG_TAG "data port %u below 1024 refused",
 		    ep.port);
@@ -370,7 +387,7 @@ alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t 
 	}
 	gw = s->addrs.gw_server;
 	gw.port = q;
-	n = alg_fmt_active(out, sizeof(out), cmd, &gw);
+	n = alg_fmt_active(out, sizeof(out), cmd, &gw, alg_translating(s));
 	if (n < 0) {
 		alg_refuse(s, 522, ALG_R_FAMILY, clean, ALG_TAG "cannot express the gateway address");
 		return;
@@ -400,7 +417,7 @@ alg_cmd_passive(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t
 	struct alg_pending *p;
 	enum alg_epsv_arg ea = ALG_EPSV_PLAIN;
 	uint8_t sfam = s->addrs.server.family;
-	char out[64];
+	char out[128];
 	int n;
 
 	if (!alg_login_ok(s, clean))
@@ -415,13 +432,35 @@ alg_cmd_passive(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t
 		alg_refuse(s, 502, ALG_R_LONG_REFUSED, clean, ALG_TAG "LPSV not supported; use EPSV or PASV");
 		return;
 	}
+	if (cmd == ALG_CMD_EPSV && ea == ALG_EPSV_ALL && sfam == ALG_AF_INET &&
+	    alg_translating(s)) {
+		/*
+		 * The IPv4 server gets PASV for every EPSV of this client, so it
+		 * must not hear EPSV ALL (it would refuse the PASV).  The gateway
+		 * keeps the promise itself: PORT/EPRT/PASV are refused from now.
+		 */
+		n = alg_fmt_reply(out, sizeof(out), 200,
+		    ALG_TAG "EPSV ALL ok (kept by the gateway)");
+		if (n > 0)
+			alg_send(s, ALG_CLIENT, out, (size_t)n);
+		s->epsv_all = true;
+		alg_event(s, ALG_EV_NOTICE, ALG_R_NONE, NULL,
+		    "EPSV ALL answered by the gateway: the IPv4 server is sent PASV", NULL);
+		return;
+	}
 	p = alg_q_push(s, cmd);
 	if (ea == ALG_EPSV_ALL)
 		p->flags |= PF_EPSV_ALL;
-	/* Translate what the server leg cannot take (RFC 6384 style). */
+	/* Translate what the server leg cannot take (RFC 6384). */
 	if (cmd == ALG_CMD_PASV && sfam == ALG_AF_INET6) {
 		p->flags |= PF_AS_EPSV;
 		n = snprintf(out, sizeof(out), "EPSV\r\n");
+	} else if (cmd == ALG_CMD_EPSV && sfam == ALG_AF_INET && alg_translating(s) &&
+	    ea != ALG_EPSV_BAD) {
+		/* An IPv6 client's EPSV toward an IPv4 server: PASV, and the 227
+		 * comes back to the client as a 229 on a gateway port. */
+		p->flags |= PF_AS_PASV;
+		n = snprintf(out, sizeof(out), "PASV\r\n");
 	} else if ((ea == ALG_EPSV_AF1 && sfam == ALG_AF_INET6) ||
 	    (ea == ALG_EPSV_AF2 && sfam == ALG_AF_INET)) {
 		n = snprintf(out, sizeof(out), "EPSV %u\r\n", sfam);
@@ -486,6 +525,10 @@ alg_pasv_decide(struct alg_session *s, const struct alg_endpoint *announced, boo
 	bool via_gw = ad->passive_via_gw || ad->client.family != ad->server.family;
 	char before[ALG_EP_STRLEN], after[ALG_EP_STRLEN], note[200];
 
+	if (d.port == 0) {
+		*why = ALG_R_SYNTAX;
+		return -1;
+	}
 	if (d.port < 1024 && !s->pol.allow_low_ports) {
 		*why = ALG_R_LOWPORT;
 		return -1;

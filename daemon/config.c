@@ -35,12 +35,17 @@
 #define CFG_CONNECT_TIMEOUT_MAX 600u		/* s */
 #define CFG_IDLE_TIMEOUT_MAX (7u * 86400u)	/* s; fits in ms in 32 bits */
 #define CFG_IFNAME_MAX 15			/* IFNAMSIZ - 1 */
+#define CFG_RELAY_BUFFER_MIN 4096u		/* one page: a pipe's least */
+#define CFG_RELAY_BUFFER_MAX (16u << 20)	/* x2 per relay, x max-relays */
 
 struct cfg_name {
 	const char *name;
 	int value;
 };
 
+static const struct cfg_name cfg_engines[] = {
+	{ "proxy", CFG_ENGINE_PROXY }, { "inline", CFG_ENGINE_INLINE }, { NULL, 0 }
+};
 static const struct cfg_name cfg_modes[] = {
 	{ "redirect", CFG_MODE_REDIRECT }, { "tproxy", CFG_MODE_TPROXY }, { NULL, 0 }
 };
@@ -407,6 +412,39 @@ cfg_p_listen(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 }
 
 static int
+cfg_p_engine(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	int x;
+
+	if (cfg_choice(cfg_engines, v, &x, err, errlen) == -1)
+		return -1;
+	c->engine = (enum cfg_engine)x;
+	return 0;
+}
+
+static int
+cfg_p_queue_num(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+
+	if (cfg_number(v, false, 65535, &x) == -1)
+		return cfg_err(err, errlen, CFG_Q " is not a queue number 0..65535", v);
+	c->queue_num = (uint16_t)x;
+	return 0;
+}
+
+static int
+cfg_p_fail_open(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	int x;
+
+	if (cfg_choice(cfg_bool, v, &x, err, errlen) == -1)
+		return -1;
+	c->fail_open = x != 0;
+	return 0;
+}
+
+static int
 cfg_p_mode(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 {
 	int x;
@@ -504,7 +542,14 @@ cfg_p_mapping(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 
 	if (pub[0] == '\0')
 		goto bad;
-	if (cfg_endpoint(pub, true, &m.listen, err, errlen) == -1)
+	if (strncmp(pub, "public:", 7) == 0) {
+		/* The public address, whatever it is now: held as [::]:PORT,
+		 * which overlaps with every other listener on that port. */
+		if (cfg_endpoint(pub + 7, true, &m.listen, err, errlen) == -1 ||
+		    strchr(pub + 7, ':') != NULL)
+			return cfg_err(err, errlen, CFG_Q ": expected public:PORT", pub);
+		m.on_public = true;
+	} else if (cfg_endpoint(pub, true, &m.listen, err, errlen) == -1)
 		return -1;
 	if ((tok = strtok_r(rest, " \t", &save)) == NULL)
 		goto bad;
@@ -663,6 +708,92 @@ cfg_p_max_per_client(struct ftpalg_config *c, const char *v, char *err, size_t e
 	return cfg_count(v, &c->max_sessions_per_client, err, errlen);
 }
 
+/* A fixed public address, one per family; "" empties the list. */
+static int
+cfg_p_public_addr(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char buf[80];
+	unsigned i;
+
+	if (*v == '\0') {
+		memset(c->public_addr, 0, sizeof(c->public_addr));
+		c->n_public_addr = 0;
+		return 0;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, v, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, v, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		return cfg_err(err, errlen, CFG_Q " is not an IPv4 or IPv6 address", v);
+	if (cfg_is_any(&ss))
+		return cfg_err(err, errlen, CFG_Q " is not a host's address", v);
+	for (i = 0; i < c->n_public_addr; i++)
+		if (c->public_addr[i].ss_family == ss.ss_family)
+			return cfg_err(err, errlen, "one public address per family: %s is "
+			    "given already", cfg_ss_str(&c->public_addr[i], buf, sizeof(buf)));
+	if (c->n_public_addr >= CFG_MAX_PUBLIC)
+		return cfg_err(err, errlen, "more than %d public addresses", CFG_MAX_PUBLIC);
+	c->public_addr[c->n_public_addr++] = ss;
+	return 0;
+}
+
+/* Same rules as intercept-interface: the kernel's, and nothing nft would choke on. */
+static int
+cfg_p_public_iif(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	size_t len = strlen(v);
+
+	if (len > CFG_IFNAME_MAX)
+		return cfg_err(err, errlen, CFG_Q " is longer than %d characters",
+		    v, CFG_IFNAME_MAX);
+	if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
+	    strpbrk(v, "/:\"\\ \t") != NULL)
+		return cfg_err(err, errlen, CFG_Q " is not an interface name", v);
+	cfg_copy(c->public_iif, sizeof(c->public_iif), v, len);
+	return 0;
+}
+
+static int
+cfg_p_max_relays(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	return cfg_count(v, &c->max_relays, err, errlen);
+}
+
+static int
+cfg_p_max_relays_session(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	return cfg_count(v, &c->max_relays_per_session, err, errlen);
+}
+
+/* Bytes, or a number with a suffix k or m (KiB, MiB); 4k..16m. */
+static int
+cfg_p_relay_buffer(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	char num[24];
+	size_t len = strlen(v);
+	uint64_t x, unit = 1;
+
+	if (len == 0 || len >= sizeof(num))
+		goto bad;
+	memcpy(num, v, len + 1);
+	if (num[len - 1] == 'k' || num[len - 1] == 'K')
+		unit = 1024;
+	else if (num[len - 1] == 'm' || num[len - 1] == 'M')
+		unit = 1024 * 1024;
+	if (unit != 1)
+		num[--len] = '\0';
+	if (cfg_number(num, false, CFG_RELAY_BUFFER_MAX, &x) == -1 ||
+	    x * unit < CFG_RELAY_BUFFER_MIN || x * unit > CFG_RELAY_BUFFER_MAX)
+		goto bad;
+	c->relay_buffer = (uint32_t)(x * unit);
+	return 0;
+bad:
+	return cfg_err(err, errlen, CFG_Q " is not a size of 4k..16m (bytes, suffix k or m)", v);
+}
+
 static int
 cfg_p_pasv(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 {
@@ -808,9 +939,17 @@ struct cfg_key {
 static const struct cfg_key cfg_keys[] = {
 	{ "listen", cfg_p_listen, true, true },
 	{ "mode", cfg_p_mode, false, false },
+	{ "engine", cfg_p_engine, false, false },
+	{ "queue-num", cfg_p_queue_num, false, false },
+	{ "fail-open", cfg_p_fail_open, false, false },
 	{ "intercept-interface", cfg_p_iif, false, true },
 	{ "control-ports", cfg_p_control_ports, false, false },
 	{ "mapping", cfg_p_mapping, true, true },
+	{ "public-address", cfg_p_public_addr, true, true },
+	{ "public-interface", cfg_p_public_iif, false, true },
+	{ "max-relays", cfg_p_max_relays, false, false },
+	{ "max-relays-per-session", cfg_p_max_relays_session, false, false },
+	{ "relay-buffer", cfg_p_relay_buffer, false, false },
 	{ "data-ports", cfg_p_data_ports, false, false },
 	{ "nft-table", cfg_p_nft_table, false, false },
 	{ "pinhole-mark", cfg_p_mark, false, false },
@@ -929,6 +1068,9 @@ cfg_defaults(struct ftpalg_config *c)
 	/* Zeroed first, padding too: configurations compare with memcmp(). */
 	memset(c, 0, sizeof(*c));
 	c->mode = CFG_MODE_REDIRECT;
+	c->engine = CFG_ENGINE_PROXY;
+	c->queue_num = 0;
+	c->fail_open = true;
 	c->control_ports[0] = 21;
 	c->n_control_ports = 1;
 	c->data_port_min = 40000;
@@ -941,6 +1083,9 @@ cfg_defaults(struct ftpalg_config *c)
 	c->max_sessions_per_client = 64;
 	c->idle_timeout_ms = 900 * 1000;
 	c->connect_timeout_ms = 10 * 1000;
+	c->max_relays = 256;
+	c->max_relays_per_session = 4;
+	c->relay_buffer = 256 * 1024;
 	alg_policy_default(&c->policy);
 	c->policy.map_timeout_ms = c->pinhole_timeout_ms;
 	c->log_target = CFG_LOG_SYSLOG;
@@ -1040,7 +1185,7 @@ cfg_validate(const struct ftpalg_config *c, char *err, size_t errlen)
 	if (c->n_listen > CFG_MAX_LISTEN || c->n_mappings > CFG_MAX_MAPPINGS ||
 	    c->n_control_ports > CFG_MAX_PORTS)
 		return cfg_err(err, errlen, "internal: list counts out of range");
-	if (c->n_listen == 0 && c->n_mappings == 0)
+	if (c->n_listen == 0 && c->n_mappings == 0 && c->engine != CFG_ENGINE_INLINE)
 		return cfg_err(err, errlen,
 		    "nothing to do: no listen and no mapping is configured");
 	if (c->data_port_min < 1024 || c->data_port_min > c->data_port_max)
@@ -1052,6 +1197,25 @@ cfg_validate(const struct ftpalg_config *c, char *err, size_t errlen)
 	if (c->intercept_iif[0] != '\0' && c->n_listen == 0)
 		return cfg_err(err, errlen, "intercept-interface %s needs a listen "
 		    "to redirect to", c->intercept_iif);
+	/* Redirected connections are no longer forwarded: the queue never sees them. */
+	if (c->intercept_iif[0] != '\0' && c->engine == CFG_ENGINE_INLINE)
+		return cfg_err(err, errlen, "intercept-interface %s redirects control "
+		    "connections to the proxy; with engine = inline leave it empty",
+		    c->intercept_iif);
+	if (c->n_public_addr > CFG_MAX_PUBLIC)
+		return cfg_err(err, errlen, "internal: list counts out of range");
+	if (c->public_iif[0] != '\0' && c->n_public_addr > 0)
+		return cfg_err(err, errlen, "public-address and public-interface %s: "
+		    "give one of them (fixed, or followed on the interface)", c->public_iif);
+	for (i = 0; i < c->n_mappings; i++)
+		if (c->mappings[i].on_public && c->public_iif[0] == '\0' &&
+		    c->n_public_addr == 0)
+			return cfg_err(err, errlen, "mapping public:%u needs public-address "
+			    "or public-interface", cfg_ss_port(&c->mappings[i].listen));
+	if (c->max_relays_per_session > c->max_relays)
+		return cfg_err(err, errlen,
+		    "max-relays-per-session %" PRIu32 " is more than max-relays %" PRIu32,
+		    c->max_relays_per_session, c->max_relays);
 
 	for (i = 0; i < c->n_listen; i++) {
 		ends[n] = &c->listen[i];
@@ -1133,19 +1297,49 @@ cfg_dump(const struct ftpalg_config *c, FILE *out)
 	if (c->n_listen == 0)
 		fprintf(out, "# listen: none\n");
 	fprintf(out, "mode = %s\n", cfg_name_of(cfg_modes, (int)c->mode));
+	fprintf(out, "engine = %s\n", cfg_name_of(cfg_engines, (int)c->engine));
+	fprintf(out, "queue-num = %u\n", c->queue_num);
+	fprintf(out, "fail-open = %s\n", c->fail_open ? "yes" : "no");
 	fprintf(out, "intercept-interface =%s%s\n",
 	    c->intercept_iif[0] != '\0' ? " " : "", c->intercept_iif);
 	fprintf(out, "control-ports = ");
 	for (i = 0; i < c->n_control_ports && i < CFG_MAX_PORTS; i++)
 		fprintf(out, "%s%u", i > 0 ? ", " : "", c->control_ports[i]);
 	fprintf(out, "\n");
-	for (i = 0; i < c->n_mappings && i < CFG_MAX_MAPPINGS; i++)
-		fprintf(out, "mapping = %s -> %s%s\n",
-		    cfg_ss_str(&c->mappings[i].listen, a, sizeof(a)),
+	for (i = 0; i < c->n_mappings && i < CFG_MAX_MAPPINGS; i++) {
+		if (c->mappings[i].on_public)
+			snprintf(a, sizeof(a), "public:%u", cfg_ss_port(&c->mappings[i].listen));
+		else
+			cfg_ss_str(&c->mappings[i].listen, a, sizeof(a));
+		fprintf(out, "mapping = %s -> %s%s\n", a,
 		    cfg_ss_str(&c->mappings[i].server, b, sizeof(b)),
 		    c->mappings[i].relay ? " relay" : "");
+	}
 	if (c->n_mappings == 0)
 		fprintf(out, "# mapping: none\n");
+	for (i = 0; i < c->n_public_addr && i < CFG_MAX_PUBLIC; i++) {
+		cfg_ss_str(&c->public_addr[i], a, sizeof(a));
+		/* the address without the ":0" (or "]:0") cfg_ss_str appends */
+		a[strlen(a) - 2] = '\0';
+		if (a[0] == '[') {
+			a[strlen(a) - 1] = '\0';
+			fprintf(out, "public-address = %s\n", a + 1);
+		} else {
+			fprintf(out, "public-address = %s\n", a);
+		}
+	}
+	if (c->n_public_addr == 0)
+		fprintf(out, "# public-address: none\n");
+	fprintf(out, "public-interface =%s%s\n", c->public_iif[0] != '\0' ? " " : "",
+	    c->public_iif);
+	fprintf(out, "max-relays = %" PRIu32 "\n", c->max_relays);
+	fprintf(out, "max-relays-per-session = %" PRIu32 "\n", c->max_relays_per_session);
+	if (c->relay_buffer % (1024 * 1024) == 0)
+		fprintf(out, "relay-buffer = %" PRIu32 "m\n", c->relay_buffer / (1024 * 1024));
+	else if (c->relay_buffer % 1024 == 0)
+		fprintf(out, "relay-buffer = %" PRIu32 "k\n", c->relay_buffer / 1024);
+	else
+		fprintf(out, "relay-buffer = %" PRIu32 "\n", c->relay_buffer);
 	fprintf(out, "data-ports = %u-%u\n", c->data_port_min, c->data_port_max);
 	fprintf(out, "nft-table = %s\n", c->nft_table);
 	fprintf(out, "pinhole-mark = 0x%08" PRIx32 "\n", c->pinhole_mark);

@@ -19,13 +19,22 @@
 
 enum cfg_log_target { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
 enum cfg_mode { CFG_MODE_REDIRECT, CFG_MODE_TPROXY };
+/* How outbound control connections are followed: terminated (proxy) or
+ * rewritten packet by packet on NFQUEUE (inline). */
+enum cfg_engine { CFG_ENGINE_PROXY, CFG_ENGINE_INLINE };
 
 /* An inbound mapping (reverse mode): a public port in front of an intranet server. */
 struct cfg_mapping {
 	struct sockaddr_storage listen;	/* public address:port we accept on */
 	struct sockaddr_storage server;	/* the intranet server */
 	bool relay;			/* carry data in userspace instead of pinholes */
+	/* "public:PORT": listen on the public address (public-address or
+	 * public-interface), re-bound when it changes; listen then holds
+	 * [::]:PORT for the overlap checks. */
+	bool on_public;
 };
+
+#define CFG_MAX_PUBLIC 2		/* one public address per family */
 
 struct ftpalg_config {
 	/* Transparent (outbound) listeners: where redirected/TPROXYed
@@ -43,6 +52,17 @@ struct ftpalg_config {
 	struct cfg_mapping mappings[CFG_MAX_MAPPINGS];
 	unsigned n_mappings;
 
+	/* The router's public address for "public:PORT" mappings: fixed, or
+	 * followed on an interface (dynamic WAN, PPPoE). */
+	struct sockaddr_storage public_addr[CFG_MAX_PUBLIC];
+	unsigned n_public_addr;
+	char public_iif[32];		/* "" = none */
+
+	/* Userspace data relay. */
+	uint32_t max_relays;		/* in total */
+	uint32_t max_relays_per_session;
+	uint32_t relay_buffer;		/* bytes per direction (pipe size) */
+
 	/* Gateway ports for active-mode (and inbound passive) pinholes. */
 	uint16_t data_port_min, data_port_max;
 
@@ -51,6 +71,13 @@ struct ftpalg_config {
 	uint32_t pinhole_mark;
 	uint32_t pinhole_timeout_ms;
 	uint32_t max_pinholes;		/* in total */
+
+	/* The inline engine (engine = inline): the NFQUEUE queue the admin's
+	 * rule sends control packets to, and what the kernel does with them
+	 * when the queue is full (fail-open: accept untouched). */
+	enum cfg_engine engine;
+	uint16_t queue_num;
+	bool fail_open;
 
 	/* Limits. */
 	uint32_t max_sessions;

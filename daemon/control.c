@@ -20,6 +20,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "engine/inline.h"
 #include "engine/proxy.h"
 #include "engine/sockaddr.h"
 
@@ -29,6 +30,7 @@ struct ctl_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	const struct ftpalg_config *cfg;
 	const struct proxy *px;
+	const struct inline_engine *ie;	/* NULL unless engine = inline */
 	uint64_t started_ms;
 };
 
@@ -45,8 +47,13 @@ ctl_status(struct ctl_server *c, FILE *out)
 		fprintf(out, "%s\"%s\"", i ? "," : "",
 		    sa_str(&c->cfg->listen[i], addr, sizeof(addr)));
 	fprintf(out, "],\"mappings\":%u,\"sessions\":%u,\"pinholes\":%u,\"nft_table\":\"%s\","
-	    "\"pinhole_mark\":\"0x%08x\"}\n", c->cfg->n_mappings, proxy_nsessions(c->px),
+	    "\"pinhole_mark\":\"0x%08x\"", c->cfg->n_mappings, proxy_nsessions(c->px),
 	    proxy_npinholes(c->px), c->cfg->nft_table, c->cfg->pinhole_mark);
+	if (c->ie != NULL)
+		fprintf(out, ",\"engine\":\"inline\",\"queue\":%u,\"fail_open\":%s,"
+		    "\"inline_sessions\":%u,\"inline_pinholes\":%u", c->cfg->queue_num,
+		    c->cfg->fail_open ? "true" : "false", inline_nflows(c->ie), inline_npinholes(c->ie));
+	fprintf(out, "}\n");
 }
 
 static void
@@ -69,11 +76,18 @@ ctl_answer(struct ctl_server *c, int fd)
 		return;
 	if (strcmp(req, "status") == 0)
 		ctl_status(c, out);
+	else if (c->ie != NULL && strcmp(req, "inline") == 0)
+		inline_json(c->ie, "stats", out);
+	else if (c->ie != NULL && c->cfg->n_listen == 0 && c->cfg->n_mappings == 0 &&
+	    (strcmp(req, "sessions") == 0 || strcmp(req, "pinholes") == 0 ||
+	    strcmp(req, "stats") == 0))
+		inline_json(c->ie, req, out);	/* the inline engine is all there is */
 	else if (strcmp(req, "sessions") == 0 || strcmp(req, "pinholes") == 0 ||
-	    strcmp(req, "stats") == 0)
+	    strcmp(req, "relays") == 0 || strcmp(req, "stats") == 0)
 		proxy_json(c->px, req, out);
 	else
-		fprintf(out, "{\"error\":\"unknown request; try status, sessions, pinholes, stats\"}\n");
+		fprintf(out, "{\"error\":\"unknown request; try status, sessions, pinholes, "
+		    "relays, stats\"}\n");
 	fclose(out);
 	while (off < resp_len) {
 		n = send(fd, resp + off, resp_len - off, MSG_NOSIGNAL);
@@ -149,6 +163,13 @@ fail:
 		errno = saved;
 	}
 	return NULL;
+}
+
+void
+ctl_set_inline(struct ctl_server *c, const struct inline_engine *ie)
+{
+	if (c != NULL)
+		c->ie = ie;
 }
 
 void

@@ -25,6 +25,7 @@
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "engine/event.h"
+#include "engine/inline.h"
 #include "engine/proxy.h"
 #include "engine/sockaddr.h"
 #include "nat/nat.h"
@@ -40,6 +41,7 @@ struct sig_source {
 
 static struct ftpalg_config cfg;
 static struct proxy *proxy;
+static struct inline_engine *inl;	/* engine = inline */
 
 static void __attribute__((noreturn))
 usage(int code)
@@ -77,6 +79,9 @@ sig_event(struct ev_handler *h, uint32_t events)
 		case SIGUSR1:
 			log_info("%u sessions, %u pinholes", proxy_nsessions(proxy),
 			    proxy_npinholes(proxy));
+			if (inl != NULL)
+				log_info("inline: %u connections, %u pinholes", inline_nflows(inl),
+				    inline_npinholes(inl));
 			break;
 		default:
 			break;
@@ -185,7 +190,8 @@ main(int argc, char **argv)
 	};
 	const char *file = NULL, *overrides[MAX_OVERRIDES];
 	unsigned n_over = 0;
-	bool foreground = false, check = false, verbose = false, cleanup = false;
+	bool foreground = false, check = false, verbose = false, cleanup = false, need_nat;
+	bool bind_low = false;
 	char err[512];
 	struct nat_config nc;
 	struct nat_table *nat;
@@ -271,19 +277,38 @@ main(int argc, char **argv)
 			nc.intercept_ports[nc.n_intercept_ports++] = cfg.control_ports[i];
 		nc.listen_port = sa_port(&cfg.listen[0]);
 	}
-	if ((nat = nat_open(&nc)) == NULL)
+	/* Only relay mappings and no transparent listener: no netfilter rights needed. */
+	need_nat = cfg.n_listen > 0 || cfg.engine == CFG_ENGINE_INLINE;
+	for (unsigned i = 0; i < cfg.n_mappings; i++)
+		need_nat |= !cfg.mappings[i].relay;
+	if (!need_nat) {
+		nat = NULL;
+		log_info("relay mappings only: no nftables table");
+	} else if ((nat = nat_open(&nc)) == NULL) {
 		fatalx("cannot create nftables table inet %s: %s (ftpalgd needs CAP_NET_ADMIN)",
 		    cfg.nft_table, strerror(errno));
-	log_info("nftables table inet %s ready (pinhole mark 0x%08x)%s%s", cfg.nft_table,
-	    cfg.pinhole_mark, nc.intercept_iif ? ", intercepting control ports on " : "",
-	    nc.intercept_iif ? nc.intercept_iif : "");
+	} else {
+		log_info("nftables table inet %s ready (pinhole mark 0x%08x)%s%s", cfg.nft_table,
+		    cfg.pinhole_mark, nc.intercept_iif ? ", intercepting control ports on " : "",
+		    nc.intercept_iif ? nc.intercept_iif : "");
+	}
 
 	if ((proxy = proxy_new(&cfg, nat, epfd)) == NULL)
 		fatal("proxy_new");
 	for (unsigned i = 0; i < cfg.n_listen; i++)
 		listen_or_die(&cfg.listen[i], cfg.mode == CFG_MODE_TPROXY, NULL);
 	for (unsigned i = 0; i < cfg.n_mappings; i++)
-		listen_or_die(&cfg.mappings[i].listen, false, &cfg.mappings[i].server);
+		if (proxy_listen_mapping(proxy, &cfg.mappings[i]) < 0)
+			fatal("listen on %s", sa_str(&cfg.mappings[i].listen, err, sizeof(err)));
+	if (proxy_public_start(proxy) < 0)
+		fatal("public interface %s", cfg.public_iif);
+	if (cfg.engine == CFG_ENGINE_INLINE) {
+		if ((inl = inline_new(&cfg, nat, epfd)) == NULL)
+			fatal("inline engine: NFQUEUE queue %u%s", cfg.queue_num, errno == EBUSY ?
+			    " is held by another program" : "");
+		log_info("inline engine on NFQUEUE queue %u, fail-open %s: control connections "
+		    "are rewritten in flight", cfg.queue_num, cfg.fail_open ? "yes" : "no");
+	}
 
 	if ((sigs.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
 		fatal("signalfd");
@@ -298,11 +323,16 @@ main(int argc, char **argv)
 	if ((ctl = ctl_open(cfg.control_socket, epfd, &cfg, proxy, started)) == NULL &&
 	    cfg.control_socket[0] != '\0')
 		log_warn("control socket %s", cfg.control_socket);
+	ctl_set_inline(ctl, inl);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 	write_pidfile(cfg.pidfile);
 	give_dirs(cfg.user);
-	if (priv_drop(cfg.user) < 0)
+	/* public:PORT listeners below 1024 are bound again when the address changes. */
+	for (unsigned i = 0; i < cfg.n_mappings; i++)
+		bind_low |= cfg.mappings[i].on_public &&
+		    sa_port(&cfg.mappings[i].listen) < 1024;
+	if (priv_drop_keep(cfg.user, bind_low) < 0)
 		fatal("cannot drop privileges to %s", cfg.user);
 	notify_service("READY=1");
 	log_info("ftpalgd %s ready: %u sessions max, data ports %u-%u, pinhole timeout %us",
@@ -324,6 +354,8 @@ main(int argc, char **argv)
 		now = ev_now_ms();
 		if (now - last_tick >= 1000) {
 			proxy_tick(proxy, now);
+			if (inl != NULL)
+				inline_tick(inl, now);
 			last_tick = now;
 		}
 	}
@@ -331,6 +363,7 @@ main(int argc, char **argv)
 	notify_service("STOPPING=1");
 	ctl_close(ctl);
 	proxy_free(proxy);
+	inline_free(inl);	/* closing the queue: the rule's bypass flag decides from here */
 	nat_close(nat);
 	if (cfg.pidfile[0] != '\0')
 		unlink(cfg.pidfile);

@@ -25,10 +25,16 @@
 int
 priv_drop(const char *user)
 {
+	return priv_drop_keep(user, false);
+}
+
+int
+priv_drop_keep(const char *user, bool bind_low)
+{
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
 	struct passwd *pw;
-	uint32_t keep = 1u << CAP_NET_ADMIN;
+	uint32_t keep = 1u << CAP_NET_ADMIN | (bind_low ? 1u << CAP_NET_BIND_SERVICE : 0);
 
 	if (user == NULL || user[0] == '\0')
 		return 0;
@@ -48,7 +54,8 @@ priv_drop(const char *user)
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
-	log_info("running as %s with CAP_NET_ADMIN only", user);
+	log_info("running as %s with CAP_NET_ADMIN%s only", user,
+	    bind_low ? " and CAP_NET_BIND_SERVICE" : "");
 	return 0;
 }
 

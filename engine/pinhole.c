@@ -16,6 +16,8 @@
 #include "engine/pinhole.h"
 #include "engine/sockaddr.h"
 
+#define PH_COOL_MAX 1024
+
 struct ph_table {
 	struct nat_table *nat;
 	uint32_t max, count;
@@ -23,6 +25,17 @@ struct ph_table {
 	struct ph_stats stats;
 	struct pinhole *head;
 	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
+	/*
+	 * Ports of used, translated pinholes whose leftover elements (dnat,
+	 * snat) are still in the kernel: kept out of the pool until they have
+	 * expired, so a new pinhole never meets a stale element of its key.
+	 * A FIFO: every element has the same timeout.
+	 */
+	struct ph_cool {
+		uint16_t port;
+		uint64_t until_ms;
+	} cool[PH_COOL_MAX];
+	unsigned cool_head, cool_len;
 };
 
 struct ph_table *
@@ -64,6 +77,12 @@ ph_port_set(struct ph_table *t, uint16_t port, bool on)
 		t->inuse[port / 8] &= (uint8_t)~(1u << (port % 8));
 }
 
+void
+ph_port_hold(struct ph_table *t, uint16_t port, bool on)
+{
+	ph_port_set(t, port, on);
+}
+
 int
 ph_alloc_port(struct ph_table *t, uint16_t *port)
 {
@@ -103,6 +122,13 @@ struct pinhole *
 ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m, char *why,
     size_t whylen)
 {
+	return ph_open_snat(t, session, m, NULL, why, whylen);
+}
+
+struct pinhole *
+ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
+    const struct alg_endpoint *snat, char *why, size_t whylen)
+{
 	struct pinhole *p;
 
 	if (t->count >= t->max) {
@@ -110,7 +136,8 @@ ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m, char 
 		snprintf(why, whylen, "limit of %u pinholes reached", t->max);
 		return NULL;
 	}
-	if (m->peer.family != m->dst.family || m->dst.family != m->to.family) {
+	if (m->peer.family != m->dst.family || m->dst.family != m->to.family ||
+	    (snat != NULL && snat->family != m->to.family)) {
 		/* Crossing families needs the userspace relay, not a kernel pinhole. */
 		t->stats.refused++;
 		snprintf(why, whylen, "address families differ (relay needed)");
@@ -130,6 +157,17 @@ ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m, char 
 	ep_to_nat(&m->to, &p->nat.to_addr);
 	p->nat.to_port = m->to.port;
 	p->nat.timeout_ms = m->timeout_ms;
+	if (snat != NULL) {
+		p->nat.snat = true;
+		ep_to_nat(snat, &p->nat.snat_addr);
+	}
+	if (t->nat == NULL) {
+		/* A relay-only deployment has no nftables table. */
+		t->stats.refused++;
+		snprintf(why, whylen, "no nftables table (relay-only configuration)");
+		free(p);
+		return NULL;
+	}
 	if (nat_pinhole_add(t->nat, &p->nat) < 0) {
 		t->stats.failed++;
 		snprintf(why, whylen, "nftables: %s", nat_last_error(t->nat));
@@ -158,14 +196,40 @@ ph_mark_used(struct ph_table *t, struct pinhole *p)
 	t->stats.used++;
 }
 
+static void
+ph_cool_pop(struct ph_table *t)
+{
+	ph_port_set(t, t->cool[t->cool_head].port, false);
+	t->cool_head = (t->cool_head + 1) % PH_COOL_MAX;
+	t->cool_len--;
+}
+
+static void
+ph_cool_push(struct ph_table *t, uint16_t port, uint64_t until_ms)
+{
+	if (t->cool_len == PH_COOL_MAX)
+		ph_cool_pop(t);	/* full: the oldest is nearly expired anyway */
+	t->cool[(t->cool_head + t->cool_len) % PH_COOL_MAX] =
+	    (struct ph_cool){ .port = port, .until_ms = until_ms };
+	t->cool_len++;
+}
+
 void
 ph_close(struct ph_table *t, struct pinhole *p)
 {
-	/* A used pin element is gone already, an expired one too: ENOENT is fine. */
-	if (!p->expired && nat_pinhole_del(t->nat, &p->nat) < 0)
+	/*
+	 * A used pinhole's pin element was consumed by its connection, and what
+	 * is left (the dnat element) is reached only through a pin element and
+	 * expires by itself: leave it, because a delete costs an nftables
+	 * transaction while the 226 waits.  An unused one must go now.
+	 */
+	if (!p->expired && !p->used && nat_pinhole_del(t->nat, &p->nat) < 0)
 		log_warnx("pinhole delete: %s", nat_last_error(t->nat));
-	if (p->owns_port)
+	if (p->owns_port && p->used && !p->expired) {
+		ph_cool_push(t, p->map.dst.port, p->opened_ms + p->map.timeout_ms);
+	} else if (p->owns_port) {
 		ph_port_set(t, p->map.dst.port, false);
+	}
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
@@ -182,6 +246,8 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 {
 	char d[200];
 
+	while (t->cool_len > 0 && t->cool[t->cool_head].until_ms <= now_ms)
+		ph_cool_pop(t);
 	for (struct pinhole *p = t->head; p != NULL; p = p->next) {
 		if (p->used || p->expired || now_ms - p->opened_ms < p->map.timeout_ms)
 			continue;

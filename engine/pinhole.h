@@ -34,10 +34,18 @@ void ph_free(struct ph_table *t);
 
 /* A random gateway port in the range, not held by an open pinhole. */
 int ph_alloc_port(struct ph_table *t, uint16_t *port);
+/* Holds (or frees) a port of the pool for a user other than a pinhole: the relay. */
+void ph_port_hold(struct ph_table *t, uint16_t port, bool on);
 
 /* NULL on failure, with a reason in why (limit reached, netlink error). */
 struct pinhole *ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
     char *why, size_t whylen);
+/*
+ * The same, and the connection it lets in leaves with source address snat
+ * (inbound mappings: the gateway's own address on the side of m->to).
+ */
+struct pinhole *ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
+    const struct alg_endpoint *snat, char *why, size_t whylen);
 void ph_mark_used(struct ph_table *t, struct pinhole *p);
 /* Removes it from the kernel (if still there) and frees it. */
 void ph_close(struct ph_table *t, struct pinhole *p);

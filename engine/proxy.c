@@ -13,6 +13,18 @@
  *   OPEN        both streams run through alg/
  *   DRAINING    ending: nothing more is read, what is queued is flushed
  *               (a 221, a 421 with the reason), then both sockets close
+ *
+ * Data connections: the core's mapping becomes a kernel pinhole (nat/)
+ * wherever one can serve, else a userspace relay (relay.c): when the two
+ * legs differ in address family (RFC 6384), when the inbound mapping is
+ * configured `relay`, or when there is no nftables table at all.  Pinholes
+ * of inbound sessions also rewrite the source to the gateway's own address
+ * on the far side, as the relay does: the intranet server sees its data
+ * connections come from its control peer, and hairpin clients work.
+ *
+ * Inbound mappings on "public:PORT" listen on the public address, fixed or
+ * followed on an interface (ifaddr.c); when it changes their listeners are
+ * re-bound and live sessions announce the new address from then on.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -26,8 +38,10 @@
 #include "alg/alg.h"
 #include "daemon/log.h"
 #include "engine/event.h"
+#include "engine/ifaddr.h"
 #include "engine/pinhole.h"
 #include "engine/proxy.h"
+#include "engine/relay.h"
 #include "engine/sockaddr.h"
 
 #define PX_TO_CLIENT 4096	/* replies may come in bursts (multi-line) */
@@ -47,6 +61,9 @@ struct px_listener {
 	int fd;
 	bool tproxy;
 	bool inbound;
+	bool relay;			/* inbound: data through the userspace relay */
+	const struct cfg_mapping *map;	/* a public:PORT mapping, re-bound on change */
+	struct sockaddr_storage addr;	/* where it listens */
 	struct sockaddr_storage server;	/* inbound only */
 	struct px_listener *next;
 };
@@ -58,10 +75,14 @@ struct pxsess {
 	int cfd, sfd;
 	uint8_t phase, kind;
 	bool want_drain, tls;
+	bool closed;			/* on the dead list: events of this batch ignore it */
+	bool relay;			/* every data connection through the relay */
+	bool on_public;			/* gw_client follows the public address */
 	uint32_t ev_c, ev_s;		/* current epoll interest */
 	struct alg_session_addrs addrs;
 	struct alg_session *alg;
 	struct pinhole *ph;
+	struct relay *rl;
 	uint64_t created_ms, active_ms, drain_deadline;
 	uint64_t bytes_up, bytes_down;
 	unsigned transfers;
@@ -85,10 +106,20 @@ struct proxy {
 	const struct ftpalg_config *cfg;
 	struct nat_table *nat;
 	struct ph_table *ph;
+	struct relay_table *rl;
+	struct ifaddr_watch *ifw;
+	struct alg_endpoint pub[2];	/* public address: [0] IPv4, [1] IPv6 */
 	int epfd;
 	uint64_t next_id;
 	unsigned nsessions;
 	struct pxsess *sessions;
+	/*
+	 * Closed sessions and re-bound listeners, freed at the next tick: the
+	 * daemon dispatches a batch of epoll events at once, and a later event
+	 * of the same batch may still point at them.
+	 */
+	struct pxsess *dead;
+	struct px_listener *dead_listeners;
 	struct px_listener *listeners;
 	struct px_stats stats;
 };
@@ -169,6 +200,8 @@ px_close(struct pxsess *s)
 	}
 	if (s->ph != NULL)
 		ph_close(px->ph, s->ph);
+	if (s->rl != NULL)
+		relay_release(px->rl, s->rl);	/* a transfer still running runs on */
 	log_info("[s%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s",
 	    (unsigned long long)s->id, s->close_reason ? s->close_reason : "closed",
 	    (double)(now - s->created_ms) / 1000.0, (unsigned long long)s->bytes_up,
@@ -177,6 +210,7 @@ px_close(struct pxsess *s)
 		close(s->cfd);	/* closing removes it from epoll */
 	if (s->sfd >= 0)
 		close(s->sfd);
+	s->cfd = s->sfd = -1;
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -184,7 +218,29 @@ px_close(struct pxsess *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	px->nsessions--;
-	free(s);
+	s->closed = true;
+	s->alg = NULL;
+	s->prev = NULL;
+	s->next = px->dead;
+	px->dead = s;
+}
+
+/* Frees what was closed during the last epoll batches. */
+static void
+px_reap(struct proxy *px)
+{
+	while (px->dead != NULL) {
+		struct pxsess *s = px->dead;
+
+		px->dead = s->next;
+		free(s);
+	}
+	while (px->dead_listeners != NULL) {
+		struct px_listener *l = px->dead_listeners;
+
+		px->dead_listeners = l->next;
+		free(l);
+	}
 }
 
 /* Writes what is queued for one side; -1 when the side is gone. */
@@ -252,44 +308,120 @@ px_count_rewrite(struct proxy *px, const char *after)
 		}
 }
 
+/* The session's current data path goes: pinhole removed, relay let go. */
+static void
+px_map_drop(struct pxsess *s)
+{
+	unsigned long long id = (unsigned long long)s->id;
+
+	if (s->ph != NULL) {
+		log_debug("[s%llu] pinhole closed #%u (%s)", id, s->ph->map.id,
+		    s->ph->used ? "used" : s->ph->expired ? "expired" : "unused");
+		ph_close(s->px->ph, s->ph);
+		s->ph = NULL;
+	}
+	if (s->rl != NULL) {
+		relay_release(s->px->rl, s->rl);
+		s->rl = NULL;
+	}
+}
+
+/*
+ * The gateway's own address as the mapping's target end knows it: the
+ * server sees its control connection come from gw_server, the client
+ * dialled gw_client.  Data connections toward that end come from there.
+ */
+static const struct alg_endpoint *
+px_near(const struct pxsess *s, const struct alg_mapping *m)
+{
+	return m->kind == ALG_MAP_PASSIVE ? &s->addrs.gw_server : &s->addrs.gw_client;
+}
+
+/* Pinhole or relay: the dispatcher between the kernel path and the userspace one. */
+static int
+px_map_open(struct pxsess *s, const struct alg_mapping *m)
+{
+	struct proxy *px = s->px;
+	unsigned long long id = (unsigned long long)s->id;
+	const struct alg_endpoint *near = px_near(s, m);
+	char d[200], why[160], n[ALG_EP_STRLEN];
+	const char *because = s->relay ? "mapping configured relay" :
+	    m->peer.family != m->to.family ? "address families differ" :
+	    px->nat == NULL ? "no nftables table" : NULL;
+
+	px_map_drop(s);		/* the core replaces: it closed the old one first */
+	if (because != NULL) {
+		s->rl = relay_open(px->rl, s->id, m, near, why, sizeof(why));
+		if (s->rl == NULL) {
+			log_warnx("[s%llu] relay refused #%u %s: %s", id, m->id,
+			    ph_describe(m, d, sizeof(d)), why);
+			px->stats.refusals[ALG_R_MAPFAIL]++;
+			return -1;
+		}
+		log_info("[s%llu] relay open #%u %s from %s (%us; %s)", id, m->id,
+		    ph_describe(m, d, sizeof(d)), alg_ep_str(near, n, sizeof(n)),
+		    m->timeout_ms / 1000, because);
+		if (px->nat != NULL) {
+			/*
+			 * Also a pinhole onto the relay's own socket, translating
+			 * nothing: the connection from the expected peer gets the
+			 * pinhole mark, so the admin's input filter accepts it by
+			 * the same exact rule as forwarded ones, and the data port
+			 * range need not be opened on the router.
+			 */
+			struct alg_mapping local = *m;
+
+			local.to = m->dst;
+			s->ph = ph_open(px->ph, s->id, &local, why, sizeof(why));
+			if (s->ph == NULL)
+				log_warnx("[s%llu] relay #%u: no pinhole mark for it (%s); the "
+				    "firewall must accept the data ports itself", id, m->id, why);
+		}
+		return 0;
+	}
+	/* Inbound: the source is rewritten too (see nat.h); outbound stays transparent. */
+	s->ph = ph_open_snat(px->ph, s->id, m, s->kind == PX_INBOUND ? near : NULL, why,
+	    sizeof(why));
+	if (s->ph == NULL) {
+		log_warnx("[s%llu] pinhole refused #%u %s: %s", id, m->id,
+		    ph_describe(m, d, sizeof(d)), why);
+		px->stats.refusals[ALG_R_MAPFAIL]++;
+		return -1;
+	}
+	if (s->kind == PX_INBOUND)
+		log_info("[s%llu] pinhole open #%u %s from %s (%us)", id, m->id,
+		    ph_describe(m, d, sizeof(d)), alg_ep_str(near, n, sizeof(n)),
+		    m->timeout_ms / 1000);
+	else
+		log_info("[s%llu] pinhole open #%u %s (%us)", id, m->id,
+		    ph_describe(m, d, sizeof(d)), m->timeout_ms / 1000);
+	return 0;
+}
+
 static int
 px_event(void *ctx, const struct alg_event *ev)
 {
 	struct pxsess *s = ctx;
 	struct proxy *px = s->px;
 	unsigned long long id = (unsigned long long)s->id;
-	char d[200], why[160];
 
 	switch (ev->type) {
 	case ALG_EV_MAP_OPEN:
-		if (s->ph != NULL) {	/* the core replaces: it closed the old one first */
-			ph_close(px->ph, s->ph);
-			s->ph = NULL;
-		}
-		s->ph = ph_open(px->ph, s->id, ev->map, why, sizeof(why));
-		if (s->ph == NULL) {
-			log_warnx("[s%llu] pinhole refused #%u %s: %s", id, ev->map->id,
-			    ph_describe(ev->map, d, sizeof(d)), why);
-			px->stats.refusals[ALG_R_MAPFAIL]++;
-			return -1;
-		}
-		log_info("[s%llu] pinhole open #%u %s (%us)", id, ev->map->id,
-		    ph_describe(ev->map, d, sizeof(d)), ev->map->timeout_ms / 1000);
-		return 0;
+		return px_map_open(s, ev->map);
 	case ALG_EV_MAP_USED:
 		s->transfers++;
 		if (s->ph != NULL && !s->ph->used) {
 			ph_mark_used(px->ph, s->ph);
 			log_info("[s%llu] pinhole used #%u", id, ev->map->id);
 		}
+		if (s->rl != NULL) {
+			relay_mark_used(px->rl, s->rl);
+			log_debug("[s%llu] relay used #%u (%s)", id, ev->map->id,
+			    relay_state(s->rl));
+		}
 		return 0;
 	case ALG_EV_MAP_CLOSE:
-		if (s->ph != NULL) {
-			log_debug("[s%llu] pinhole closed #%u (%s)", id, s->ph->map.id,
-			    s->ph->used ? "used" : s->ph->expired ? "expired" : "unused");
-			ph_close(px->ph, s->ph);
-			s->ph = NULL;
-		}
+		px_map_drop(s);
 		return 0;
 	case ALG_EV_REWRITE:
 		px_count_rewrite(px, ev->after);
@@ -420,6 +552,8 @@ px_client_event(struct ev_handler *h, uint32_t events)
 {
 	struct pxsess *s = ev_container_of(h, struct pxsess, hc);
 
+	if (s->closed)
+		return;
 	if (events & EPOLLOUT) {
 		if (px_flush(s->cfd, s->to_c, &s->to_c_len) < 0) {
 			s->to_c_len = 0;
@@ -477,6 +611,8 @@ px_server_event(struct ev_handler *h, uint32_t events)
 {
 	struct pxsess *s = ev_container_of(h, struct pxsess, hs);
 
+	if (s->closed)
+		return;
 	if (s->phase == PX_CONNECTING) {
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			px_connected(s);
@@ -591,6 +727,8 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	s->cfd = cfd;
 	s->sfd = -1;
 	s->kind = l->inbound ? PX_INBOUND : PX_TRANSPARENT;
+	s->relay = l->relay;
+	s->on_public = l->map != NULL;
 	s->hc.fn = px_client_event;
 	s->hs.fn = px_server_event;
 	s->created_ms = s->active_ms = ev_now_ms();
@@ -610,9 +748,14 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Telnet urgent data (IAC IP, IAC DM before ABOR) stays in the stream. */
 	setsockopt(cfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
-	log_info("[s%llu] open %s -> %s (%s)", (unsigned long long)s->id,
-	    alg_ep_str(&client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
-	    l->inbound ? "inbound" : l->tproxy ? "tproxy" : "redirect");
+	{
+		char g[ALG_EP_STRLEN];
+
+		log_info("[s%llu] open %s -> %s (%s%s, via %s)", (unsigned long long)s->id,
+		    alg_ep_str(&client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
+		    l->inbound ? "inbound" : l->tproxy ? "tproxy" : "redirect",
+		    l->relay ? ", relay" : "", alg_ep_str(&gw_client, g, sizeof(g)));
+	}
 
 	s->sfd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->sfd < 0 || (setsockopt(s->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)),
@@ -647,7 +790,7 @@ px_listener_event(struct ev_handler *h, uint32_t events)
 	struct px_listener *l = ev_container_of(h, struct px_listener, h);
 
 	/* Bounded: a flood of connections cannot starve the sessions. */
-	for (int i = 0; i < 32; i++) {
+	for (int i = 0; i < 32 && l->fd >= 0; i++) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -664,10 +807,13 @@ px_listener_event(struct ev_handler *h, uint32_t events)
 
 /* ---------------------------------------------------------------- public */
 
+static void px_public_changed(void *ctx, int af, const struct alg_endpoint *addr);
+
 struct proxy *
 proxy_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
 {
 	struct proxy *px = calloc(1, sizeof(*px));
+	struct relay_limits lim;
 
 	if (px == NULL)
 		return NULL;
@@ -675,22 +821,36 @@ proxy_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
 	px->nat = nat;
 	px->epfd = epfd;
 	px->ph = ph_new(nat, cfg->max_pinholes, cfg->data_port_min, cfg->data_port_max);
-	if (px->ph == NULL) {
+	memset(&lim, 0, sizeof(lim));
+	lim.max_total = cfg->max_relays;
+	lim.max_per_session = cfg->max_relays_per_session;
+	lim.pipe_size = cfg->relay_buffer;
+	lim.connect_timeout_ms = cfg->connect_timeout_ms;
+	lim.idle_timeout_ms = cfg->idle_timeout_ms;
+	px->rl = relay_new(epfd, &lim, px->ph);
+	if (px->ph == NULL || px->rl == NULL) {
+		ph_free(px->ph);
+		relay_free(px->rl);
 		free(px);
 		return NULL;
 	}
 	return px;
 }
 
-int
-proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
-    const struct sockaddr_storage *server)
+/*
+ * Opens one listening socket.  freebind: the public address may not be
+ * configured yet (PPPoE still dialling at boot); connections come once it is.
+ */
+static struct px_listener *
+px_listener_open(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
+    const struct sockaddr_storage *server, bool relay, const struct cfg_mapping *map)
 {
 	struct px_listener *l = calloc(1, sizeof(*l));
 	int one = 1, fd = -1, saved;
+	bool v6 = addr->ss_family == AF_INET6;
 
 	if (l == NULL)
-		return -1;
+		return NULL;
 	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
@@ -698,11 +858,13 @@ proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
 		goto fail;
 	/* One socket per family: IPv4 clients never appear as ::ffff: mapped
 	 * addresses, which SO_ORIGINAL_DST does not handle. */
-	if (addr->ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto fail;
-	if (tproxy && setsockopt(fd, addr->ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-	    addr->ss_family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one, sizeof(one)) < 0)
+	if (tproxy && setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+	    v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (map != NULL && setsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+	    v6 ? IPV6_FREEBIND : IP_FREEBIND, &one, sizeof(one)) < 0)
 		goto fail;
 	if (bind(fd, (const struct sockaddr *)addr, sa_len(addr)) < 0 || listen(fd, 128) < 0)
 		goto fail;
@@ -710,6 +872,9 @@ proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
 	l->px = px;
 	l->fd = fd;
 	l->tproxy = tproxy;
+	l->relay = relay;
+	l->map = map;
+	l->addr = *addr;
 	if (server != NULL) {
 		l->inbound = true;
 		l->server = *server;
@@ -718,14 +883,150 @@ proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
 		goto fail;
 	l->next = px->listeners;
 	px->listeners = l;
-	return 0;
+	return l;
 fail:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
 	free(l);
 	errno = saved;
-	return -1;
+	return NULL;
+}
+
+int
+proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
+    const struct sockaddr_storage *server)
+{
+	return px_listener_open(px, addr, tproxy, server, false, NULL) != NULL ? 0 : -1;
+}
+
+static bool
+px_sa_is_any6(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)ss;
+
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+}
+
+static uint16_t
+px_sa_port(const struct sockaddr_storage *ss)
+{
+	struct alg_endpoint ep;
+
+	return sa_to_ep(ss, &ep) == 0 ? ep.port : 0;
+}
+
+/* Opens (addr known) the listener of a public:PORT mapping for one family. */
+static void
+px_public_listen(struct proxy *px, const struct cfg_mapping *m, const struct alg_endpoint *addr)
+{
+	struct alg_endpoint ep = *addr;
+	struct sockaddr_storage ss;
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
+	ep.port = px_sa_port(&m->listen);
+	ep_to_sa(&ep, &ss);
+	if (px_listener_open(px, &ss, false, &m->server, m->relay, m) == NULL)
+		log_warn("cannot listen on public address %s", alg_ep_str(&ep, a, sizeof(a)));
+	else
+		log_info("listening on %s (public address) -> %s%s", alg_ep_str(&ep, a, sizeof(a)),
+		    sa_str(&m->server, b, sizeof(b)), m->relay ? " (relay)" : "");
+}
+
+int
+proxy_listen_mapping(struct proxy *px, const struct cfg_mapping *m)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
+	if (m->on_public) {
+		/* Bound now if the address is known, else when it appears. */
+		for (int i = 0; i < 2; i++)
+			if (px->pub[i].family != ALG_AF_NONE)
+				px_public_listen(px, m, &px->pub[i]);
+		return 0;
+	}
+	if (px_listener_open(px, &m->listen, false, &m->server, m->relay, NULL) == NULL)
+		return -1;
+	/* "[::]:P" means every address of both families: one socket per family. */
+	if (px_sa_is_any6(&m->listen)) {
+		struct sockaddr_storage v4 = { .ss_family = AF_INET };
+		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&v4;
+
+		s4->sin_port = htons(px_sa_port(&m->listen));
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		if (px_listener_open(px, &v4, false, &m->server, m->relay, NULL) == NULL)
+			return -1;
+	}
+	log_info("listening on %s%s -> %s%s", sa_str(&m->listen, a, sizeof(a)),
+	    px_sa_is_any6(&m->listen) ? " (IPv4 and IPv6)" : "", sa_str(&m->server, b, sizeof(b)),
+	    m->relay ? " (inbound, relay)" : " (inbound)");
+	return 0;
+}
+
+/*
+ * The public address of a family changed (or appeared, or went): the
+ * public:PORT listeners of that family are re-bound, and live sessions
+ * that came in on them announce the new address from their next 227 on.
+ */
+static void
+px_public_changed(void *ctx, int af, const struct alg_endpoint *addr)
+{
+	struct proxy *px = ctx;
+	int i = af == AF_INET ? 0 : 1;
+	uint8_t fam = af == AF_INET ? ALG_AF_INET : ALG_AF_INET6;
+	struct px_listener **lp, *l;
+	unsigned moved = 0;
+
+	px->pub[i] = *addr;
+	for (lp = &px->listeners; (l = *lp) != NULL;) {
+		if (l->map != NULL && l->addr.ss_family == af) {
+			*lp = l->next;
+			close(l->fd);
+			l->fd = -1;
+			l->next = px->dead_listeners;
+			px->dead_listeners = l;
+			continue;
+		}
+		lp = &l->next;
+	}
+	if (addr->family == ALG_AF_NONE)
+		return;
+	for (unsigned m = 0; m < px->cfg->n_mappings; m++)
+		if (px->cfg->mappings[m].on_public)
+			px_public_listen(px, &px->cfg->mappings[m], addr);
+	for (struct pxsess *s = px->sessions; s != NULL; s = s->next) {
+		if (!s->on_public || s->addrs.gw_client.family != fam ||
+		    alg_ep_same_addr(&s->addrs.gw_client, addr))
+			continue;
+		s->addrs.gw_client = *addr;
+		s->addrs.gw_client.port = 0;
+		if (s->alg != NULL)
+			alg_session_set_addrs(s->alg, &s->addrs);
+		moved++;
+	}
+	if (moved > 0)
+		log_info("%u live session%s announce the new public address from now on", moved,
+		    moved == 1 ? "" : "s");
+}
+
+int
+proxy_public_start(struct proxy *px)
+{
+	const struct ftpalg_config *cfg = px->cfg;
+
+	if (cfg->public_iif[0] != '\0') {
+		px->ifw = ifaddr_open(cfg->public_iif, px->epfd, px_public_changed, px);
+		return px->ifw != NULL ? 0 : -1;
+	}
+	for (unsigned i = 0; i < cfg->n_public_addr; i++) {
+		struct alg_endpoint ep;
+
+		if (sa_to_ep(&cfg->public_addr[i], &ep) < 0)
+			continue;
+		ep.port = 0;
+		px_public_changed(px, cfg->public_addr[i].ss_family, &ep);
+	}
+	return 0;
 }
 
 void
@@ -733,7 +1034,9 @@ proxy_tick(struct proxy *px, uint64_t now)
 {
 	struct pxsess *s, *next;
 
+	px_reap(px);
 	ph_tick(px->ph, now);
+	relay_tick(px->rl, now);
 	for (s = px->sessions; s != NULL; s = next) {
 		next = s->next;
 		if (s->phase == PX_CONNECTING && now - s->created_ms > px->cfg->connect_timeout_ms) {
@@ -778,6 +1081,9 @@ proxy_free(struct proxy *px)
 		close(l->fd);
 		free(l);
 	}
+	px_reap(px);
+	ifaddr_close(px->ifw);
+	relay_free(px->rl);	/* detached transfers still running are cut (reset) */
 	ph_free(px->ph);
 	free(px);
 }
@@ -834,10 +1140,23 @@ px_json_stats(const struct proxy *px, FILE *out)
 		fprintf(out, "%s\"%s\":%llu", i ? "," : "", px_rewrite_kinds[i],
 		    (unsigned long long)px->stats.rewrites[i]);
 	fprintf(out, "},\"pinholes\":{\"opened\":%llu,\"used\":%llu,\"expired\":%llu,"
-	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},\"refusals\":{",
+	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},",
 	    (unsigned long long)p->opened, (unsigned long long)p->used,
 	    (unsigned long long)p->expired, (unsigned long long)p->closed,
 	    (unsigned long long)p->refused, (unsigned long long)p->failed, ph_count(px->ph));
+	{
+		const struct relay_stats *r = relay_stats(px->rl);
+
+		fprintf(out, "\"relays\":{\"opened\":%llu,\"accepted\":%llu,\"foreign\":%llu,"
+		    "\"expired\":%llu,\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,"
+		    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"open\":%u},",
+		    (unsigned long long)r->opened, (unsigned long long)r->accepted,
+		    (unsigned long long)r->foreign, (unsigned long long)r->expired,
+		    (unsigned long long)r->closed, (unsigned long long)r->refused,
+		    (unsigned long long)r->failed, (unsigned long long)r->bytes_in,
+		    (unsigned long long)r->bytes_out, relay_count(px->rl));
+	}
+	fprintf(out, "\"refusals\":{");
 	for (int r = 1; r < ALG_R__COUNT; r++)
 		fprintf(out, "%s\"%s\":%llu", r > 1 ? "," : "", alg_reason_name((enum alg_reason)r),
 		    (unsigned long long)px->stats.refusals[r]);
@@ -853,6 +1172,8 @@ proxy_json(const struct proxy *px, const char *what, FILE *out)
 		px_json_sessions(px, out, now);
 	else if (strcmp(what, "pinholes") == 0)
 		ph_json(px->ph, out, now);
+	else if (strcmp(what, "relays") == 0)
+		relay_json(px->rl, out, now);
 	else
 		px_json_stats(px, out);
 }

@@ -16,9 +16,16 @@
  *     map dnat4 { type ipv4_addr . ipv4_addr . inet_service :
  *                 ipv4_addr . inet_service; flags timeout; }
  *     map dnat6 { same for IPv6 }
+ *     map snat4 { type ipv4_addr . ipv4_addr . inet_service : ipv4_addr; flags timeout; }
+ *     map snat6 { same for IPv6 }
  *     chain pinhole { type nat hook prerouting priority dstnat - 5; policy accept;
  *       ip  saddr . ip  daddr . tcp dport @pin4 delete @pin4 { ... }
  *             ct mark set ct mark | MARK dnat ip to ip saddr . ip daddr . tcp dport map @dnat4
+ *       (the same for ip6)
+ *     }
+ *     chain snat { type nat hook postrouting priority srcnat - 5; policy accept;
+ *       snat ip to ct original ip saddr . ct original ip daddr . ct original proto-dst
+ *             map @snat4
  *       (the same for ip6)
  *     }
  *     chain intercept { type nat hook prerouting priority dstnat; policy accept;
@@ -30,7 +37,11 @@
  * matching packet (nat chains see only a connection's first packet) deletes
  * the pin element, so a pinhole serves one connection; the conntrack entry
  * gets MARK so that the admin's own filter can accept it ("ct mark & MARK ==
- * MARK accept"), and DNATed flows also carry "ct status dnat".
+ * MARK accept"), and DNATed flows also carry "ct status dnat".  A pinhole
+ * with `snat` set also has an element in snat4/snat6 under the same key: the
+ * connection it lets in leaves with that source address (a full proxy's view
+ * for both ends: servers that compare the data connection's source with the
+ * control connection's, and hairpin clients on the server's own LAN).
  */
 #ifndef FTPALG_NAT_H
 #define FTPALG_NAT_H
@@ -56,6 +67,8 @@ struct nat_pinhole {
 	struct nat_addr to_addr;
 	uint16_t to_port;
 	uint32_t timeout_ms;	/* element timeout; the kernel removes it after */
+	bool snat;		/* rewrite the source to snat_addr (inbound mappings) */
+	struct nat_addr snat_addr;
 };
 
 #define NAT_MAX_INTERCEPT_PORTS 8

@@ -21,6 +21,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -46,6 +47,8 @@
 /* dstnat - 5: our DNAT must win over the admin's own dstnat rules. */
 #define NAT_PRIO_PINHOLE (-105)
 #define NAT_PRIO_INTERCEPT (-100)
+/* srcnat - 5: our exact SNAT must win over the admin's masquerade. */
+#define NAT_PRIO_SNAT 95
 
 /*
  * nft's datatype ids (nftables src/datatype.h); a concatenation's type is
@@ -73,15 +76,20 @@ struct nat_fam {
 	const char *pin, *dnat;
 	uint32_t pin_id, dnat_id;	/* set ids, valid within one batch */
 	uint32_t key_type, data_type;
+	const char *snat;		/* map: original tuple -> source address */
+	uint32_t snat_id, addr_type;
+	uint32_t ct_src, ct_dst;	/* NFT_CT_SRC_IP(6), NFT_CT_DST_IP(6) */
 };
 
 static const struct nat_fam nat_fams[2] = {
 	{ AF_INET, NFPROTO_IPV4, 4, 12, 16, "pin4", "dnat4", 1, 2,
 	  NAT_CONCAT3(NAT_TYPE_IPADDR, NAT_TYPE_IPADDR, NAT_TYPE_INET_SERVICE),
-	  NAT_CONCAT2(NAT_TYPE_IPADDR, NAT_TYPE_INET_SERVICE) },
+	  NAT_CONCAT2(NAT_TYPE_IPADDR, NAT_TYPE_INET_SERVICE),
+	  "snat4", 5, NAT_TYPE_IPADDR, NFT_CT_SRC_IP, NFT_CT_DST_IP },
 	{ AF_INET6, NFPROTO_IPV6, 16, 8, 24, "pin6", "dnat6", 3, 4,
 	  NAT_CONCAT3(NAT_TYPE_IP6ADDR, NAT_TYPE_IP6ADDR, NAT_TYPE_INET_SERVICE),
-	  NAT_CONCAT2(NAT_TYPE_IP6ADDR, NAT_TYPE_INET_SERVICE) },
+	  NAT_CONCAT2(NAT_TYPE_IP6ADDR, NAT_TYPE_INET_SERVICE),
+	  "snat6", 6, NAT_TYPE_IP6ADDR, NFT_CT_SRC_IP6, NFT_CT_DST_IP6 },
 };
 
 struct nat_table {
@@ -96,6 +104,9 @@ struct nat_table {
 	const char *obj[NAT_MAX_MSGS];	/* "pin4" */
 	char name[NFT_TABLE_MAXNAMELEN];
 	char err[NAT_ERR_LEN];
+	/* A snat element was ever added: only then can a stale one be in the way
+	 * (each deletion is a netlink transaction of its own, see nat_del_key). */
+	bool snat_used;
 	char buf[2 * NAT_BATCH_LIMIT];
 };
 
@@ -352,10 +363,15 @@ out:
 		nftnl_table_free(o);
 }
 
-static void nat_put_set(struct nat_table *t, const struct nat_fam *f, bool map, uint32_t size)
+/* The sets of one family: the pin set, the dnat map, the snat map. */
+enum nat_set_kind { NAT_SET_PIN, NAT_SET_DNAT, NAT_SET_SNAT };
+
+static void nat_put_set(struct nat_table *t, const struct nat_fam *f, enum nat_set_kind kind,
+			uint32_t size)
 {
 	struct nftnl_set *s = nftnl_set_alloc();
-	const char *name = map ? f->dnat : f->pin;
+	bool map = kind != NAT_SET_PIN;
+	const char *name = kind == NAT_SET_PIN ? f->pin : kind == NAT_SET_DNAT ? f->dnat : f->snat;
 	struct nlmsghdr *nlh;
 
 	if (!s || nftnl_set_set_str(s, NFTNL_SET_TABLE, t->name) < 0 ||
@@ -363,7 +379,8 @@ static void nat_put_set(struct nat_table *t, const struct nat_fam *f, bool map, 
 		nat_nomem(t);
 		goto out;
 	}
-	nftnl_set_set_u32(s, NFTNL_SET_ID, map ? f->dnat_id : f->pin_id);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, kind == NAT_SET_PIN ? f->pin_id :
+			  kind == NAT_SET_DNAT ? f->dnat_id : f->snat_id);
 	/*
 	 * No NFT_SET_CONCAT: nft sets it only on interval sets, and the kernel
 	 * then also wants the field lengths (NFTA_SET_DESC_CONCAT).
@@ -371,9 +388,12 @@ static void nat_put_set(struct nat_table *t, const struct nat_fam *f, bool map, 
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT | (map ? NFT_SET_MAP : 0));
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, f->key_type);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 2u * f->alen + 4);
-	if (map) {
+	if (kind == NAT_SET_DNAT) {
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, f->data_type);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, f->alen + 4u);
+	} else if (kind == NAT_SET_SNAT) {
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, f->addr_type);
+		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, f->alen);
 	}
 	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
 	nlh = nat_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL,
@@ -387,7 +407,7 @@ out:
 		nftnl_set_free(s);
 }
 
-static void nat_put_chain(struct nat_table *t, const char *name, int32_t prio)
+static void nat_put_chain(struct nat_table *t, const char *name, uint32_t hook, int32_t prio)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -398,7 +418,7 @@ static void nat_put_chain(struct nat_table *t, const char *name, int32_t prio)
 		nat_nomem(t);
 		goto out;
 	}
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	nlh = nat_msg(t, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, "add chain", name);
@@ -590,6 +610,57 @@ static void nat_put_pinhole_rule(struct nat_table *t, const struct nat_fam *f, u
 	nat_put_rule(t, &rb, "pinhole");
 }
 
+/* ct original saddr . ct original daddr . ct original proto-dst, padded like nat_x_key(). */
+static void nat_x_ct_key(struct nat_rule *rb, const struct nat_fam *f)
+{
+	const uint32_t keys[3] = { f->ct_src, f->ct_dst, NFT_CT_PROTO_DST };
+	const uint32_t regs[3] = { nat_reg(0), nat_reg(f->alen), nat_reg(2u * f->alen) };
+	struct nftnl_expr *e;
+
+	for (unsigned i = 0; i < 3; i++) {
+		if ((e = nat_expr(rb, "ct"))) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, keys[i]);
+			nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, regs[i]);
+		}
+	}
+}
+
+/*
+ *   meta nfproto F meta l4proto tcp
+ *   snat to ct original saddr . ct original daddr . ct original proto-dst map @snatF
+ *
+ * Keyed by the original tuple, which is the pinhole's key: the connection a
+ * pinhole let in (and DNATed) leaves with the gateway's own address as its
+ * source.  The server behind an inbound mapping then sees its data
+ * connections come from the address its control connection comes from
+ * (servers check that), and a LAN client that reached a LAN server through
+ * the public address (hairpin) gets the replies back through the router.
+ */
+static void nat_put_snat_rule(struct nat_table *t, const struct nat_fam *f)
+{
+	struct nat_rule rb = { .r = nftnl_rule_alloc() };
+	struct nftnl_expr *e;
+
+	if (!rb.r) {
+		nat_nomem(t);
+		return;
+	}
+	nat_x_meta(&rb, NFT_META_NFPROTO, nat_reg(0));
+	nat_x_cmp_eq(&rb, nat_reg(0), &f->nfproto, sizeof(f->nfproto));
+	nat_x_tcp(&rb);
+	nat_x_ct_key(&rb, f);
+	nat_x_lookup(&rb, f->snat, f->snat_id, nat_reg(0));
+	if ((e = nat_expr(&rb, "nat"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, f->nfproto);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MAX, nat_reg(0));
+		nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_MAP_IPS);
+	}
+	nat_put_rule(t, &rb, "snat");
+}
+
 /* iifname IIF tcp dport PORT redirect to :LISTEN (both families) */
 static void nat_put_redirect_rule(struct nat_table *t, const char *iif, uint16_t port,
 				  uint16_t listen)
@@ -672,13 +743,16 @@ struct nat_table *nat_open(const struct nat_config *cfg)
 	nat_put_table(t, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add table");
 	nat_put_table(t, NFT_MSG_DELTABLE, 0, "delete table");
 	nat_put_table(t, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "add table");
-	for (i = 0; i < 4; i++)	/* pin4 pin6 dnat4 dnat6, the order of nat.h */
-		nat_put_set(t, &nat_fams[i % 2], i >= 2, cfg->max_elements);
-	nat_put_chain(t, "pinhole", NAT_PRIO_PINHOLE);
+	for (i = 0; i < 6; i++)	/* pin4 pin6 dnat4 dnat6 snat4 snat6, the order of nat.h */
+		nat_put_set(t, &nat_fams[i % 2], (enum nat_set_kind)(i / 2), cfg->max_elements);
+	nat_put_chain(t, "pinhole", NF_INET_PRE_ROUTING, NAT_PRIO_PINHOLE);
 	for (i = 0; i < 2; i++)
 		nat_put_pinhole_rule(t, &nat_fams[i], cfg->mark);
+	nat_put_chain(t, "snat", NF_INET_POST_ROUTING, NAT_PRIO_SNAT);
+	for (i = 0; i < 2; i++)
+		nat_put_snat_rule(t, &nat_fams[i]);
 	if (cfg->intercept_iif && cfg->intercept_iif[0]) {
-		nat_put_chain(t, "intercept", NAT_PRIO_INTERCEPT);
+		nat_put_chain(t, "intercept", NF_INET_PRE_ROUTING, NAT_PRIO_INTERCEPT);
 		for (i = 0; i < cfg->n_intercept_ports; i++)
 			nat_put_redirect_rule(t, cfg->intercept_iif, cfg->intercept_ports[i],
 					      cfg->listen_port);
@@ -757,7 +831,8 @@ static const struct nat_fam *nat_check_pinhole(struct nat_table *t, const struct
 		return NULL;
 	}
 	if (adding && (!p->timeout_ms ||
-		       (p->dnat && (p->to_addr.family != p->saddr.family || !p->to_port)))) {
+		       (p->dnat && (p->to_addr.family != p->saddr.family || !p->to_port)) ||
+		       (p->snat && p->snat_addr.family != p->saddr.family))) {
 		nat_seterr(t, EINVAL, "pinhole: timeout or translation");
 		return NULL;
 	}
@@ -795,18 +870,18 @@ out:
 }
 
 /*
- * Removes the pin element and the dnat element in two transactions: a
- * used pinhole has lost its pin element but keeps its dnat element until
- * it expires, and one missing element would fail a joint batch.
+ * Removes the pin, dnat and snat elements in three transactions: a used
+ * pinhole has lost its pin element but keeps the others until they
+ * expire, and one missing element would fail a joint batch.
  */
 static int nat_del_key(struct nat_table *t, const struct nat_fam *f, const struct nat_pinhole *p)
 {
 	uint8_t key[NAT_KEY_MAX];
 	size_t klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
-	const char *sets[2] = { f->pin, f->dnat };
+	const char *sets[3] = { f->pin, f->dnat, f->snat };
 	unsigned i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < (t->snat_used ? 3u : 2u); i++) {
 		nat_begin(t);
 		nat_put_elem(t, NFT_MSG_DELSETELEM, 0, "delete element", sets[i],
 			     key, klen, NULL, 0, 0);
@@ -816,11 +891,12 @@ static int nat_del_key(struct nat_table *t, const struct nat_fam *f, const struc
 	return 0;
 }
 
+static int nat_put_pinhole(struct nat_table *t, const struct nat_fam *f,
+			   const struct nat_pinhole *p);
+
 int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p)
 {
 	const struct nat_fam *f;
-	uint8_t key[NAT_KEY_MAX], data[NAT_KEY_MAX];
-	size_t klen, dlen;
 
 	if (!t) {
 		errno = EINVAL;
@@ -830,18 +906,39 @@ int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p)
 	if (!f)
 		return -1;
 	/*
-	 * Adding replaces: the same key may still be in use, or a used
-	 * pinhole's dnat element may linger, which would otherwise translate
-	 * (or, for a dnat pinhole, refuse) the new one.
+	 * Add first: deleting elements costs an nftables transaction each
+	 * (~16 ms measured here), and this runs while a 227 or PORT waits.
+	 * Only when a key is still there (a used pinhole's dnat or snat
+	 * element lingers until it expires) is it replaced: deleted, then
+	 * added again, so that a stale element never translates a new one.
 	 */
+	if (nat_put_pinhole(t, f, p) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
 	if (nat_del_key(t, f, p) < 0)
 		return -1;
+	return nat_put_pinhole(t, f, p);
+}
+
+static int nat_put_pinhole(struct nat_table *t, const struct nat_fam *f, const struct nat_pinhole *p)
+{
+	uint8_t key[NAT_KEY_MAX], data[NAT_KEY_MAX];
+	size_t klen, dlen;
+
 	klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
 	nat_begin(t);
 	if (p->dnat) {
 		dlen = nat_pack(data, &p->to_addr, NULL, p->to_port, f->alen);
 		nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
 			     f->dnat, key, klen, data, dlen, p->timeout_ms);
+	}
+	/* The snat element must be there before the pin element lets anything in. */
+	if (p->snat) {
+		t->snat_used = true;
+		nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
+			     f->snat, key, klen, (const uint8_t *)&p->snat_addr.u, f->alen,
+			     p->timeout_ms);
 	}
 	nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
 		     f->pin, key, klen, NULL, 0, p->timeout_ms);

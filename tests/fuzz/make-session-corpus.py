@@ -50,6 +50,16 @@ SESSIONS = {
     "fail_map": (0, 2, LOGIN + [("c", "PASV\r\n"), ("s", "227 (203,0,113,2,195,80)\r\n"),
                                 ("c", "PORT 192,168,1,2,156,65\r\n"), ("s", "200 ok\r\n")]),
     "overlong": (0, 0, LOGIN + [("c", "A" * 127)] * 10),
+    # RFC 6384 translation, inbound: an IPv6 client, an IPv4 server (EPSV->PASV, EPRT->PORT)
+    "translate_v6_v4": (0x40, 4, LOGIN + [("c", "EPSV\r\n"), ("s", "227 Entering Passive Mode (203,0,113,2,195,80).\r\n"),
+                                          ("c", "RETR f\r\n"), ("s", "150 go\r\n226 done\r\n"),
+                                          ("c", "EPRT |2|2001:db8:0:1::2|40001|\r\n"), ("s", "200 PORT ok\r\n"),
+                                          ("c", "EPSV ALL\r\n"), ("c", "PORT 192,168,1,2,156,65\r\n"),
+                                          ("c", "EPSV 2\r\n"), ("s", "227 (0,0,0,0,195,81)\r\n")]),
+    # the reverse: an IPv4 client, an IPv6 server (PASV->EPSV, PORT->EPRT)
+    "translate_v4_v6": (0xC0, 0, LOGIN + [("c", "PASV\r\n"), ("s", "229 (|||50000|)\r\n"),
+                                          ("c", "PORT 192,168,1,2,156,65\r\n"), ("s", "200 ok\r\n"),
+                                          ("c", "EPSV 1\r\n"), ("s", "229 (|||50001|)\r\n")]),
 }
 
 

@@ -9,6 +9,9 @@ Run with /usr/bin/python3 (Debian's interpreter, which sees python3-pyftpdlib):
 Accepts PORT/EPRT to any address (permit_foreign_addresses): a data connection
 to an untranslated LAN address then fails on the router's firewall, not on a
 server-side check, so the lab's "active fails without a gateway" is real.
+With --strict, pyftpdlib's own defaults instead: PORT/EPRT must name the control
+connection's peer and a passive data connection must come from it (the inbound
+lab, tests/lab/inbound.py, runs it like that, as a real intranet server would).
 """
 import argparse
 import logging
@@ -30,6 +33,8 @@ def main():
     ap.add_argument("--pasv", default="50100-50199")
     ap.add_argument("--active-timeout", type=int, default=3)
     ap.add_argument("--log", default=None)
+    ap.add_argument("--strict", action="store_true",
+                    help="refuse foreign addresses (pyftpdlib's default)")
     a = ap.parse_args()
 
     logging.basicConfig(filename=a.log, level=logging.INFO,
@@ -46,7 +51,7 @@ def main():
 
     Handler.authorizer = auth
     Handler.passive_ports = range(lo, hi + 1)
-    Handler.permit_foreign_addresses = True
+    Handler.permit_foreign_addresses = not a.strict
     Handler.banner = "lab pyftpdlib ready"
     Handler.timeout = 120
 

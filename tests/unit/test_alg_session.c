@@ -677,6 +677,28 @@ START_TEST(t_refusals)
 }
 END_TEST
 
+START_TEST(t_port_zero)
+{
+	/* found by fuzzing: port 0 is refused even where low ports are allowed */
+	H.pol.allow_low_ports = true;
+	h_start();
+	login();
+	feed_all(ALG_CLIENT, "EPRT |1|192.168.1.2|00|\r\n");
+	expect_out(ALG_SERVER, "");
+	ck_assert_int_eq(find_ev(ALG_EV_REFUSED)->reason, ALG_R_SYNTAX);
+	ck_assert_ptr_null(find_ev(ALG_EV_MAP_OPEN));
+	h_clear();
+	feed_all(ALG_CLIENT, "PASV\r\n");
+	feed_all(ALG_SERVER, "227 Entering Passive Mode (203,0,113,2,0,0)\r\n");
+	expect_out(ALG_CLIENT, "425 ftpalg: malformed passive reply from the server\r\n");
+	ck_assert_ptr_null(find_ev(ALG_EV_MAP_OPEN));
+	/* a low port itself is fine under that policy */
+	h_clear();
+	feed_all(ALG_CLIENT, "PORT 192,168,1,2,0,25\r\n");
+	ck_assert_ptr_nonnull(find_ev(ALG_EV_MAP_OPEN));
+}
+END_TEST
+
 START_TEST(t_port_policy_client)
 {
 	H.pol.port_addr = ALG_PORTADDR_CLIENT;
@@ -760,6 +782,10 @@ START_TEST(t_inbound_via_gw)
 	feed_all(ALG_SERVER, "200 ok\r\n");
 	assert_map(find_ev(ALG_EV_MAP_OPEN), ALG_MAP_ACTIVE, "192.168.1.10",
 	    "192.168.1.1:40002", "198.51.100.7:40001");
+	/* same family: EPRT stays EPRT (only translation turns it into PORT) */
+	h_clear();
+	feed_all(ALG_CLIENT, "EPRT |1|198.51.100.7|40005|\r\n");
+	expect_out(ALG_SERVER, "EPRT |1|192.168.1.1|40003|\r\n");
 }
 END_TEST
 
@@ -775,18 +801,106 @@ START_TEST(t_translate_v6_client_v4_server)
 	H.next_port = 40000;
 	h_start();
 	login();
+	/* EPRT toward an IPv4 server becomes PORT (RFC 6384) */
 	feed_all(ALG_CLIENT, "EPRT |2|2001:db8:1::7|50000|\r\n");
-	expect_out(ALG_SERVER, "EPRT |1|192.168.1.1|40000|\r\n");
+	expect_out(ALG_SERVER, "PORT 192,168,1,1,156,64\r\n");
 	feed_all(ALG_SERVER, "200 ok\r\n");
+	expect_out(ALG_CLIENT, "200 ok\r\n");
 	assert_map(find_ev(ALG_EV_MAP_OPEN), ALG_MAP_ACTIVE, "192.168.1.10",
 	    "192.168.1.1:40000", "[2001:db8:1::7]:50000");
+	ck_assert_str_eq(alg_session_mode(H.s), "EPRT");
+	/* EPSV (any family argument) becomes PASV, the 227 comes back as a 229 */
 	h_clear();
 	feed_all(ALG_CLIENT, "EPSV 2\r\n");
-	expect_out(ALG_SERVER, "EPSV 1\r\n");
-	feed_all(ALG_SERVER, "229 (|||50001|)\r\n");
+	expect_out(ALG_SERVER, "PASV\r\n");
+	feed_all(ALG_SERVER, "227 Entering Passive Mode (192,168,1,10,195,81).\r\n");
 	expect_out(ALG_CLIENT, "229 Entering Extended Passive Mode (|||40001|)\r\n");
 	assert_map(find_ev(ALG_EV_MAP_OPEN), ALG_MAP_PASSIVE, "2001:db8:1::7",
 	    "[2001:db8::1]:40001", "192.168.1.10:50001");
+	h_clear();
+	feed_all(ALG_CLIENT, "EPSV\r\n");
+	expect_out(ALG_SERVER, "PASV\r\n");
+	/* a server that names its private address, or 0.0.0.0: the control peer */
+	feed_all(ALG_SERVER, "227 Entering Passive Mode (0,0,0,0,195,82).\r\n");
+	expect_out(ALG_CLIENT, "229 Entering Extended Passive Mode (|||40002|)\r\n");
+	assert_map(find_ev(ALG_EV_MAP_OPEN), ALG_MAP_PASSIVE, "2001:db8:1::7",
+	    "[2001:db8::1]:40002", "192.168.1.10:50002");
+	/* a refused PASV is passed on as it is */
+	h_clear();
+	feed_all(ALG_CLIENT, "EPSV\r\n");
+	feed_all(ALG_SERVER, "500 no passive here\r\n");
+	expect_out(ALG_CLIENT, "500 no passive here\r\n");
+	/* PASV cannot carry the IPv6 gateway address: refused with a reason */
+	h_clear();
+	feed_all(ALG_CLIENT, "PASV\r\n");
+	expect_out(ALG_SERVER, "PASV\r\n");
+	feed_all(ALG_SERVER, "227 Entering Passive Mode (192,168,1,10,195,83).\r\n");
+	ck_assert(strncmp(H.out[ALG_CLIENT], "425 ", 4) == 0);
+	ck_assert_int_eq(find_ev(ALG_EV_REFUSED)->reason, ALG_R_FAMILY);
+}
+END_TEST
+
+START_TEST(t_translate_epsv_all)
+{
+	/* EPSV ALL is kept by the gateway: the IPv4 server must still take PASV */
+	memset(&H, 0, sizeof(H));
+	alg_policy_default(&H.pol);
+	set_ep(&H.addrs.client, "2001:db8:1::7");
+	set_ep(&H.addrs.gw_client, "2001:db8::1");
+	set_ep(&H.addrs.gw_server, "192.168.1.1");
+	set_ep(&H.addrs.server, "192.168.1.10");
+	H.next_port = 40000;
+	h_start();
+	login();
+	feed_all(ALG_CLIENT, "EPSV ALL\r\n");
+	expect_out(ALG_SERVER, "");
+	ck_assert(strncmp(H.out[ALG_CLIENT], "200 ", 4) == 0);
+	h_clear();
+	feed_all(ALG_CLIENT, "EPRT |2|2001:db8:1::7|50000|\r\n");
+	expect_out(ALG_SERVER, "");
+	ck_assert_int_eq(find_ev(ALG_EV_REFUSED)->reason, ALG_R_EPSV_ALL);
+	h_clear();
+	feed_all(ALG_CLIENT, "EPSV\r\n");
+	expect_out(ALG_SERVER, "PASV\r\n");
+	feed_all(ALG_SERVER, "227 (192,168,1,10,195,80)\r\n");
+	expect_out(ALG_CLIENT, "229 Entering Extended Passive Mode (|||40000|)\r\n");
+	/* REIN forgets it, as a server would */
+	h_clear();
+	feed_all(ALG_CLIENT, "REIN\r\n");
+	feed_all(ALG_SERVER, "220 again\r\n");
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_LOGIN);
+}
+END_TEST
+
+START_TEST(t_translate_v4_client_v6_server)
+{
+	/* the reverse direction: IPv4 client, IPv6-only server */
+	memset(&H, 0, sizeof(H));
+	alg_policy_default(&H.pol);
+	set_ep(&H.addrs.client, "198.51.100.7");
+	set_ep(&H.addrs.gw_client, "203.0.113.1");
+	set_ep(&H.addrs.gw_server, "fd00:1::1");
+	set_ep(&H.addrs.server, "fd00:1::10");
+	H.next_port = 40000;
+	h_start();
+	login();
+	feed_all(ALG_CLIENT, "PORT 198,51,100,7,195,80\r\n");
+	expect_out(ALG_SERVER, "EPRT |2|fd00:1::1|40000|\r\n");
+	feed_all(ALG_SERVER, "200 ok\r\n");
+	assert_map(find_ev(ALG_EV_MAP_OPEN), ALG_MAP_ACTIVE, "fd00:1::10",
+	    "[fd00:1::1]:40000", "198.51.100.7:50000");
+	h_clear();
+	feed_all(ALG_CLIENT, "PASV\r\n");
+	expect_out(ALG_SERVER, "EPSV\r\n");
+	feed_all(ALG_SERVER, "229 Entering Extended Passive Mode (|||50001|)\r\n");
+	expect_out(ALG_CLIENT, "227 Entering Passive Mode (203,0,113,1,156,65).\r\n");
+	assert_map(find_ev(ALG_EV_MAP_OPEN), ALG_MAP_PASSIVE, "198.51.100.7",
+	    "203.0.113.1:40001", "[fd00:1::10]:50001");
+	h_clear();
+	feed_all(ALG_CLIENT, "EPSV 1\r\n");
+	expect_out(ALG_SERVER, "EPSV 2\r\n");
+	feed_all(ALG_SERVER, "229 (|||50002|)\r\n");
+	expect_out(ALG_CLIENT, "229 Entering Extended Passive Mode (|||40002|)\r\n");
 }
 END_TEST
 
@@ -907,6 +1021,8 @@ session_suite(void)
 	tcase_add_test(ok, t_epsv_all);
 	tcase_add_test(ok, t_long_commands);
 	tcase_add_test(ok, t_inbound_via_gw);
+	tcase_add_test(ok, t_translate_epsv_all);
+	tcase_add_test(ok, t_translate_v4_client_v6_server);
 	tcase_add_test(ok, t_translate_v6_client_v4_server);
 	tcase_add_test(ok, t_port_policy_client);
 	tcase_add_test(ok, t_before_login);
@@ -916,6 +1032,7 @@ session_suite(void)
 	tcase_add_test(bad, t_passive_malformed_227);
 	tcase_add_test(bad, t_bad_lines_close);
 	tcase_add_test(bad, t_map_failure);
+	tcase_add_test(bad, t_port_zero);
 
 	tcase_add_checked_fixture(lim, h_setup_v4, h_teardown);
 	tcase_add_test(lim, t_one_mapping);

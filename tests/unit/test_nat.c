@@ -787,6 +787,72 @@ START_TEST(test_lab_dnat_one_shot)
 }
 END_TEST
 
+/*
+ * Inbound shape: the pinhole also rewrites the source to the router's own
+ * address on the server's side, so the server sees the data connection
+ * come from where its control connection comes from (vsftpd's check).
+ */
+START_TEST(test_lab_dnat_snat)
+{
+	const struct lab_addrs *a = &lab_addrs[_i];
+	const char *snat_set = a->af == AF_INET ? "snat4" : "snat6";
+	struct lab l;
+	struct nat_table *t;
+	struct nat_pinhole p;
+	int srv, c1, s1, c2, err;
+	char *out;
+
+	lab_up(&l);
+	t = open_table();
+	filter_up();
+	srv = tcp_listen(l.sv, a->af, 2121, true);
+
+	memset(&p, 0, sizeof(p));
+	p.saddr = addr(a->af, a->c);
+	p.daddr = addr(a->af, a->rc);
+	p.dport = 5001;
+	p.dnat = true;
+	p.to_addr = addr(a->af, a->s);
+	p.to_port = 2121;
+	p.snat = true;
+	p.snat_addr = addr(a->af, a->rs);
+	p.timeout_ms = 10000;
+	ck_assert_msg(nat_pinhole_add(t, &p) == 0, "%s", nat_last_error(t));
+	out = list_set("map", snat_set);
+	ck_assert_has(out, a->rs);
+	free(out);
+
+	c1 = tcp_connect(l.cl, a->af, a->rc, 5001, &err);
+	ck_assert_msg(c1 >= 0, "connection: %s", strerror(err));
+	s1 = tcp_accept(srv);
+	ck_assert_msg(s1 >= 0, "server saw no connection");
+	assert_peer(s1, a->af, a->rs);		/* DNAT and SNAT */
+	ck_assert_int_eq(write(s1, "x", 1), 1);	/* the reply finds its way back */
+	{
+		char ch = 0;
+		struct pollfd pfd = { .fd = c1, .events = POLLIN };
+
+		ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
+		ck_assert_int_eq(read(c1, &ch, 1), 1);
+		ck_assert_int_eq(ch, 'x');
+	}
+	/* Still one-shot. */
+	c2 = tcp_connect(l.cl, a->af, a->rc, 5001, &err);
+	ck_assert_msg(c2 < 0 && err == ECONNREFUSED, "second connection: %s", strerror(err));
+	/* Deleting removes the snat element too. */
+	ck_assert_msg(nat_pinhole_del(t, &p) == 0, "%s", nat_last_error(t));
+	out = list_set("map", snat_set);
+	ck_assert_hasnt(out, "elements");
+	free(out);
+
+	close(c1);
+	close(s1);
+	close(srv);
+	nat_close(t);
+	lab_down(&l);
+}
+END_TEST
+
 /* Passive-mode shape: no translation, the mark lets ONE connection through. */
 START_TEST(test_lab_passive_one_shot)
 {
@@ -980,6 +1046,7 @@ int main(void)
 	s = suite_create("nat_lab");
 	tc = tcase("lab", 30);
 	tcase_add_loop_test(tc, test_lab_dnat_one_shot, 0, 2);
+	tcase_add_loop_test(tc, test_lab_dnat_snat, 0, 2);
 	tcase_add_loop_test(tc, test_lab_passive_one_shot, 0, 2);
 	tcase_add_loop_test(tc, test_lab_pinhole_expires, 0, 2);
 	suite_add_tcase(s, tc);

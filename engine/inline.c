@@ -1,0 +1,1332 @@
+/*
+ * inline.c - the inline engine: FTP control connections rewritten in flight
+ * on NFQUEUE, TCP left to the client and the server.
+ *
+ * Each queued packet belongs to a flow (a control connection, keyed by its
+ * forward-path 5-tuple, both directions).  A flow is followed from its SYN:
+ * on the SYN-ACK, conntrack (already confirmed and NATed by then) tells the
+ * address the server sees, and is made liberal; then every payload byte of
+ * either direction goes, in order, through alg/ like the proxy feeds it, one
+ * line at a time, and the output replaces the payload (tcpstream.h).
+ *
+ * Three things a terminating proxy does that a packet engine cannot, and
+ * what happens instead, without ever injecting a packet of our own:
+ *  - the core holds the client (a data command waits for the replies in
+ *    front of it): a segment that starts at the hold point is queued until
+ *    the server's reply releases it; one that holds bytes before it is
+ *    passed with those bytes only, and the client's TCP retransmits the
+ *    rest (it is never acknowledged);
+ *  - the core answers the client itself (501 for a bounce PORT...): the
+ *    command reaches the server as NOOP, and the server's answer to the NOOP
+ *    is replaced by the core's;
+ *  - the core ends the session on a protocol error: the server is sent QUIT,
+ *    its 221 becomes the core's 421, and nothing more is forwarded.
+ * Connections whose SYN we did not see (started before ftpalgd, or before a
+ * restart) are passed through untouched.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "alg/alg.h"
+#include "daemon/log.h"
+#include "engine/event.h"
+#include "engine/inline.h"
+#include "engine/pinhole.h"
+#include "engine/tcpstream.h"
+#include "nat/nfq.h"
+
+#define INL_HOLD_MS 3000	/* a queued segment older than this is dropped: the sender retransmits */
+#define INL_HELD_MAX 512	/* queued segments, all flows */
+#define INL_SYN_MS 30000	/* handshake not completed */
+#define INL_FIN_LINGER_MS 60000	/* both FINs seen: keep the offsets for the last ACKs */
+#define INL_RST_LINGER_MS 5000
+#define INL_MAX_SUB 4		/* local answers waiting for the server's reply to a NOOP */
+#define INL_SUB_TEXT 320
+/* Room a record must have before one line is fed: the longest line plus a
+ * rewrite, or a local answer. */
+#define INL_FEED_ROOM (ALG_LINE_MAX + 128)
+#define INL_CAP 4096		/* what the core writes for one line, per side */
+#define INL_PKT_MAX 65600
+#define INL_BUDGET 256		/* packets per wake-up */
+#define INL_LOG_EVERY_MS 10000	/* rate limit for "table full" lines */
+
+enum inl_state { IF_SYN, IF_TRACK, IF_PASS };
+/* How new payload bytes are treated in a tracked flow. */
+enum inl_mode {
+	IM_ALG,		/* through the core */
+	IM_PASS,	/* unchanged (TLS, after QUIT): only the offsets apply */
+	IM_SINK,	/* swallowed (after a protocol error) */
+};
+
+struct inl_sub {
+	uint16_t len;
+	char text[INL_SUB_TEXT];
+};
+
+/* A packet waiting in the kernel's queue for its verdict. */
+struct inl_held {
+	uint32_t id;
+	uint8_t dir;
+	uint64_t since_ms;
+	size_t len;
+	uint8_t data[];
+};
+
+/* The per-direction state of a tracked flow. */
+struct inl_track {
+	struct ts_dir ts[2];		/* [0] client -> server, [1] server -> client */
+	struct ts_pend pend[2];
+	struct alg_linebuf sublb;	/* server lines swallowed for a local answer */
+	int16_t sub_ml;
+	uint8_t nsub, subhead;
+	struct inl_sub sub[INL_MAX_SUB];
+};
+
+struct inl_flow {
+	struct inline_engine *e;
+	struct inl_flow *hnext, *prev, *next;
+	uint64_t id;
+	uint8_t family;			/* 4 or 6 */
+	uint8_t state, mode;
+	bool fin[2], rst, tls;
+	uint8_t caddr[16], saddr[16];
+	uint16_t cport, sport;
+	uint16_t mss[2];		/* MSS each side announced */
+	uint32_t isn[2];
+	uint64_t created_ms, active_ms, end_ms, checked_ms;
+	uint64_t bytes[2];
+	unsigned transfers;
+	const char *close_reason;
+	struct alg_session_addrs addrs;
+	struct alg_session *alg;
+	struct pinhole *ph;
+	bool map_open;			/* test mode: a mapping without a kernel pinhole */
+	struct inl_track *t;		/* tracked flows only */
+};
+
+struct inl_stats {
+	uint64_t flows_total, flows_passed, flows_refused;
+	uint64_t packets, unchanged, rewritten, dropped, held, released, expired, truncated;
+	uint64_t retransmits, busy_ns, errors, subs, probes;
+	uint64_t rewrites[7];		/* PORT EPRT LPRT 227 228 229 EPSV */
+	uint64_t refusals[ALG_R__COUNT];
+};
+
+static const char *const inl_rewrite_kinds[7] = { "PORT", "EPRT", "LPRT", "227", "228", "229", "EPSV" };
+
+struct inline_engine {
+	struct ev_handler h;
+	const struct ftpalg_config *cfg;
+	struct nat_nfq *q;
+	struct nat_ct *ct;
+	struct ph_table *ph;
+	struct inline_io io;
+	uint64_t now;
+	uint64_t next_id;
+	uint64_t last_full_log;
+	unsigned nflows, ntracked, nheld, test_maps;
+	uint16_t test_port;
+	uint32_t nbuckets;
+	struct inl_flow **buckets;
+	struct inl_flow *flows;
+	struct inl_stats stats;
+	/* What the core writes while one line is fed, per side. */
+	size_t cap_len[2];
+	char cap[2][INL_CAP];
+	uint8_t pay[INL_PKT_MAX];	/* a rewritten payload */
+	uint8_t pkt[INL_PKT_MAX];	/* a rewritten packet */
+};
+
+static void inl_retry(struct inl_flow *f);
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+inl_ep(struct alg_endpoint *ep, uint8_t family, const uint8_t *a, uint16_t port)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->family = family == 4 ? ALG_AF_INET : ALG_AF_INET6;
+	memcpy(ep->a, a, family == 4 ? 4 : 16);
+	ep->port = port;
+}
+
+static void
+inl_nat_addr(struct nat_addr *na, uint8_t family, const uint8_t *a)
+{
+	memset(na, 0, sizeof(*na));
+	na->family = family == 4 ? AF_INET : AF_INET6;
+	if (family == 4)
+		memcpy(&na->u.v4, a, 4);
+	else
+		memcpy(&na->u.v6, a, 16);
+}
+
+static void
+inl_nat_to_ep(struct alg_endpoint *ep, const struct nat_addr *na, uint16_t port)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (na->family == AF_INET) {
+		ep->family = ALG_AF_INET;
+		memcpy(ep->a, &na->u.v4, 4);
+	} else {
+		ep->family = ALG_AF_INET6;
+		memcpy(ep->a, &na->u.v6, 16);
+	}
+	ep->port = port;
+}
+
+static const char *
+inl_flow_str(const struct inl_flow *f, char *buf, size_t len)
+{
+	struct alg_endpoint c, s;
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
+	inl_ep(&c, f->family, f->caddr, f->cport);
+	inl_ep(&s, f->family, f->saddr, f->sport);
+	snprintf(buf, len, "%s -> %s", alg_ep_str(&c, a, sizeof(a)), alg_ep_str(&s, b, sizeof(b)));
+	return buf;
+}
+
+static int
+inl_verdict(struct inline_engine *e, uint32_t id, bool accept, const uint8_t *pkt, size_t len)
+{
+	if (!accept)
+		e->stats.dropped++;
+	else if (pkt != NULL)
+		e->stats.rewritten++;
+	else
+		e->stats.unchanged++;
+	if (e->io.verdict(e->io.ctx, id, accept, pkt, len) < 0) {
+		e->stats.errors++;
+		log_warn("inline: verdict for packet %u", id);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- flow table */
+
+static uint32_t
+inl_hash(uint8_t family, const uint8_t *c, uint16_t cport, const uint8_t *s, uint16_t sport)
+{
+	uint32_t h = 2166136261u;
+	size_t n = family == 4 ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 16777619u;
+	h = (h ^ (cport >> 8)) * 16777619u;
+	h = (h ^ (cport & 0xff)) * 16777619u;
+	h = (h ^ (sport >> 8)) * 16777619u;
+	h = (h ^ (sport & 0xff)) * 16777619u;
+	return h ^ family;
+}
+
+static struct inl_flow *
+inl_find_one(struct inline_engine *e, uint8_t family, const uint8_t *c, uint16_t cport,
+    const uint8_t *s, uint16_t sport)
+{
+	size_t n = family == 4 ? 4 : 16;
+	struct inl_flow *f = e->buckets[inl_hash(family, c, cport, s, sport) & (e->nbuckets - 1)];
+
+	for (; f != NULL; f = f->hnext)
+		if (f->family == family && f->cport == cport && f->sport == sport &&
+		    memcmp(f->caddr, c, n) == 0 && memcmp(f->saddr, s, n) == 0)
+			return f;
+	return NULL;
+}
+
+/* The flow of a packet, and its direction (0: from the client). */
+static struct inl_flow *
+inl_find(struct inline_engine *e, const struct ts_pkt *p, int *dir)
+{
+	struct inl_flow *f = inl_find_one(e, p->family, p->saddr, p->sport, p->daddr, p->dport);
+
+	if (f != NULL) {
+		*dir = 0;
+		return f;
+	}
+	*dir = 1;
+	return inl_find_one(e, p->family, p->daddr, p->dport, p->saddr, p->sport);
+}
+
+static struct inl_flow *
+inl_flow_new(struct inline_engine *e, const struct ts_pkt *p, bool client_is_src, bool track)
+{
+	struct inl_flow *f = calloc(1, sizeof(*f));
+	size_t n = p->family == 4 ? 4 : 16;
+	uint32_t b;
+
+	if (f == NULL)
+		return NULL;
+	if (track && (f->t = calloc(1, sizeof(*f->t))) == NULL) {
+		free(f);
+		return NULL;
+	}
+	f->e = e;
+	f->id = ++e->next_id;
+	f->family = p->family;
+	memcpy(f->caddr, client_is_src ? p->saddr : p->daddr, n);
+	memcpy(f->saddr, client_is_src ? p->daddr : p->saddr, n);
+	f->cport = client_is_src ? p->sport : p->dport;
+	f->sport = client_is_src ? p->dport : p->sport;
+	f->state = track ? IF_SYN : IF_PASS;
+	f->created_ms = f->active_ms = f->checked_ms = e->now;
+	b = inl_hash(f->family, f->caddr, f->cport, f->saddr, f->sport) & (e->nbuckets - 1);
+	f->hnext = e->buckets[b];
+	e->buckets[b] = f;
+	f->next = e->flows;
+	if (e->flows != NULL)
+		e->flows->prev = f;
+	e->flows = f;
+	e->nflows++;
+	if (track)
+		e->ntracked++;
+	return f;
+}
+
+static void
+inl_unlink(struct inline_engine *e, struct inl_flow *f)
+{
+	uint32_t b = inl_hash(f->family, f->caddr, f->cport, f->saddr, f->sport) & (e->nbuckets - 1);
+	struct inl_flow **pp = &e->buckets[b];
+
+	while (*pp != NULL && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp == f)
+		*pp = f->hnext;
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		e->flows = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+}
+
+static void
+inl_flow_free(struct inline_engine *e, struct inl_flow *f, const char *reason)
+{
+	char fs[128];
+
+	if (f->t != NULL) {
+		for (int d = 0; d < 2; d++) {
+			struct inl_held *h;
+
+			while ((h = ts_pend_take_any(&f->t->pend[d])) != NULL) {
+				inl_verdict(e, h->id, false, NULL, 0);
+				e->nheld--;
+				free(h);
+			}
+		}
+	}
+	if (f->alg != NULL) {
+		alg_session_eof(f->alg, ALG_CLIENT);	/* closes the mapping, if any */
+		alg_session_free(f->alg);
+	}
+	if (f->ph != NULL)
+		ph_close(e->ph, f->ph);
+	if (f->map_open)
+		e->test_maps--;
+	if (f->state == IF_TRACK)
+		log_info("[i%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s, "
+		    "offsets %+d/%+d", (unsigned long long)f->id,
+		    f->close_reason ? f->close_reason : reason,
+		    (double)(e->now - f->created_ms) / 1000.0, (unsigned long long)f->bytes[0],
+		    (unsigned long long)f->bytes[1], f->transfers, f->transfers == 1 ? "" : "s",
+		    ts_offset(&f->t->ts[0]), ts_offset(&f->t->ts[1]));
+	else
+		log_debug("[i%llu] forget %s (%s)", (unsigned long long)f->id,
+		    inl_flow_str(f, fs, sizeof(fs)), reason);
+	inl_unlink(e, f);
+	e->nflows--;
+	if (f->t != NULL)
+		e->ntracked--;
+	free(f->t);
+	free(f);
+}
+
+static unsigned
+inl_count_client(const struct inline_engine *e, uint8_t family, const uint8_t *caddr)
+{
+	size_t n = family == 4 ? 4 : 16;
+	unsigned c = 0;
+
+	for (const struct inl_flow *f = e->flows; f != NULL; f = f->next)
+		if (f->t != NULL && f->family == family && memcmp(f->caddr, caddr, n) == 0)
+			c++;
+	return c;
+}
+
+/* ---------------------------------------------------------------- core callbacks */
+
+static void
+inl_send(void *ctx, enum alg_side to, const char *buf, size_t len)
+{
+	struct inl_flow *f = ctx;
+	struct inline_engine *e = f->e;
+
+	if (len > INL_CAP - e->cap_len[to]) {
+		/* One line's output is far below INL_CAP; never overrun. */
+		log_warnx("[i%llu] core output too long, cut", (unsigned long long)f->id);
+		e->stats.errors++;
+		len = INL_CAP - e->cap_len[to];
+	}
+	memcpy(e->cap[to] + e->cap_len[to], buf, len);
+	e->cap_len[to] += len;
+}
+
+static void
+inl_count_rewrite(struct inline_engine *e, const char *after)
+{
+	for (int i = 0; i < 7; i++)
+		if (after != NULL && strncmp(after, inl_rewrite_kinds[i],
+		    strlen(inl_rewrite_kinds[i])) == 0) {
+			e->stats.rewrites[i]++;
+			return;
+		}
+}
+
+static int
+inl_event(void *ctx, const struct alg_event *ev)
+{
+	struct inl_flow *f = ctx;
+	struct inline_engine *e = f->e;
+	unsigned long long id = (unsigned long long)f->id;
+	char d[200], why[160];
+
+	switch (ev->type) {
+	case ALG_EV_MAP_OPEN:
+		if (e->ph == NULL) {	/* tests: no kernel */
+			if (!f->map_open)
+				e->test_maps++;
+			f->map_open = true;
+			log_info("[i%llu] pinhole open #%u %s (test)", id, ev->map->id,
+			    ph_describe(ev->map, d, sizeof(d)));
+			return 0;
+		}
+		if (f->ph != NULL) {
+			ph_close(e->ph, f->ph);
+			f->ph = NULL;
+		}
+		f->ph = ph_open(e->ph, f->id, ev->map, why, sizeof(why));
+		if (f->ph == NULL) {
+			log_warnx("[i%llu] pinhole refused #%u %s: %s", id, ev->map->id,
+			    ph_describe(ev->map, d, sizeof(d)), why);
+			e->stats.refusals[ALG_R_MAPFAIL]++;
+			return -1;
+		}
+		log_info("[i%llu] pinhole open #%u %s (%us)", id, ev->map->id,
+		    ph_describe(ev->map, d, sizeof(d)), ev->map->timeout_ms / 1000);
+		return 0;
+	case ALG_EV_MAP_USED:
+		f->transfers++;
+		if (f->ph != NULL && !f->ph->used) {
+			ph_mark_used(e->ph, f->ph);
+			log_info("[i%llu] pinhole used #%u", id, ev->map->id);
+		}
+		return 0;
+	case ALG_EV_MAP_CLOSE:
+		if (f->map_open) {
+			f->map_open = false;
+			e->test_maps--;
+		}
+		if (f->ph != NULL) {
+			log_debug("[i%llu] pinhole closed #%u (%s)", id, f->ph->map.id,
+			    f->ph->used ? "used" : f->ph->expired ? "expired" : "unused");
+			ph_close(e->ph, f->ph);
+			f->ph = NULL;
+		}
+		return 0;
+	case ALG_EV_REWRITE:
+		inl_count_rewrite(e, ev->after);
+		log_info("[i%llu] rewrite \"%s\" -> \"%s\"", id, ev->before, ev->after);
+		return 0;
+	case ALG_EV_REFUSED:
+		e->stats.refusals[ev->reason < ALG_R__COUNT ? ev->reason : 0]++;
+		log_info("[i%llu] refused \"%s\" (%s): answered \"%s\"", id,
+		    ev->before ? ev->before : "", alg_reason_name((enum alg_reason)ev->reason),
+		    ev->after ? ev->after : "");
+		return 0;
+	case ALG_EV_NOTICE:
+		if (ev->reason == ALG_R_PASV_ADDR)
+			e->stats.rewrites[3]++;
+		log_info("[i%llu] note (%s): %s", id, alg_reason_name((enum alg_reason)ev->reason),
+		    ev->before ? ev->before : "");
+		return 0;
+	case ALG_EV_TLS:
+		f->tls = true;
+		log_info("[i%llu] control channel is now encrypted (%s): passed through from "
+		    "here on; passive transfers that the firewall allows still work, active "
+		    "ones will not", id, ev->before ? ev->before : "TLS");
+		return 0;
+	case ALG_EV_CLOSE:
+		if (ev->reason == ALG_R_LINE) {
+			e->stats.errors++;
+			log_warnx("[i%llu] protocol error: %s", id, ev->before ? ev->before : "");
+		}
+		if (f->close_reason == NULL)
+			f->close_reason = ev->reason == ALG_R_LINE ? "protocol error" :
+			    ev->before != NULL && strcmp(ev->before, "QUIT") == 0 ? "QUIT" : "ended";
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+inl_alloc_port(void *ctx, uint8_t family, uint16_t *port)
+{
+	struct inl_flow *f = ctx;
+	struct inline_engine *e = f->e;
+	uint32_t span;
+
+	if (e->ph != NULL)
+		return ph_alloc_port(e->ph, port);
+	span = (uint32_t)e->cfg->data_port_max - e->cfg->data_port_min + 1;
+	*port = (uint16_t)(e->cfg->data_port_min + e->test_port++ % span);
+	return 0;
+}
+
+static const struct alg_session_ops inl_ops = {
+	.send = inl_send, .event = inl_event, .alloc_port = inl_alloc_port,
+};
+
+/* ---------------------------------------------------------------- feeding the core */
+
+static void
+inl_sub_push(struct inl_flow *f, const char *text, size_t len)
+{
+	struct inl_track *t = f->t;
+	struct inl_sub *s = &t->sub[(t->subhead + t->nsub) % INL_MAX_SUB];
+
+	if (len > INL_SUB_TEXT)
+		len = INL_SUB_TEXT;	/* the core's own answers are shorter */
+	memcpy(s->text, text, len);
+	s->len = (uint16_t)len;
+	t->nsub++;
+	f->e->stats.subs++;
+}
+
+static void
+inl_push(struct inl_flow *f, int d, uint32_t ilen, const uint8_t *in, const uint8_t *out,
+    size_t olen)
+{
+	if (ts_push(&f->t->ts[d], ilen, in, out, olen) < 0) {
+		/* ts_room() was checked before feeding: this is a bug, say so. */
+		log_warnx("[i%llu] internal: stream record does not fit", (unsigned long long)f->id);
+		f->e->stats.errors++;
+	}
+}
+
+/*
+ * A server line while a local answer waits: the line belongs to the reply
+ * to our NOOP (or QUIT).  Its final line is replaced by the answer, the rest
+ * of the reply is swallowed.  Returns the bytes taken (>= 1).
+ */
+static uint32_t
+inl_swallow(struct inl_flow *f, const uint8_t *data, uint32_t len)
+{
+	struct inl_track *t = f->t;
+	const char *line;
+	size_t ll, cl;
+	char clean[ALG_LINE_MAX];
+	bool more, final;
+	long r = alg_line_next(&t->sublb, (const char *)data, len, &line, &ll);
+	int code;
+
+	if (r < 0) {
+		/* An overlong server line: give the answer now, take the lot. */
+		struct inl_sub *s = &t->sub[t->subhead];
+
+		alg_line_init(&t->sublb);
+		inl_push(f, 1, len, data, (const uint8_t *)s->text, s->len);
+		t->subhead = (uint8_t)((t->subhead + 1) % INL_MAX_SUB);
+		t->nsub--;
+		t->sub_ml = 0;
+		return len;
+	}
+	if (line == NULL) {
+		inl_push(f, 1, (uint32_t)r, data, NULL, 0);
+		return (uint32_t)r;
+	}
+	cl = alg_line_clean(line, ll, clean);
+	code = alg_reply_code(clean, cl, &more);
+	if (t->sub_ml != 0)
+		final = code == t->sub_ml && !more;
+	else if (code < 0)
+		final = false;
+	else if (more) {
+		t->sub_ml = (int16_t)code;
+		final = false;
+	} else
+		final = true;
+	if (final) {
+		struct inl_sub *s = &t->sub[t->subhead];
+
+		inl_push(f, 1, (uint32_t)r, data, (const uint8_t *)s->text, s->len);
+		t->subhead = (uint8_t)((t->subhead + 1) % INL_MAX_SUB);
+		t->nsub--;
+		t->sub_ml = 0;
+	} else {
+		inl_push(f, 1, (uint32_t)r, data, NULL, 0);
+	}
+	return (uint32_t)r;
+}
+
+/* What one line fed to the core became. */
+static void
+inl_record(struct inl_flow *f, int d, const uint8_t *in, uint32_t n)
+{
+	struct inline_engine *e = f->e;
+	enum alg_side from = d == 0 ? ALG_CLIENT : ALG_SERVER, to = d == 0 ? ALG_SERVER : ALG_CLIENT;
+	const uint8_t *out = (const uint8_t *)e->cap[to];
+	size_t olen = e->cap_len[to];
+
+	if (e->cap_len[from] > 0) {
+		if (d == 0) {
+			/* A local answer: the server gets a NOOP, whose reply is
+			 * replaced by the answer; the order of replies is kept
+			 * because the core answers only when nothing is pending. */
+			inl_sub_push(f, e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT]);
+			if (olen == 0) {
+				out = (const uint8_t *)"NOOP\r\n";
+				olen = 6;
+			}
+		} else {
+			log_warnx("[i%llu] internal: core wrote to the server on server input",
+			    (unsigned long long)f->id);
+			e->stats.errors++;
+		}
+	}
+	inl_push(f, d, n, in, out, olen);
+}
+
+/* The core ended the session on a protocol error from side d. */
+static void
+inl_fatal(struct inl_flow *f, int d, const uint8_t *in, uint32_t n)
+{
+	struct inline_engine *e = f->e;
+
+	if (d == 0) {
+		/* The server hears QUIT; its 221 becomes the core's 421. */
+		inl_sub_push(f, e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT]);
+		inl_push(f, 0, n, in, (const uint8_t *)"QUIT\r\n", 6);
+	} else {
+		inl_push(f, 1, n, in, (const uint8_t *)e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT]);
+	}
+	f->mode = IM_SINK;
+}
+
+/*
+ * Feeds new in-order bytes of direction d (they start at i_next), a line at
+ * a time, as far as the core takes them and the records have room.
+ * Returns how many were taken.
+ */
+static uint32_t
+inl_feed(struct inl_flow *f, int d, const uint8_t *data, uint32_t len)
+{
+	struct inline_engine *e = f->e;
+	struct inl_track *t = f->t;
+	enum alg_side from = d == 0 ? ALG_CLIENT : ALG_SERVER;
+	uint32_t pos = 0;
+
+	while (pos < len) {
+		const uint8_t *nl;
+		uint32_t n;
+		long r;
+
+		if (!ts_room(&t->ts[d], INL_FEED_ROOM))
+			break;	/* the receiver must acknowledge first */
+		if (d == 1 && t->nsub > 0) {
+			pos += inl_swallow(f, data + pos, len - pos);
+			continue;
+		}
+		if (f->mode != IM_ALG) {
+			n = len - pos;
+			inl_push(f, d, n, data + pos, f->mode == IM_PASS ? data + pos : NULL,
+			    f->mode == IM_PASS ? n : 0);
+			pos += n;
+			break;
+		}
+		if (d == 0 && t->nsub >= INL_MAX_SUB)
+			break;	/* the server must answer our NOOPs first */
+		nl = memchr(data + pos, '\n', len - pos);
+		n = nl != NULL ? (uint32_t)(nl - (data + pos)) + 1 : len - pos;
+		e->cap_len[0] = e->cap_len[1] = 0;
+		r = alg_session_input(f->alg, from, (const char *)data + pos, n);
+		if (r < 0) {
+			if (alg_session_error(f->alg) == ALG_OK) {
+				f->mode = IM_PASS;	/* ended before: the rest passes */
+				continue;
+			}
+			inl_fatal(f, d, data + pos, n);
+			pos += n;
+			continue;
+		}
+		if (r == 0)
+			break;	/* held: a reply must come first */
+		inl_record(f, d, data + pos, (uint32_t)r);
+		pos += (uint32_t)r;
+		if (alg_session_state(f->alg) == ALG_ST_TLS || alg_session_state(f->alg) == ALG_ST_CLOSED)
+			f->mode = IM_PASS;
+	}
+	return pos;
+}
+
+/* ---------------------------------------------------------------- packets of a tracked flow */
+
+/* Queues a packet until the bytes in front of it are there.  false: dropped. */
+static bool
+inl_hold(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, size_t len,
+    const struct ts_pkt *p, struct inl_held *h)
+{
+	struct inline_engine *e = f->e;
+	uint32_t slen = p->plen + ((p->flags & TS_TH_FIN) ? 1 : 0);
+	bool requeue = h != NULL;
+	int rc;
+
+	if (h == NULL) {
+		if (e->nheld >= INL_HELD_MAX || (h = malloc(sizeof(*h) + len)) == NULL) {
+			inl_verdict(e, id, false, NULL, 0);
+			return false;
+		}
+		h->id = id;
+		h->dir = (uint8_t)d;
+		h->since_ms = e->now;
+		h->len = len;
+		memcpy(h->data, data, len);
+		e->stats.held++;
+	}
+	rc = ts_pend_add(&f->t->pend[d], p->seq, slen, h->since_ms, h);
+	if (rc != 0) {
+		/* A copy is queued already (a retransmission), or the queue is full.
+		 * A packet taken from the queue is freed by the caller. */
+		inl_verdict(e, h->id, false, NULL, 0);
+		if (!requeue)
+			free(h);
+		return false;
+	}
+	e->nheld++;
+	return true;
+}
+
+/* The client's or server's FIN: the core ends the session, mappings close. */
+static void
+inl_eof(struct inl_flow *f, int d)
+{
+	f->fin[d] = true;
+	if (f->alg != NULL && alg_session_state(f->alg) != ALG_ST_CLOSED) {
+		alg_session_eof(f->alg, d == 0 ? ALG_CLIENT : ALG_SERVER);
+		if (f->close_reason == NULL)
+			f->close_reason = d == 0 ? "client closed" : "server closed";
+	}
+	if (f->mode == IM_ALG)
+		f->mode = IM_PASS;
+	if (f->fin[0] && f->fin[1] && f->end_ms == 0)
+		f->end_ms = f->e->now + INL_FIN_LINGER_MS;
+}
+
+/*
+ * One packet of a tracked flow in direction d.  Gives the verdict, or queues
+ * the packet (h: it came from the queue already).  Returns true when queued.
+ */
+static bool
+inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, size_t len,
+    const struct ts_pkt *p, struct inl_held *h)
+{
+	struct inline_engine *e = f->e;
+	struct inl_track *t = f->t;
+	struct ts_dir *sd = &t->ts[d], *rd = &t->ts[!d];
+	uint32_t seq = p->seq, end = seq + p->plen, ack = p->ack, oseq = seq, covered;
+	uint32_t sack[2 * TS_MAX_SACK];
+	uint8_t flags = p->flags;
+	bool changed, sack_changed = false;
+	size_t n = 0, cap;
+	long l;
+
+	f->active_ms = e->now;
+	if (flags & TS_TH_SYN) {	/* a retransmitted SYN or SYN-ACK */
+		inl_verdict(e, id, true, NULL, 0);
+		return false;
+	}
+	if (flags & TS_TH_ACK) {
+		ts_acked(rd, p->ack);
+		ack = ts_in_ack(rd, p->ack);
+	}
+	if (!(flags & TS_TH_RST) && (p->plen > 0 || (flags & TS_TH_FIN)) &&
+	    ts_after(seq, sd->i_next)) {
+		/* Bytes in front are missing: wait for them (reordering, a loss). */
+		if (h == NULL)
+			log_debug("[i%llu] %s segment %u+%u ahead of %u: queued", (unsigned long long)f->id,
+			    d == 0 ? "client" : "server", seq, p->plen, sd->i_next);
+		return inl_hold(f, d, id, data, len, p, h);
+	}
+	if (!(flags & TS_TH_RST) && p->plen > 0 && ts_after(end, sd->i_next)) {
+		uint32_t skip = sd->i_next - seq;
+		uint32_t fed = inl_feed(f, d, p->payload + skip, p->plen - skip);
+
+		f->bytes[d] += fed;
+		if (fed == 0 && skip == 0)
+			return inl_hold(f, d, id, data, len, p, h);	/* the core waits for a reply */
+		if (fed < p->plen - skip)
+			e->stats.truncated++;	/* the rest is retransmitted by the sender */
+	} else if (p->plen > 0 && !(flags & TS_TH_RST)) {
+		e->stats.retransmits++;
+	}
+
+	/* Never more than the receiver's MSS allows, or the packet had. */
+	cap = f->mss[!d] != 0 ? f->mss[!d] : 536;
+	cap = cap > (size_t)p->thlen - 20 ? cap - ((size_t)p->thlen - 20) : 0;
+	if (cap < p->plen)
+		cap = p->plen;
+	if (cap > INL_PKT_MAX - 120)
+		cap = INL_PKT_MAX - 120;
+	if (flags & TS_TH_RST) {
+		/* At the receiver's next byte, or it answers with a challenge ACK. */
+		oseq = ts_out_seq(sd, seq);
+		if (ts_after(oseq, sd->o_next))
+			oseq = sd->o_next;
+		covered = end;
+		f->rst = true;
+		f->end_ms = e->now + INL_RST_LINGER_MS;
+		if (f->close_reason == NULL)
+			f->close_reason = d == 0 ? "client reset" : "server reset";
+	} else {
+		uint8_t last;
+		bool have_last;
+
+		n = ts_emit(sd, seq, p->payload, p->plen, e->pay, cap, &oseq, &covered);
+		if (n == 0 && p->plen > 0 && ts_idle(sd, &last, &have_last)) {
+			/* Nothing to carry (bytes taken into a line, or old ones): ask the
+			 * receiver for an ack instead, see ts_idle(). */
+			if (have_last) {
+				e->pay[0] = last;
+				n = 1;
+				oseq = sd->o_next - 1;
+				e->stats.probes++;
+			} else if (!(flags & TS_TH_FIN)) {
+				oseq = sd->o_next - 1;	/* out of window: a (rate-limited) ack */
+				e->stats.probes++;
+			}
+		}
+	}
+	if (flags & TS_TH_FIN) {
+		if (ts_after(end, sd->i_next) || ts_before(covered, end))
+			flags &= (uint8_t)~TS_TH_FIN;	/* data before it is still missing */
+		else if (!f->fin[d])
+			inl_eof(f, d);
+	}
+	for (uint8_t k = 0; k < p->nsack; k++) {
+		uint32_t il, ir;
+
+		if (ts_in_sack(rd, p->sack[2 * k], p->sack[2 * k + 1], &il, &ir) < 0)
+			il = ir = ack;	/* covers no whole byte: an empty block, ignored */
+		sack[2 * k] = il;
+		sack[2 * k + 1] = ir;
+		sack_changed |= il != p->sack[2 * k] || ir != p->sack[2 * k + 1];
+	}
+	changed = oseq != seq || ack != p->ack || flags != p->flags || sack_changed ||
+	    n != p->plen || (n > 0 && memcmp(e->pay, p->payload, n) != 0);
+	if (!changed) {
+		inl_verdict(e, id, true, NULL, 0);
+		return false;
+	}
+	l = ts_rewrite(data, p, oseq, ack, flags, sack, e->pay, n, e->pkt, sizeof(e->pkt));
+	if (l < 0) {
+		log_warnx("[i%llu] rewritten packet does not fit: dropped", (unsigned long long)f->id);
+		e->stats.errors++;
+		inl_verdict(e, id, false, NULL, 0);
+		return false;
+	}
+	inl_verdict(e, id, true, e->pkt, (size_t)l);
+	return false;
+}
+
+/* Queued packets whose turn has come, both directions, a bounded number of rounds. */
+static void
+inl_retry(struct inl_flow *f)
+{
+	struct inline_engine *e = f->e;
+
+	for (int round = 0; round < 2 * TS_PEND_MAX + 2 && f->t != NULL; round++) {
+		bool progress = false;
+
+		for (int d = 0; d < 2; d++) {
+			struct inl_held *h = ts_pend_take_ready(&f->t->pend[d], f->t->ts[d].i_next);
+			struct ts_pkt p;
+
+			if (h == NULL)
+				continue;
+			e->nheld--;
+			if (ts_parse(h->data, h->len, &p) < 0) {	/* parsed before: cannot fail */
+				inl_verdict(e, h->id, true, NULL, 0);
+				free(h);
+				continue;
+			}
+			if (!inl_track_packet(f, h->dir, h->id, h->data, h->len, &p, h)) {
+				e->stats.released++;
+				free(h);
+				progress = true;
+			}
+		}
+		if (!progress)
+			break;
+	}
+}
+
+/* ---------------------------------------------------------------- new flows */
+
+/* A flow we cannot follow: passed through from now on, its state freed. */
+static void
+inl_untrack(struct inl_flow *f)
+{
+	f->state = IF_PASS;
+	free(f->t);
+	f->t = NULL;
+	f->e->ntracked--;
+	f->e->stats.flows_passed++;
+}
+
+/* The SYN-ACK: conntrack knows what NAT made of the connection.  Start following it. */
+static void
+inl_start(struct inl_flow *f)
+{
+	struct inline_engine *e = f->e;
+	struct nat_ct_tuple orig;
+	struct nat_ct_info info;
+	struct alg_session_addrs *ad = &f->addrs;
+	char fs[128], g[ALG_EP_STRLEN];
+
+	memset(&orig, 0, sizeof(orig));
+	inl_nat_addr(&orig.src, f->family, f->caddr);
+	inl_nat_addr(&orig.dst, f->family, f->saddr);
+	orig.sport = f->cport;
+	orig.dport = f->sport;
+	if (e->io.conntrack(e->io.ctx, &orig, &info) < 0) {
+		/* Not a connection conntrack has under this tuple: DNATed to us
+		 * (inbound), or conntrack is not running. */
+		log_warnx("[i%llu] %s: no conntrack entry (%s); passed through untouched "
+		    "(the inline engine follows outbound connections; use a mapping for "
+		    "inbound ones)", (unsigned long long)f->id, inl_flow_str(f, fs, sizeof(fs)),
+		    strerror(errno));
+		inl_untrack(f);
+		return;
+	}
+	memset(ad, 0, sizeof(*ad));
+	inl_ep(&ad->client, f->family, f->caddr, f->cport);
+	inl_ep(&ad->server, f->family, f->saddr, f->sport);
+	/* Where the server's answers go is where the server believes the client
+	 * is: the address masquerade (or SNAT, or nothing) chose for it. */
+	inl_nat_to_ep(&ad->gw_server, &info.reply.dst, 0);
+	ad->gw_client = ad->gw_server;
+	ad->passive_via_gw = false;
+	f->alg = alg_session_new(&e->cfg->policy, ad, &inl_ops, f);
+	if (f->alg == NULL) {
+		log_warnx("[i%llu] out of memory: passed through", (unsigned long long)f->id);
+		inl_untrack(f);
+		return;
+	}
+	ts_init(&f->t->ts[0], f->isn[0] + 1);
+	ts_init(&f->t->ts[1], f->isn[1] + 1);
+	alg_line_init(&f->t->sublb);
+	f->state = IF_TRACK;
+	f->mode = IM_ALG;
+	log_info("[i%llu] open %s (inline, server sees %s)", (unsigned long long)f->id,
+	    inl_flow_str(f, fs, sizeof(fs)), alg_ep_str(&ad->gw_server, g, sizeof(g)));
+}
+
+static bool
+inl_may_log_full(struct inline_engine *e)
+{
+	if (e->now - e->last_full_log < INL_LOG_EVERY_MS && e->last_full_log != 0)
+		return false;
+	e->last_full_log = e->now;
+	return true;
+}
+
+/* A packet of no known flow. */
+static void
+inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
+{
+	struct inl_flow *f;
+	char a[ALG_EP_STRLEN], fs[128];
+	struct alg_endpoint c;
+
+	if ((p->flags & (TS_TH_SYN | TS_TH_ACK | TS_TH_RST)) == TS_TH_SYN) {
+		/* A new control connection.  Over the limits it is refused, like
+		 * the proxy refuses it: the SYN is dropped. */
+		inl_ep(&c, p->family, p->saddr, 0);
+		if (e->ntracked >= e->cfg->max_sessions) {
+			if (inl_may_log_full(e))
+				log_warnx("refused %s: %u sessions (max-sessions)",
+				    alg_ep_str(&c, a, sizeof(a)), e->ntracked);
+			e->stats.flows_refused++;
+			inl_verdict(e, id, false, NULL, 0);
+			return;
+		}
+		if (inl_count_client(e, p->family, p->saddr) >= e->cfg->max_sessions_per_client) {
+			if (inl_may_log_full(e))
+				log_warnx("refused %s: too many sessions from this client "
+				    "(max-sessions-per-client)", alg_ep_str(&c, a, sizeof(a)));
+			e->stats.flows_refused++;
+			inl_verdict(e, id, false, NULL, 0);
+			return;
+		}
+		if ((f = inl_flow_new(e, p, true, true)) == NULL) {
+			inl_verdict(e, id, false, NULL, 0);
+			return;
+		}
+		e->stats.flows_total++;
+		f->isn[0] = p->seq;
+		f->mss[0] = p->mss;
+		log_debug("[i%llu] SYN %s", (unsigned long long)f->id, inl_flow_str(f, fs, sizeof(fs)));
+		inl_verdict(e, id, true, NULL, 0);
+		return;
+	}
+	/*
+	 * Mid-stream: a connection that started before ftpalgd (or before a
+	 * restart).  Its offsets, if any, are unknown: it is passed through
+	 * untouched, never guessed at.  Remembered only to log it once.
+	 */
+	if (!(p->flags & TS_TH_RST) && e->nflows < 2 * e->cfg->max_sessions &&
+	    (f = inl_flow_new(e, p, p->sport > p->dport, false)) != NULL) {
+		e->stats.flows_passed++;
+		log_info("[i%llu] passing through %s: started before ftpalgd (no sequence state)",
+		    (unsigned long long)f->id, inl_flow_str(f, fs, sizeof(fs)));
+	}
+	inl_verdict(e, id, true, NULL, 0);
+}
+
+void
+inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len)
+{
+	struct ts_pkt p;
+	struct inl_flow *f;
+	int d;
+
+	e->now = ev_now_ms();
+	e->stats.packets++;
+	if (ts_parse(pkt, len, &p) < 0) {
+		inl_verdict(e, id, true, NULL, 0);	/* not ours to judge */
+		return;
+	}
+	if ((f = inl_find(e, &p, &d)) == NULL) {
+		inl_unknown(e, id, &p);
+		return;
+	}
+	switch (f->state) {
+	case IF_PASS:
+		f->active_ms = e->now;
+		if (p.flags & (TS_TH_FIN | TS_TH_RST))
+			f->end_ms = e->now + INL_RST_LINGER_MS;
+		inl_verdict(e, id, true, NULL, 0);
+		return;
+	case IF_SYN:
+		f->active_ms = e->now;
+		if (d == 0 && (p.flags & (TS_TH_SYN | TS_TH_ACK)) == TS_TH_SYN) {
+			f->isn[0] = p.seq;	/* a retransmitted (or new) SYN */
+			f->mss[0] = p.mss;
+		} else if (d == 1 && (p.flags & (TS_TH_SYN | TS_TH_ACK)) == (TS_TH_SYN | TS_TH_ACK) &&
+		    p.ack == f->isn[0] + 1) {
+			f->isn[1] = p.seq;
+			f->mss[1] = p.mss;
+			inl_start(f);
+		} else if (p.flags & TS_TH_RST) {
+			f->end_ms = e->now;
+		}
+		inl_verdict(e, id, true, NULL, 0);
+		return;
+	default:
+		break;
+	}
+	if (d == 0 && (p.flags & (TS_TH_SYN | TS_TH_ACK)) == TS_TH_SYN && p.seq != f->isn[0]) {
+		/* The same tuple, a new connection (port reuse): start again. */
+		inl_flow_free(e, f, "tuple reused");
+		inl_unknown(e, id, &p);
+		return;
+	}
+	inl_track_packet(f, d, id, pkt, len, &p, NULL);
+	inl_retry(f);
+}
+
+/* ---------------------------------------------------------------- public */
+
+static void
+inl_nfq_cb(void *ctx, const struct nat_nfq_pkt *p)
+{
+	inline_input(ctx, p->id, p->data, p->len);
+}
+
+static void
+inl_ev(struct ev_handler *h, uint32_t events)
+{
+	struct inline_engine *e = ev_container_of(h, struct inline_engine, h);
+	struct timespec t0, t1;
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = nat_nfq_recv(e->q, inl_nfq_cb, e, INL_BUDGET);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (n < 0) {
+		e->stats.errors++;
+		log_warn("inline: reading queue %u", e->cfg->queue_num);
+		return;
+	}
+	e->stats.busy_ns += (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+	    (uint64_t)(t1.tv_nsec - t0.tv_nsec);
+}
+
+static int
+inl_io_verdict(void *ctx, uint32_t id, bool accept, const uint8_t *pkt, size_t len)
+{
+	struct inline_engine *e = ctx;
+
+	return nat_nfq_verdict(e->q, id, accept, pkt, len);
+}
+
+static int
+inl_io_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info *info)
+{
+	struct inline_engine *e = ctx;
+
+	if (nat_ct_get(e->ct, orig, info) < 0)
+		return -1;
+	if (nat_ct_set_liberal(e->ct, orig) < 0) {
+		int saved = errno;
+
+		log_warn("inline: conntrack: cannot make the connection liberal");
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+static struct inline_engine *
+inl_alloc(const struct ftpalg_config *cfg)
+{
+	struct inline_engine *e = calloc(1, sizeof(*e));
+	uint32_t want = 2 * cfg->max_sessions;
+
+	if (e == NULL)
+		return NULL;
+	e->cfg = cfg;
+	e->nbuckets = 64;
+	while (e->nbuckets < want && e->nbuckets < 65536)
+		e->nbuckets <<= 1;
+	if ((e->buckets = calloc(e->nbuckets, sizeof(*e->buckets))) == NULL) {
+		free(e);
+		return NULL;
+	}
+	e->now = ev_now_ms();
+	return e;
+}
+
+struct inline_engine *
+inline_new_io(const struct ftpalg_config *cfg, const struct inline_io *io)
+{
+	struct inline_engine *e = inl_alloc(cfg);
+
+	if (e != NULL)
+		e->io = *io;
+	return e;
+}
+
+struct inline_engine *
+inline_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
+{
+	struct inline_engine *e = inl_alloc(cfg);
+	struct epoll_event ev = { .events = EPOLLIN };
+	int saved;
+
+	if (e == NULL)
+		return NULL;
+	e->io.verdict = inl_io_verdict;
+	e->io.conntrack = inl_io_conntrack;
+	e->io.ctx = e;
+	e->h.fn = inl_ev;
+	if ((e->ph = ph_new(nat, cfg->max_pinholes, cfg->data_port_min, cfg->data_port_max)) == NULL)
+		goto fail;
+	if ((e->ct = nat_ct_open()) == NULL)
+		goto fail;
+	/* The kernel's queue holds what waits for a verdict, ours included. */
+	if ((e->q = nat_nfq_open(cfg->queue_num, cfg->fail_open, 4 * INL_HELD_MAX + 1024)) == NULL)
+		goto fail;
+	ev.data.ptr = &e->h;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, nat_nfq_fd(e->q), &ev) < 0)
+		goto fail;
+	return e;
+fail:
+	saved = errno;
+	inline_free(e);
+	errno = saved;
+	return NULL;
+}
+
+void
+inline_free(struct inline_engine *e)
+{
+	if (e == NULL)
+		return;
+	e->now = ev_now_ms();
+	while (e->flows != NULL)
+		inl_flow_free(e, e->flows, "shutdown");
+	if (e->q != NULL)
+		nat_nfq_close(e->q);
+	if (e->ct != NULL)
+		nat_ct_close(e->ct);
+	if (e->ph != NULL)
+		ph_free(e->ph);
+	free(e->buckets);
+	free(e);
+}
+
+void
+inline_tick(struct inline_engine *e, uint64_t now)
+{
+	struct inl_flow *f, *next;
+
+	e->now = now;
+	if (e->ph != NULL)
+		ph_tick(e->ph, now);
+	for (f = e->flows; f != NULL; f = next) {
+		next = f->next;
+		if (f->t != NULL) {
+			for (int d = 0; d < 2; d++) {
+				struct inl_held *h;
+
+				/* The sender retransmits what we drop here. */
+				while ((h = ts_pend_take_expired(&f->t->pend[d], now - INL_HOLD_MS)) != NULL) {
+					e->nheld--;
+					e->stats.expired++;
+					inl_verdict(e, h->id, false, NULL, 0);
+					free(h);
+				}
+			}
+		}
+		if (f->end_ms != 0 && now >= f->end_ms) {
+			inl_flow_free(e, f, f->rst ? "reset" : "closed");
+		} else if (f->state == IF_SYN && now - f->created_ms > INL_SYN_MS) {
+			inl_flow_free(e, f, "no handshake");
+		} else if (now - f->active_ms > e->cfg->idle_timeout_ms &&
+		    now - f->checked_ms > e->cfg->idle_timeout_ms &&
+		    (f->alg == NULL || !alg_session_transferring(f->alg))) {
+			/* Idle: kept as long as conntrack keeps the connection. */
+			struct nat_ct_tuple orig;
+			struct nat_ct_info info;
+
+			f->checked_ms = now;
+			memset(&orig, 0, sizeof(orig));
+			inl_nat_addr(&orig.src, f->family, f->caddr);
+			inl_nat_addr(&orig.dst, f->family, f->saddr);
+			orig.sport = f->cport;
+			orig.dport = f->sport;
+			if (f->state != IF_TRACK || e->io.conntrack(e->io.ctx, &orig, &info) < 0)
+				inl_flow_free(e, f, "idle, gone from conntrack");
+		}
+	}
+}
+
+unsigned
+inline_nflows(const struct inline_engine *e)
+{
+	return e->ntracked;
+}
+
+unsigned
+inline_npinholes(const struct inline_engine *e)
+{
+	return e->ph != NULL ? ph_count(e->ph) : e->test_maps;
+}
+
+static void
+inl_json_sessions(const struct inline_engine *e, FILE *out, uint64_t now)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN], g[ALG_EP_STRLEN];
+	bool first = true;
+
+	fprintf(out, "{\"sessions\":[");
+	for (const struct inl_flow *f = e->flows; f != NULL; f = f->next) {
+		struct alg_endpoint c, s;
+		const char *state = f->state == IF_SYN ? "connecting" : f->state == IF_PASS ?
+		    "passthrough" : f->alg != NULL ? alg_state_name(alg_session_state(f->alg)) : "-";
+
+		inl_ep(&c, f->family, f->caddr, f->cport);
+		inl_ep(&s, f->family, f->saddr, f->sport);
+		fprintf(out, "%s{\"id\":%llu,\"engine\":\"inline\",\"client\":\"%s\",\"server\":\"%s\","
+		    "\"gw\":\"%s\",\"kind\":\"transparent\",\"mode\":\"%s\",\"state\":\"%s\","
+		    "\"offset_up\":%d,\"offset_down\":%d,\"bytes_up\":%llu,\"bytes_down\":%llu,"
+		    "\"transfers\":%u,\"age_s\":%llu,\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
+		    first ? "" : ",", (unsigned long long)f->id, alg_ep_str(&c, a, sizeof(a)),
+		    alg_ep_str(&s, b, sizeof(b)),
+		    f->state == IF_TRACK ? alg_ep_str(&f->addrs.gw_server, g, sizeof(g)) : "",
+		    f->alg != NULL ? alg_session_mode(f->alg) : "-", state,
+		    f->state == IF_TRACK ? ts_offset(&f->t->ts[0]) : 0,
+		    f->state == IF_TRACK ? ts_offset(&f->t->ts[1]) : 0,
+		    (unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1], f->transfers,
+		    (unsigned long long)((now - f->created_ms) / 1000),
+		    (unsigned long long)((now - f->active_ms) / 1000), f->tls ? "true" : "false",
+		    f->alg != NULL && alg_session_transferring(f->alg) ? "true" : "false");
+		first = false;
+	}
+	fprintf(out, "]}\n");
+}
+
+static void
+inl_json_stats(const struct inline_engine *e, FILE *out)
+{
+	static const struct ph_stats none;
+	const struct ph_stats *p = e->ph != NULL ? ph_stats(e->ph) : &none;
+	const struct inl_stats *s = &e->stats;
+
+	fprintf(out, "{\"engine\":\"inline\",\"queue\":%u,\"fail_open\":%s,"
+	    "\"sessions_total\":%llu,\"sessions_active\":%u,\"sessions_refused\":%llu,"
+	    "\"passed_through\":%llu,\"packets\":%llu,\"verdicts\":{\"unchanged\":%llu,"
+	    "\"rewritten\":%llu,\"dropped\":%llu},\"held\":%llu,\"released\":%llu,"
+	    "\"expired\":%llu,\"truncated\":%llu,\"retransmits\":%llu,\"local_answers\":%llu,"
+	    "\"ack_probes\":%llu,"
+	    "\"busy_ns\":%llu,\"ns_per_packet\":%llu,\"queue_overruns\":%llu,\"rewrites\":{",
+	    e->cfg->queue_num, e->cfg->fail_open ? "true" : "false",
+	    (unsigned long long)s->flows_total, e->ntracked, (unsigned long long)s->flows_refused,
+	    (unsigned long long)s->flows_passed, (unsigned long long)s->packets,
+	    (unsigned long long)s->unchanged, (unsigned long long)s->rewritten,
+	    (unsigned long long)s->dropped, (unsigned long long)s->held,
+	    (unsigned long long)s->released, (unsigned long long)s->expired,
+	    (unsigned long long)s->truncated, (unsigned long long)s->retransmits,
+	    (unsigned long long)s->subs, (unsigned long long)s->probes,
+	    (unsigned long long)s->busy_ns,
+	    (unsigned long long)(s->packets ? s->busy_ns / s->packets : 0),
+	    (unsigned long long)(e->q != NULL ? nat_nfq_overruns(e->q) : 0));
+	for (int i = 0; i < 7; i++)
+		fprintf(out, "%s\"%s\":%llu", i ? "," : "", inl_rewrite_kinds[i],
+		    (unsigned long long)s->rewrites[i]);
+	fprintf(out, "},\"pinholes\":{\"opened\":%llu,\"used\":%llu,\"expired\":%llu,"
+	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},\"refusals\":{",
+	    (unsigned long long)p->opened, (unsigned long long)p->used,
+	    (unsigned long long)p->expired, (unsigned long long)p->closed,
+	    (unsigned long long)p->refused, (unsigned long long)p->failed, inline_npinholes(e));
+	for (int r = 1; r < ALG_R__COUNT; r++)
+		fprintf(out, "%s\"%s\":%llu", r > 1 ? "," : "", alg_reason_name((enum alg_reason)r),
+		    (unsigned long long)s->refusals[r]);
+	fprintf(out, "},\"errors\":%llu}\n", (unsigned long long)s->errors);
+}
+
+void
+inline_json(const struct inline_engine *e, const char *what, FILE *out)
+{
+	uint64_t now = ev_now_ms();
+
+	if (strcmp(what, "sessions") == 0)
+		inl_json_sessions(e, out, now);
+	else if (strcmp(what, "pinholes") == 0 && e->ph != NULL)
+		ph_json(e->ph, out, now);
+	else if (strcmp(what, "pinholes") == 0)
+		fprintf(out, "{\"pinholes\":[]}\n");
+	else
+		inl_json_stats(e, out);
+}
