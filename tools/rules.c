@@ -214,6 +214,12 @@ rules_nft(const struct ftpalg_config *c, FILE *out)
 			    ep.port);
 	}
 
+	if (c->n_mappings > 0)
+		/* Relayed data connections (`relay` mappings, IPv6 clients of IPv4
+		 * servers) end on ftpalgd itself and carry the same mark. */
+		fprintf(out, "nft add rule inet filter input ct mark and 0x%08" PRIx32 " == 0x%08"
+		    PRIx32 " accept  # data connections ftpalgd relays\n", c->pinhole_mark,
+		    c->pinhole_mark);
 	fprintf(out, "\n# 3. In your forward filter chain, before any drop: the data "
 	    "connections\n#    ftpalgd opens a pinhole for (it marks them with pinhole-mark):\n");
 	fprintf(out, "nft insert rule inet filter forward ct mark and 0x%08" PRIx32 " == 0x%08"
@@ -296,6 +302,13 @@ rules_iptables(const struct ftpalg_config *c, FILE *out)
 		    ep.family == AF_INET6 ? "ip6tables" : "iptables ", ep.any ? "" : " -d ",
 		    ep.any ? "" : ep.addr, ep.port);
 	}
+	if (c->n_mappings > 0) {
+		fprintf(out, "iptables  -I INPUT -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
+		    " -j ACCEPT  # data connections ftpalgd relays\n", c->pinhole_mark,
+		    c->pinhole_mark);
+		fprintf(out, "ip6tables -I INPUT -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
+		    " -j ACCEPT\n", c->pinhole_mark, c->pinhole_mark);
+	}
 	fprintf(out, "\n# 3. Forward, before any drop (pinholed data connections):\n");
 	fprintf(out, "iptables  -I FORWARD -m connmark --mark 0x%08" PRIx32 "/0x%08" PRIx32
 	    " -j ACCEPT\n", c->pinhole_mark, c->pinhole_mark);
@@ -363,9 +376,14 @@ rules_fw4(const struct ftpalg_config *c, FILE *out)
 	    "(pinholed data connections):\n");
 	fprintf(out, "ct mark and 0x%08" PRIx32 " == 0x%08" PRIx32 " accept comment \"ftpalgd "
 	    "pinholes\"\n", c->pinhole_mark, c->pinhole_mark);
-	if (c->n_mappings > 0)
+	if (c->n_mappings > 0) {
 		fprintf(out, "#    fw4 already accepts DNATed flows (ct status dnat) in forward_wan: "
 		    "nothing more\n#    for the inbound mappings.\n");
+		fprintf(out, "#    Relayed data connections end on the router: "
+		    "/usr/share/nftables.d/chain-pre/input/30-ftpalgd.nft\n");
+		fprintf(out, "ct mark and 0x%08" PRIx32 " == 0x%08" PRIx32 " accept comment \"ftpalgd "
+		    "relays\"\n", c->pinhole_mark, c->pinhole_mark);
+	}
 	fprintf(out, "# Then: service firewall reload\n\n");
 }
 
