@@ -422,6 +422,50 @@ ctl_sessions(const struct json_doc *d, const struct json_val *root, FILE *out, c
 }
 
 static int
+ctl_relays(const struct json_doc *d, const struct json_val *root, FILE *out, char *err,
+    size_t errlen)
+{
+	static const char *const head[] = { "SESSION", "ID", "KIND", "PEER", "DST", "TO", "AGE",
+		"IN", "OUT", "STATE" };
+	const struct json_val *l = ctl_list(d, root, "relays", err, errlen);
+	struct ctl_table t;
+
+	if (l == NULL)
+		return -1;
+	if (l->count == 0) {
+		fprintf(out, "no relays\n");
+		return 0;
+	}
+	if (ctl_table_init(&t, head, 10) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (const struct json_val *p = json_first(d, l); p != NULL; p = json_next(d, p)) {
+		char (*row)[TAB_CELL];
+		double ms;
+
+		if (p->type != JSON_OBJECT || (row = ctl_table_row(&t)) == NULL)
+			continue;
+		ctl_fmt_int(row[0], d, p, "session");
+		ctl_fmt_int(row[1], d, p, "id");
+		ctl_fmt_str(row[2], d, p, "kind");
+		ctl_fmt_str(row[3], d, p, "peer");
+		ctl_fmt_str(row[4], d, p, "dst");
+		ctl_fmt_str(row[5], d, p, "to");
+		ms = json_get_num(d, p, "age_ms", NAN);
+		if (isnan(ms))
+			snprintf(row[6], TAB_CELL, "-");
+		else
+			snprintf(row[6], TAB_CELL, "%.1fs", ms / 1000);
+		ctl_fmt_int(row[7], d, p, "bytes_in");
+		ctl_fmt_int(row[8], d, p, "bytes_out");
+		ctl_fmt_str(row[9], d, p, "state");
+	}
+	ctl_table_print(&t, out);
+	return 0;
+}
+
+static int
 ctl_pinholes(const struct json_doc *d, const struct json_val *root, FILE *out, char *err,
     size_t errlen)
 {
@@ -574,6 +618,8 @@ ctl_render(const char *request, const char *reply, size_t len, int json, FILE *o
 		rc = ctl_sessions(&d, root, out, err, errlen);
 	else if (strcmp(request, "pinholes") == 0)
 		rc = ctl_pinholes(&d, root, out, err, errlen);
+	else if (strcmp(request, "relays") == 0)
+		rc = ctl_relays(&d, root, out, err, errlen);
 	else if (strcmp(request, "stats") == 0)
 		rc = ctl_stats(&d, root, out, err, errlen);
 	else {

@@ -56,6 +56,7 @@ cli_usage(FILE *out)
 	    "  status              version, mode, listeners, counts\n"
 	    "  sessions            the FTP control sessions being handled\n"
 	    "  pinholes            the data connections let through, and for how long\n"
+	    "  relays              the data connections ftpalgd carries itself (relay mode)\n"
 	    "  stats               counters: rewrites, pinholes, refusals\n"
 	    "\n"
 	    "Commands that work alone:\n"
@@ -339,7 +340,8 @@ main(int argc, char **argv)
 	}
 	cmd = argv[i++];
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "sessions") == 0 ||
-	    strcmp(cmd, "pinholes") == 0 || strcmp(cmd, "stats") == 0) {
+	    strcmp(cmd, "pinholes") == 0 || strcmp(cmd, "relays") == 0 ||
+	    strcmp(cmd, "stats") == 0) {
 		/* Options are accepted after the command too. */
 		for (; i < argc; i++) {
 			if (strcmp(argv[i], "--json") == 0)
