@@ -49,7 +49,10 @@ def main():
         lab.make_files(big=True)
         lab.start_servers(which=("vsftpd",), families=("4",))
         lab.set_mode("ftpalgd")
-        check("ftpalgd starts", lab.start_daemon(), lab.daemon.error or "")
+        # besides the transparent listener: a relay mapping on the router's LAN
+        # address in front of the WAN server, to see `ftpalg relays` at work
+        relay_conf = "mapping = %s:2100 -> %s:21 relay\n" % (L.RLAN4, L.SERVERS["vsftpd"]["4"])
+        check("ftpalgd starts", lab.start_daemon(extra_conf=relay_conf), lab.daemon.error or "")
         st = cli("status")
         check("status: version, pid, listener", st.get("version") and st.get("pid")
               and any(":%d" % L.DAEMON_PORT in a for a in st.get("listen", [])), st)
@@ -103,6 +106,34 @@ def main():
               and stats.get("pinholes", {}).get("used", 0) >= 1, stats)
         text = cli("stats", as_json=False)
         check("stats: human output", "PORT" in text, text[-300:])
+        # a slow passive download through the relay mapping
+        out2 = os.path.join(lab.cli, "relayed.bin")
+        argv = ["curl", "-s", "-S", "--max-time", "30", "--limit-rate", "8M", "-o", out2,
+                "ftp://%s:2100/%s" % (L.RLAN4, L.BIG)]
+        p = subprocess.Popen(["ip", "netns", "exec", lab.ns["c"]] + argv,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        rel = None
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            r = [x for x in cli("relays").get("relays", []) if x.get("state") == "carrying"]
+            if r and (r[0].get("bytes_in", 0) + r[0].get("bytes_out", 0)) > 0:
+                rel = r[0]
+                break
+            time.sleep(0.1)
+        check("relays: the passive data connection is carried by ftpalgd",
+              rel is not None and rel["kind"] == "passive" and
+              rel["peer"] == L.CLIENT4 and rel["dst"].startswith(L.RLAN4 + ":") and
+              rel["to"].startswith(L.SERVERS["vsftpd"]["4"] + ":"), rel)
+        table = cli("relays", as_json=False)
+        check("relays: human table", "carrying" in table and L.CLIENT4 in table, table[-400:])
+        try:
+            rc = p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = -1
+        check("the relayed transfer completes, sha256 ok",
+              rc == 0 and os.path.exists(out2) and L.sha256(out2) == lab.hashes[L.BIG],
+              p.stderr.read().decode(errors="replace")[-300:])
         clean, detail = lab.daemon.stop()
         check("ftpalgd stops cleanly", clean, detail)
         r = lab.run("r", [CLI, "-s", lab.daemon.sock, "status"], timeout=10, check=False)
