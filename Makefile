@@ -4,13 +4,15 @@
 #   make check      every test: unit (check), fuzz corpus replay, namespace lab (root)
 #   make fuzz       build the libFuzzer targets (clang) and fuzz each for FUZZ_SECONDS
 #   make demo       the main job: active and passive FTP across a NAT router (root)
-#   make bench      data path and control path against the kernel helper (root)
+#   make bench      data path and control path against the kernel helper, proxy and
+#                   inline engines (root)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Layers, and the only direction they depend on each other:
 #   alg/    FTP protocol core: pure code, depends on nothing of the system
-#   nat/    netfilter (libmnl, libnftnl): depends on nothing of FTP
-#   engine/ proxy engine: sockets <-> alg/, alg/ decisions -> nat/
+#   nat/    netfilter (libmnl, libnftnl, libnetfilter_queue): depends on nothing of FTP
+#   engine/ proxy engine (sockets <-> alg/), inline engine (NFQUEUE packets <-> alg/),
+#           alg/ decisions -> nat/
 #   daemon/ ftpalgd: config, logging, event loop, control socket
 #   tools/  ftpalg: the admin CLI (status client, pcap doctor)
 
@@ -137,7 +139,7 @@ lab-check: all
 # build/results/<name>.txt; all of them need root.
 LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
               tests/lab/trace/run.sh \
-              tests/lab/run-inbound.sh
+              tests/lab/run-inbound.sh tests/lab/run-inline.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.
@@ -175,7 +177,8 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/lab/bench.sh; b=$$?; tests/lab/bench-relay.sh; r=$$?; \
-	 [ $$b -eq 0 ] && [ $$r -eq 0 ]
+	 tests/lab/bench-inline.sh; i=$$?; \
+	 [ $$b -eq 0 ] && [ $$r -eq 0 ] && [ $$i -eq 0 ]
 
 deps:
 	@scripts/install-deps.sh

@@ -38,17 +38,21 @@ static void
 ctl_status(struct ctl_server *c, FILE *out)
 {
 	char addr[64];
+	/* The inline engine alone: its counts are the daemon's. */
+	bool inl_only = c->ie != NULL && c->cfg->n_listen == 0 && c->cfg->n_mappings == 0;
 
 	fprintf(out, "{\"version\":\"%s\",\"pid\":%ld,\"uptime_s\":%llu,\"mode\":\"%s\",\"listen\":[",
 	    FTPALG_VERSION, (long)getpid(),
 	    (unsigned long long)((ev_now_ms() - c->started_ms) / 1000),
-	    c->cfg->mode == CFG_MODE_TPROXY ? "tproxy" : "redirect");
+	    inl_only ? "inline" : c->cfg->mode == CFG_MODE_TPROXY ? "tproxy" : "redirect");
 	for (unsigned i = 0; i < c->cfg->n_listen; i++)
 		fprintf(out, "%s\"%s\"", i ? "," : "",
 		    sa_str(&c->cfg->listen[i], addr, sizeof(addr)));
 	fprintf(out, "],\"mappings\":%u,\"sessions\":%u,\"pinholes\":%u,\"nft_table\":\"%s\","
-	    "\"pinhole_mark\":\"0x%08x\"", c->cfg->n_mappings, proxy_nsessions(c->px),
-	    proxy_npinholes(c->px), c->cfg->nft_table, c->cfg->pinhole_mark);
+	    "\"pinhole_mark\":\"0x%08x\"", c->cfg->n_mappings,
+	    inl_only ? inline_nflows(c->ie) : proxy_nsessions(c->px),
+	    inl_only ? inline_npinholes(c->ie) : proxy_npinholes(c->px), c->cfg->nft_table,
+	    c->cfg->pinhole_mark);
 	if (c->ie != NULL)
 		fprintf(out, ",\"engine\":\"inline\",\"queue\":%u,\"fail_open\":%s,"
 		    "\"inline_sessions\":%u,\"inline_pinholes\":%u", c->cfg->queue_num,

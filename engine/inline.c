@@ -51,6 +51,7 @@
  * rewrite, or a local answer. */
 #define INL_FEED_ROOM (ALG_LINE_MAX + 128)
 #define INL_CAP 4096		/* what the core writes for one line, per side */
+#define INL_KEEP 1536		/* bytes kept of a segment the core took in part */
 #define INL_PKT_MAX 65600
 #define INL_BUDGET 256		/* packets per wake-up */
 #define INL_LOG_EVERY_MS 10000	/* rate limit for "table full" lines */
@@ -85,6 +86,17 @@ struct inl_track {
 	int16_t sub_ml;
 	uint8_t nsub, subhead;
 	struct inl_sub sub[INL_MAX_SUB];
+	/*
+	 * Per direction, input kept from a segment the core took only in part
+	 * (it held the sender): [kseq, kseq + klen), kseq <= i_next.  What lies
+	 * before i_next was fed once the core let it in, but no segment has
+	 * carried its output yet; the rest waits to be fed.  The sender's next
+	 * empty ACK carries that output, so a pipelining client does not wait
+	 * for its retransmission timeout.
+	 */
+	uint32_t kseq[2];
+	uint16_t klen[2];
+	uint8_t keep[2][INL_KEEP];
 };
 
 struct inl_flow {
@@ -112,7 +124,7 @@ struct inl_flow {
 struct inl_stats {
 	uint64_t flows_total, flows_passed, flows_refused;
 	uint64_t packets, unchanged, rewritten, dropped, held, released, expired, truncated;
-	uint64_t retransmits, busy_ns, errors, subs, probes;
+	uint64_t retransmits, busy_ns, errors, subs, probes, carried;
 	uint64_t rewrites[7];		/* PORT EPRT LPRT 227 228 229 EPSV */
 	uint64_t refusals[ALG_R__COUNT];
 };
@@ -638,6 +650,7 @@ inl_feed(struct inl_flow *f, int d, const uint8_t *data, uint32_t len)
 
 	while (pos < len) {
 		const uint8_t *nl;
+		enum alg_state st;
 		uint32_t n;
 		long r;
 
@@ -673,13 +686,68 @@ inl_feed(struct inl_flow *f, int d, const uint8_t *data, uint32_t len)
 			break;	/* held: a reply must come first */
 		inl_record(f, d, data + pos, (uint32_t)r);
 		pos += (uint32_t)r;
-		if (alg_session_state(f->alg) == ALG_ST_TLS || alg_session_state(f->alg) == ALG_ST_CLOSED)
-			f->mode = IM_PASS;
+		st = alg_session_state(f->alg);
+		if (st == ALG_ST_TLS || st == ALG_ST_CLOSED)
+			f->mode = IM_PASS;	/* blind, or over: bytes pass as they are */
 	}
 	return pos;
 }
 
 /* ---------------------------------------------------------------- packets of a tracked flow */
+
+/* Forgets kept input before `upto` (carried, or acknowledged). */
+static void
+inl_keep_trim(struct inl_track *t, int d, uint32_t upto)
+{
+	uint32_t k;
+
+	if (t->klen[d] == 0 || !ts_after(upto, t->kseq[d]))
+		return;
+	k = upto - t->kseq[d];
+	if (k >= t->klen[d]) {
+		t->klen[d] = 0;
+		return;
+	}
+	memmove(t->keep[d], t->keep[d] + k, t->klen[d] - k);
+	t->kseq[d] = upto;
+	t->klen[d] = (uint16_t)(t->klen[d] - k);
+}
+
+/* Keeps what a segment [seq, seq + n) holds beyond i_next (not taken yet). */
+static void
+inl_keep_add(struct inl_track *t, int d, uint32_t seq, const uint8_t *b, uint32_t n)
+{
+	uint32_t next = t->ts[d].i_next, from, end = seq + n;
+
+	if (t->klen[d] == 0)
+		t->kseq[d] = next;
+	from = t->kseq[d] + t->klen[d];	/* contiguous: kseq <= next <= from */
+	if (ts_before(from, seq) || !ts_before(from, end))
+		return;
+	n = end - from;
+	if (n > (uint32_t)(INL_KEEP - t->klen[d]))
+		n = INL_KEEP - t->klen[d];	/* the rest comes again */
+	memcpy(t->keep[d] + t->klen[d], b + (from - seq), n);
+	t->klen[d] = (uint16_t)(t->klen[d] + n);
+}
+
+/* Feeds kept input the core may take now (a reply released it). */
+static void
+inl_keep_feed(struct inl_flow *f, int d)
+{
+	struct inl_track *t = f->t;
+	uint32_t off, fed;
+
+	if (t->klen[d] == 0 || !ts_after(t->kseq[d] + t->klen[d], t->ts[d].i_next))
+		return;
+	if (ts_after(t->kseq[d], t->ts[d].i_next)) {
+		t->klen[d] = 0;		/* cannot happen: kseq <= i_next always */
+		return;
+	}
+	off = t->ts[d].i_next - t->kseq[d];
+	fed = inl_feed(f, d, t->keep[d] + off, t->klen[d] - off);
+	f->bytes[d] += fed;
+}
 
 /* Queues a packet until the bytes in front of it are there.  false: dropped. */
 static bool
@@ -763,8 +831,9 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 	    ts_after(seq, sd->i_next)) {
 		/* Bytes in front are missing: wait for them (reordering, a loss). */
 		if (h == NULL)
-			log_debug("[i%llu] %s segment %u+%u ahead of %u: queued", (unsigned long long)f->id,
-			    d == 0 ? "client" : "server", seq, p->plen, sd->i_next);
+			log_debug("[i%llu] %s segment %u+%u ahead of %u: queued",
+			    (unsigned long long)f->id, d == 0 ? "client" : "server", seq, p->plen,
+			    sd->i_next);
 		return inl_hold(f, d, id, data, len, p, h);
 	}
 	if (!(flags & TS_TH_RST) && p->plen > 0 && ts_after(end, sd->i_next)) {
@@ -772,10 +841,13 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 		uint32_t fed = inl_feed(f, d, p->payload + skip, p->plen - skip);
 
 		f->bytes[d] += fed;
-		if (fed == 0 && skip == 0)
-			return inl_hold(f, d, id, data, len, p, h);	/* the core waits for a reply */
-		if (fed < p->plen - skip)
-			e->stats.truncated++;	/* the rest is retransmitted by the sender */
+		if (fed == 0 && skip == 0)	/* the core waits for a reply */
+			return inl_hold(f, d, id, data, len, p, h);
+		if (fed < p->plen - skip) {
+			/* The rest is kept; the sender also retransmits it. */
+			e->stats.truncated++;
+			inl_keep_add(t, d, seq, p->payload, p->plen);
+		}
 	} else if (p->plen > 0 && !(flags & TS_TH_RST)) {
 		e->stats.retransmits++;
 	}
@@ -802,6 +874,21 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 		bool have_last;
 
 		n = ts_emit(sd, seq, p->payload, p->plen, e->pay, cap, &oseq, &covered);
+		if (p->plen == 0 && !(flags & TS_TH_FIN) && t->klen[d] > 0 &&
+		    ts_before(t->kseq[d], sd->i_next)) {
+			/* An empty ACK carries output no segment has carried yet:
+			 * of the kept input, what was fed. */
+			uint32_t kl = sd->i_next - t->kseq[d];
+
+			if (kl > t->klen[d])
+				kl = t->klen[d];
+			n = ts_emit(sd, t->kseq[d], t->keep[d], kl, e->pay, cap, &oseq, &covered);
+			if (n > 0) {
+				flags |= TS_TH_PSH;
+				e->stats.carried++;
+			}
+		}
+		inl_keep_trim(t, d, covered);
 		if (n == 0 && p->plen > 0 && ts_idle(sd, &last, &have_last)) {
 			/* Nothing to carry (bytes taken into a line, or old ones): ask the
 			 * receiver for an ack instead, see ts_idle(). */
@@ -856,6 +943,11 @@ inl_retry(struct inl_flow *f)
 
 	for (int round = 0; round < 2 * TS_PEND_MAX + 2 && f->t != NULL; round++) {
 		bool progress = false;
+
+		if (f->state == IF_TRACK) {
+			inl_keep_feed(f, 0);
+			inl_keep_feed(f, 1);
+		}
 
 		for (int d = 0; d < 2; d++) {
 			struct inl_held *h = ts_pend_take_ready(&f->t->pend[d], f->t->ts[d].i_next);
@@ -1201,7 +1293,8 @@ inline_tick(struct inline_engine *e, uint64_t now)
 				struct inl_held *h;
 
 				/* The sender retransmits what we drop here. */
-				while ((h = ts_pend_take_expired(&f->t->pend[d], now - INL_HOLD_MS)) != NULL) {
+				while ((h = ts_pend_take_expired(&f->t->pend[d],
+				    now - INL_HOLD_MS)) != NULL) {
 					e->nheld--;
 					e->stats.expired++;
 					inl_verdict(e, h->id, false, NULL, 0);
@@ -1289,7 +1382,7 @@ inl_json_stats(const struct inline_engine *e, FILE *out)
 	    "\"passed_through\":%llu,\"packets\":%llu,\"verdicts\":{\"unchanged\":%llu,"
 	    "\"rewritten\":%llu,\"dropped\":%llu},\"held\":%llu,\"released\":%llu,"
 	    "\"expired\":%llu,\"truncated\":%llu,\"retransmits\":%llu,\"local_answers\":%llu,"
-	    "\"ack_probes\":%llu,"
+	    "\"ack_probes\":%llu,\"carried_by_ack\":%llu,"
 	    "\"busy_ns\":%llu,\"ns_per_packet\":%llu,\"queue_overruns\":%llu,\"rewrites\":{",
 	    e->cfg->queue_num, e->cfg->fail_open ? "true" : "false",
 	    (unsigned long long)s->flows_total, e->ntracked, (unsigned long long)s->flows_refused,
@@ -1299,6 +1392,7 @@ inl_json_stats(const struct inline_engine *e, FILE *out)
 	    (unsigned long long)s->released, (unsigned long long)s->expired,
 	    (unsigned long long)s->truncated, (unsigned long long)s->retransmits,
 	    (unsigned long long)s->subs, (unsigned long long)s->probes,
+	    (unsigned long long)s->carried,
 	    (unsigned long long)s->busy_ns,
 	    (unsigned long long)(s->packets ? s->busy_ns / s->packets : 0),
 	    (unsigned long long)(e->q != NULL ? nat_nfq_overruns(e->q) : 0));

@@ -213,13 +213,14 @@ ts_emit(const struct ts_dir *d, uint32_t seq, const uint8_t *data, size_t len,
 {
 	uint32_t end = seq + (uint32_t)len, start = seq, i0 = d->i_base, o0 = d->o_base;
 	bool have_oseq = false;
-	size_t n = 0;
+	size_t n = 0, room;
 
 	if (ts_after(end, d->i_next))
 		end = d->i_next;
 	if (ts_before(start, d->i_base))
 		start = d->i_base;	/* acknowledged already: nothing to carry */
-	*covered = start;
+	/* Never past i_next: input beyond it was not taken. */
+	*covered = ts_after(start, end) ? end : start;
 	for (uint16_t k = 0; k < d->nrec && ts_before(start, end); k++) {
 		const struct ts_rec *r = &d->rec[k];
 
@@ -230,6 +231,7 @@ ts_emit(const struct ts_dir *d, uint32_t seq, const uint8_t *data, size_t len,
 		}
 		if (!ts_before(i0, end))
 			break;
+		room = cap > n ? cap - n : 0;	/* none after a record over the room */
 		if (r->kind == TS_IDENT) {
 			uint32_t from = ts_after(start, i0) ? start : i0;
 			uint32_t to = ts_before(r->i_end, end) ? r->i_end : end;
@@ -239,8 +241,8 @@ ts_emit(const struct ts_dir *d, uint32_t seq, const uint8_t *data, size_t len,
 				*oseq = o0 + (from - i0);
 				have_oseq = true;
 			}
-			if (m > cap - n)
-				m = cap - n;
+			if (m > room)
+				m = room;
 			memcpy(out + n, data + (from - seq), m);
 			n += m;
 			*covered = from + (uint32_t)m;
@@ -253,8 +255,13 @@ ts_emit(const struct ts_dir *d, uint32_t seq, const uint8_t *data, size_t len,
 				*oseq = o0;
 				have_oseq = true;
 			}
-			if (ts_after(r->i_end, end) || olen > cap - n)
+			if (ts_after(r->i_end, end))
 				break;	/* carried by the packet that ends it */
+			/* Over the room only when it comes first: a record that never
+			 * fits would never be carried (a long line assembled from
+			 * segments, under a small MSS). */
+			if (olen > room && (n > 0 || olen > TS_REPL_MAX))
+				break;
 			memcpy(out + n, d->repl + r->roff, olen);
 			n += olen;
 			*covered = r->i_end;
@@ -302,6 +309,12 @@ ts_pend_add(struct ts_pend *q, uint32_t seq, uint32_t len, uint64_t now_ms, void
 		if (q->e[k].seq == seq && q->e[k].len >= len)
 			return 1;
 	if (q->n >= TS_PEND_MAX)
+		return -1;
+	/* Sequence order is only an order within half the number space: a
+	 * segment that far from the others belongs to no window of this flow.
+	 * Near both ends, the queue spans less than 2^31 and stays sorted. */
+	if (q->n > 0 && ((uint32_t)(seq - q->e[0].seq + 0x20000000u) > 0x40000000u ||
+	    (uint32_t)(seq - q->e[q->n - 1].seq + 0x20000000u) > 0x40000000u))
 		return -1;
 	while (at < q->n && !ts_after(q->e[at].seq, seq))
 		at++;

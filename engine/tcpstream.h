@@ -94,7 +94,10 @@ void ts_acked(struct ts_dir *d, uint32_t ack);
 /*
  * Builds the payload of a packet that carried input [seq, seq + len), data
  * being its bytes; only input below i_next is used (the caller feeds first).
- * Writes at most cap bytes to out; *oseq is the output sequence number and
+ * Writes at most cap bytes to out, except that a rewritten record that comes
+ * first goes whole even when longer (out must hold max(cap, TS_REPL_MAX)
+ * bytes): it could never be carried otherwise.  *oseq is the output sequence
+ * number and
  * *covered the input position up to which the output is complete (a FIN
  * may only follow when it reaches seq + len).  Returns the output length.
  */

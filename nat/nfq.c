@@ -61,7 +61,8 @@ nat_nfq_open(uint16_t num, bool fail_open, uint32_t maxlen)
 	if (q == NULL)
 		return NULL;
 	q->num = num;
-	if ((q->buf = malloc(NFQ_BUF)) == NULL || (q->vbuf = malloc(NFQ_BUF)) == NULL)
+	/* Zeroed: attribute padding is sent as it is in the buffer. */
+	if ((q->buf = calloc(1, NFQ_BUF)) == NULL || (q->vbuf = calloc(1, NFQ_BUF)) == NULL)
 		goto fail;
 	if ((q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC)) == NULL)
 		goto fail;

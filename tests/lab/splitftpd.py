@@ -88,7 +88,9 @@ def serve(conn, peer, a):
                     pasv.close()
                     pasv = None
                 else:
-                    d = socket.create_connection(active, timeout=10)
+                    # From the control connection's own address, like real servers:
+                    # the gateway's pinhole is exact.
+                    d = socket.create_connection(active, timeout=10, source_address=(me, 0))
                     active = None
                 with open(path, "rb") as f:
                     while True:

@@ -127,6 +127,13 @@ static const struct valid_case valid_cases[] = {
 	{ "listen = 1", "listen = [::]:1" },
 	{ "mode = redirect", "mode = redirect" },
 	{ "mode = tproxy", "mode = tproxy" },
+	{ "engine = proxy", "engine = proxy" },
+	{ "engine = inline", "engine = inline" },
+	{ "queue-num = 0", "queue-num = 0" },
+	{ "queue-num = 65535", "queue-num = 65535" },
+	{ "queue-num = 7", "queue-num = 7" },
+	{ "fail-open = yes", "fail-open = yes" },
+	{ "fail-open = no", "fail-open = no" },
 	{ "intercept-interface = br-lan", "intercept-interface = br-lan" },
 	{ "intercept-interface = eth0.100", "intercept-interface = eth0.100" },
 	{ "intercept-interface = 0123456789abcde", "intercept-interface = 0123456789abcde" },
@@ -569,6 +576,13 @@ static const struct bad_case bad_cases[] = {
 	{ "mode = tproxy\001", "control character 0x01" },
 	{ "mode = tproxy redirect",
 	  "mode: \"tproxy redirect\" is not one of redirect, tproxy" },
+	/* the inline engine */
+	{ "engine = kernel", "engine: \"kernel\" is not one of proxy, inline" },
+	{ "engine = Inline", "is not one of proxy, inline" },
+	{ "queue-num = 65536", "queue-num: \"65536\" is not a queue number 0..65535" },
+	{ "queue-num = -1", "is not a queue number" },
+	{ "queue-num = 0x10", "is not a queue number" },
+	{ "fail-open = 1", "fail-open: \"1\" is not one of yes, no" },
 	/* listen */
 	{ "listen = 0", "listen: \"0\" is not ADDR:PORT, [IPV6]:PORT or PORT" },
 	{ "listen = 65536", "listen: \"65536\" is not ADDR:PORT" },
@@ -941,6 +955,12 @@ static void mut_many(struct ftpalg_config *c) { c->n_listen = CFG_MAX_LISTEN + 1
 
 static const struct validate_case validate_cases[] = {
 	{ "", NULL, "nothing to do: no listen and no mapping" },
+	{ "engine = inline\n", NULL, "" },	/* the queue is its input: no listener needed */
+	{ "engine = proxy\n", NULL, "nothing to do: no listen and no mapping" },
+	{ "engine = inline\nlisten = 2121\n", NULL, "" },
+	{ "engine = inline\nlisten = 2121\nintercept-interface = br-lan\n", NULL,
+	  "intercept-interface br-lan redirects control connections to the proxy; with "
+	  "engine = inline leave it empty" },
 	{ "listen = 2121\n", NULL, "" },
 	{ "mapping = 2121 -> 10.0.0.1:21\n", NULL, "" },
 	{ "listen = 2121\nmax-sessions = 64\n", NULL, "" },
