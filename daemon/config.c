@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,16 +412,6 @@ cfg_p_listen(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-cfg_p_engine(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
-
-	if (cfg_choice(cfg_engines, v, &x, err, errlen) == -1)
-		return -1;
-	c->engine = (enum cfg_engine)x;
-	return 0;
-}
 
 static int
 cfg_p_queue_num(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
@@ -433,27 +424,7 @@ cfg_p_queue_num(struct ftpalg_config *c, const char *v, char *err, size_t errlen
 	return 0;
 }
 
-static int
-cfg_p_fail_open(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
 
-	if (cfg_choice(cfg_bool, v, &x, err, errlen) == -1)
-		return -1;
-	c->fail_open = x != 0;
-	return 0;
-}
-
-static int
-cfg_p_mode(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
-
-	if (cfg_choice(cfg_modes, v, &x, err, errlen) == -1)
-		return -1;
-	c->mode = (enum cfg_mode)x;
-	return 0;
-}
 
 /* The kernel's rules for a name (dev_valid_name()), and no quote: the name
  * goes into an nftables expression. */
@@ -794,88 +765,13 @@ bad:
 	return cfg_err(err, errlen, CFG_Q " is not a size of 4k..16m (bytes, suffix k or m)", v);
 }
 
-static int
-cfg_p_pasv(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
 
-	if (cfg_choice(cfg_pasv, v, &x, err, errlen) == -1)
-		return -1;
-	c->policy.pasv = (uint8_t)x;
-	return 0;
-}
 
-static int
-cfg_p_portaddr(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
 
-	if (cfg_choice(cfg_portaddr, v, &x, err, errlen) == -1)
-		return -1;
-	c->policy.port_addr = (uint8_t)x;
-	return 0;
-}
 
-static int
-cfg_p_tls(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
 
-	if (cfg_choice(cfg_tls, v, &x, err, errlen) == -1)
-		return -1;
-	c->policy.tls = (uint8_t)x;
-	return 0;
-}
 
-static int
-cfg_p_long(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
 
-	if (cfg_choice(cfg_long, v, &x, err, errlen) == -1)
-		return -1;
-	c->policy.long_cmds = (uint8_t)x;
-	return 0;
-}
-
-static int
-cfg_p_low_ports(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
-
-	if (cfg_choice(cfg_bool, v, &x, err, errlen) == -1)
-		return -1;
-	c->policy.allow_low_ports = x != 0;
-	return 0;
-}
-
-static int
-cfg_p_require_login(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
-
-	if (cfg_choice(cfg_bool, v, &x, err, errlen) == -1)
-		return -1;
-	c->policy.require_login = x != 0;
-	return 0;
-}
-
-static int
-cfg_p_log(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	int x;
-
-	if (cfg_choice(cfg_logs, v, &x, err, errlen) == -1)
-		return -1;
-	c->log_target = (enum cfg_log_target)x;
-	return 0;
-}
-
-static int
-cfg_p_log_level(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
-{
-	return cfg_choice(cfg_levels, v, &c->log_level, err, errlen);
-}
 
 /* A portable user name (POSIX): letters, digits, '.', '_', '-', not first '-'. */
 static int
@@ -929,47 +825,87 @@ cfg_p_control_socket(struct ftpalg_config *c, const char *v, char *err, size_t e
 	return cfg_path(v, c->control_socket, max, err, errlen);
 }
 
+/*
+ * A key is parsed by its function, or, for the keys that take one word of a
+ * fixed list, by cfg_set_choice() from the list and where the value goes.
+ */
+enum cfg_width { CFG_W_BOOL = 1, CFG_W_U8, CFG_W_INT };
+
 struct cfg_key {
 	const char *name;
 	cfg_parse_fn parse;
 	bool repeatable;	/* each line adds; "" empties the list */
 	bool empty_ok;		/* "" is a value: turns the feature off */
+	const struct cfg_name *choices;
+	size_t off;		/* offsetof(struct ftpalg_config, field) */
+	uint8_t width;		/* enum cfg_width */
 };
 
+/* Enums are stored as int (gcc and clang on Linux): checked, not assumed. */
+_Static_assert(sizeof(enum cfg_mode) == sizeof(int), "enum cfg_mode is not int-sized");
+_Static_assert(sizeof(enum cfg_engine) == sizeof(int), "enum cfg_engine is not int-sized");
+_Static_assert(sizeof(enum cfg_log_target) == sizeof(int), "enum cfg_log_target is not int-sized");
+
+#define CFG_CHOICE(key, list, field, w) \
+	{ key, NULL, false, false, list, offsetof(struct ftpalg_config, field), w }
+
+static int
+cfg_set_choice(struct ftpalg_config *c, const struct cfg_key *k, const char *v, char *err,
+    size_t errlen)
+{
+	char *field = (char *)c + k->off;
+	int x = 0;
+
+	if (cfg_choice(k->choices, v, &x, err, errlen) == -1)
+		return -1;
+	switch (k->width) {
+	case CFG_W_BOOL:
+		*(bool *)(void *)field = x != 0;
+		break;
+	case CFG_W_U8:
+		*(uint8_t *)(void *)field = (uint8_t)x;
+		break;
+	default:
+		memcpy(field, &x, sizeof(x));
+		break;
+	}
+	return 0;
+}
+
 static const struct cfg_key cfg_keys[] = {
-	{ "listen", cfg_p_listen, true, true },
-	{ "mode", cfg_p_mode, false, false },
-	{ "engine", cfg_p_engine, false, false },
-	{ "queue-num", cfg_p_queue_num, false, false },
-	{ "fail-open", cfg_p_fail_open, false, false },
-	{ "intercept-interface", cfg_p_iif, false, true },
-	{ "control-ports", cfg_p_control_ports, false, false },
-	{ "mapping", cfg_p_mapping, true, true },
-	{ "public-address", cfg_p_public_addr, true, true },
-	{ "public-interface", cfg_p_public_iif, false, true },
-	{ "max-relays", cfg_p_max_relays, false, false },
-	{ "max-relays-per-session", cfg_p_max_relays_session, false, false },
-	{ "relay-buffer", cfg_p_relay_buffer, false, false },
-	{ "data-ports", cfg_p_data_ports, false, false },
-	{ "nft-table", cfg_p_nft_table, false, false },
-	{ "pinhole-mark", cfg_p_mark, false, false },
-	{ "pinhole-timeout", cfg_p_pinhole_timeout, false, false },
-	{ "max-pinholes", cfg_p_max_pinholes, false, false },
-	{ "max-sessions", cfg_p_max_sessions, false, false },
-	{ "max-sessions-per-client", cfg_p_max_per_client, false, false },
-	{ "idle-timeout", cfg_p_idle_timeout, false, false },
-	{ "connect-timeout", cfg_p_connect_timeout, false, false },
-	{ "pasv-policy", cfg_p_pasv, false, false },
-	{ "port-address-policy", cfg_p_portaddr, false, false },
-	{ "tls", cfg_p_tls, false, false },
-	{ "long-commands", cfg_p_long, false, false },
-	{ "allow-low-ports", cfg_p_low_ports, false, false },
-	{ "require-login", cfg_p_require_login, false, false },
-	{ "log", cfg_p_log, false, false },
-	{ "log-level", cfg_p_log_level, false, false },
-	{ "user", cfg_p_user, false, true },
-	{ "pidfile", cfg_p_pidfile, false, false },
-	{ "control-socket", cfg_p_control_socket, false, false },
+	{ "listen", cfg_p_listen, true, true, NULL, 0, 0 },
+	CFG_CHOICE("mode", cfg_modes, mode, CFG_W_INT),
+	CFG_CHOICE("engine", cfg_engines, engine, CFG_W_INT),
+	{ "queue-num", cfg_p_queue_num, false, false, NULL, 0, 0 },
+	CFG_CHOICE("fail-open", cfg_bool, fail_open, CFG_W_BOOL),
+	{ "intercept-interface", cfg_p_iif, false, true, NULL, 0, 0 },
+	{ "control-ports", cfg_p_control_ports, false, false, NULL, 0, 0 },
+	{ "mapping", cfg_p_mapping, true, true, NULL, 0, 0 },
+	{ "public-address", cfg_p_public_addr, true, true, NULL, 0, 0 },
+	{ "public-interface", cfg_p_public_iif, false, true, NULL, 0, 0 },
+	{ "max-relays", cfg_p_max_relays, false, false, NULL, 0, 0 },
+	{ "max-relays-per-session", cfg_p_max_relays_session, false, false, NULL, 0, 0 },
+	{ "relay-buffer", cfg_p_relay_buffer, false, false, NULL, 0, 0 },
+	{ "data-ports", cfg_p_data_ports, false, false, NULL, 0, 0 },
+	{ "nft-table", cfg_p_nft_table, false, false, NULL, 0, 0 },
+	{ "pinhole-mark", cfg_p_mark, false, false, NULL, 0, 0 },
+	{ "pinhole-timeout", cfg_p_pinhole_timeout, false, false, NULL, 0, 0 },
+	{ "max-pinholes", cfg_p_max_pinholes, false, false, NULL, 0, 0 },
+	{ "max-sessions", cfg_p_max_sessions, false, false, NULL, 0, 0 },
+	{ "max-sessions-per-client", cfg_p_max_per_client, false, false, NULL, 0, 0 },
+	{ "idle-timeout", cfg_p_idle_timeout, false, false, NULL, 0, 0 },
+	{ "connect-timeout", cfg_p_connect_timeout, false, false, NULL, 0, 0 },
+	CFG_CHOICE("pasv-policy", cfg_pasv, policy.pasv, CFG_W_U8),
+	CFG_CHOICE("port-address-policy", cfg_portaddr, policy.port_addr, CFG_W_U8),
+	CFG_CHOICE("tls", cfg_tls, policy.tls, CFG_W_U8),
+	CFG_CHOICE("long-commands", cfg_long, policy.long_cmds, CFG_W_U8),
+	CFG_CHOICE("allow-low-ports", cfg_bool, policy.allow_low_ports, CFG_W_BOOL),
+	CFG_CHOICE("require-login", cfg_bool, policy.require_login, CFG_W_BOOL),
+	CFG_CHOICE("log", cfg_logs, log_target, CFG_W_INT),
+	CFG_CHOICE("log-level", cfg_levels, log_level, CFG_W_INT),
+	{ "user", cfg_p_user, false, true, NULL, 0, 0 },
+	{ "pidfile", cfg_p_pidfile, false, false, NULL, 0, 0 },
+	{ "control-socket", cfg_p_control_socket, false, false, NULL, 0, 0 },
 };
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -1031,7 +967,8 @@ cfg_line(struct ftpalg_config *c, char *line, size_t *key, char *msg, size_t msg
 	{
 		char vmsg[CFG_MSG_MAX];
 
-		if (cfg_keys[i].parse(c, v, vmsg, sizeof(vmsg)) == -1)
+		if ((cfg_keys[i].choices != NULL ? cfg_set_choice(c, &cfg_keys[i], v, vmsg,
+		    sizeof(vmsg)) : cfg_keys[i].parse(c, v, vmsg, sizeof(vmsg))) == -1)
 			return cfg_err(msg, msglen, "%s: %s", k, vmsg);
 	}
 	return 1;
