@@ -412,7 +412,6 @@ cfg_p_listen(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-
 static int
 cfg_p_queue_num(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 {
@@ -424,12 +423,10 @@ cfg_p_queue_num(struct ftpalg_config *c, const char *v, char *err, size_t errlen
 	return 0;
 }
 
-
-
 /* The kernel's rules for a name (dev_valid_name()), and no quote: the name
  * goes into an nftables expression. */
 static int
-cfg_p_iif(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+cfg_ifname(char *dst, size_t size, const char *v, char *err, size_t errlen)
 {
 	size_t len = strlen(v);
 
@@ -439,8 +436,14 @@ cfg_p_iif(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 	if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
 	    strpbrk(v, "/:\"\\ \t") != NULL)
 		return cfg_err(err, errlen, CFG_Q " is not an interface name", v);
-	cfg_copy(c->intercept_iif, sizeof(c->intercept_iif), v, len);
+	cfg_copy(dst, size, v, len);
 	return 0;
+}
+
+static int
+cfg_p_iif(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	return cfg_ifname(c->intercept_iif, sizeof(c->intercept_iif), v, err, errlen);
 }
 
 static int
@@ -711,20 +714,10 @@ cfg_p_public_addr(struct ftpalg_config *c, const char *v, char *err, size_t errl
 	return 0;
 }
 
-/* Same rules as intercept-interface: the kernel's, and nothing nft would choke on. */
 static int
 cfg_p_public_iif(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
 {
-	size_t len = strlen(v);
-
-	if (len > CFG_IFNAME_MAX)
-		return cfg_err(err, errlen, CFG_Q " is longer than %d characters",
-		    v, CFG_IFNAME_MAX);
-	if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0 ||
-	    strpbrk(v, "/:\"\\ \t") != NULL)
-		return cfg_err(err, errlen, CFG_Q " is not an interface name", v);
-	cfg_copy(c->public_iif, sizeof(c->public_iif), v, len);
-	return 0;
+	return cfg_ifname(c->public_iif, sizeof(c->public_iif), v, err, errlen);
 }
 
 static int
@@ -764,14 +757,6 @@ cfg_p_relay_buffer(struct ftpalg_config *c, const char *v, char *err, size_t err
 bad:
 	return cfg_err(err, errlen, CFG_Q " is not a size of 4k..16m (bytes, suffix k or m)", v);
 }
-
-
-
-
-
-
-
-
 
 /* A portable user name (POSIX): letters, digits, '.', '_', '-', not first '-'. */
 static int

@@ -421,6 +421,25 @@ ctl_sessions(const struct json_doc *d, const struct json_val *root, FILE *out, c
 	return 0;
 }
 
+/* The columns pinholes and relays share: session, id, kind, peer, dst, to, age. */
+static void
+ctl_map_cells(char (*row)[TAB_CELL], const struct json_doc *d, const struct json_val *p)
+{
+	double ms;
+
+	ctl_fmt_int(row[0], d, p, "session");
+	ctl_fmt_int(row[1], d, p, "id");
+	ctl_fmt_str(row[2], d, p, "kind");
+	ctl_fmt_str(row[3], d, p, "peer");
+	ctl_fmt_str(row[4], d, p, "dst");
+	ctl_fmt_str(row[5], d, p, "to");
+	ms = json_get_num(d, p, "age_ms", NAN);
+	if (isnan(ms))
+		snprintf(row[6], TAB_CELL, "-");
+	else
+		snprintf(row[6], TAB_CELL, "%.1fs", ms / 1000);
+}
+
 static int
 ctl_relays(const struct json_doc *d, const struct json_val *root, FILE *out, char *err,
     size_t errlen)
@@ -442,21 +461,10 @@ ctl_relays(const struct json_doc *d, const struct json_val *root, FILE *out, cha
 	}
 	for (const struct json_val *p = json_first(d, l); p != NULL; p = json_next(d, p)) {
 		char (*row)[TAB_CELL];
-		double ms;
 
 		if (p->type != JSON_OBJECT || (row = ctl_table_row(&t)) == NULL)
 			continue;
-		ctl_fmt_int(row[0], d, p, "session");
-		ctl_fmt_int(row[1], d, p, "id");
-		ctl_fmt_str(row[2], d, p, "kind");
-		ctl_fmt_str(row[3], d, p, "peer");
-		ctl_fmt_str(row[4], d, p, "dst");
-		ctl_fmt_str(row[5], d, p, "to");
-		ms = json_get_num(d, p, "age_ms", NAN);
-		if (isnan(ms))
-			snprintf(row[6], TAB_CELL, "-");
-		else
-			snprintf(row[6], TAB_CELL, "%.1fs", ms / 1000);
+		ctl_map_cells(row, d, p);
 		ctl_fmt_int(row[7], d, p, "bytes_in");
 		ctl_fmt_int(row[8], d, p, "bytes_out");
 		ctl_fmt_str(row[9], d, p, "state");
@@ -492,17 +500,7 @@ ctl_pinholes(const struct json_doc *d, const struct json_val *root, FILE *out, c
 			continue;
 		if ((row = ctl_table_row(&t)) == NULL)
 			continue;
-		ctl_fmt_int(row[0], d, p, "session");
-		ctl_fmt_int(row[1], d, p, "id");
-		ctl_fmt_str(row[2], d, p, "kind");
-		ctl_fmt_str(row[3], d, p, "peer");
-		ctl_fmt_str(row[4], d, p, "dst");
-		ctl_fmt_str(row[5], d, p, "to");
-		ms = json_get_num(d, p, "age_ms", NAN);
-		if (isnan(ms))
-			snprintf(row[6], TAB_CELL, "-");
-		else
-			snprintf(row[6], TAB_CELL, "%.1fs", ms / 1000);
+		ctl_map_cells(row, d, p);
 		ms = json_get_num(d, p, "left_ms", NAN);
 		if (isnan(ms))
 			snprintf(row[7], TAB_CELL, "-");
