@@ -164,6 +164,38 @@ int alg_fmt_reply(char *buf, size_t len, int code, const char *text);
  */
 int alg_reply_code(const char *line, size_t len, bool *more);
 
+/*
+ * Reply framing (RFC 959 4.2): where a reply ends.  "ddd-" opens a
+ * multi-line reply; only a line starting with the same code and a space (or
+ * the bare code) closes it; lines in between may start with anything,
+ * digits included.  Feed every clean line of the server direction, in order.
+ * The one implementation shared by the core, the inline engine and the pcap
+ * doctor.
+ */
+struct alg_rframe {
+	int16_t code;		/* code of the open multi-line reply; 0 = none open */
+	uint16_t lines;		/* lines of the current reply so far, this one included */
+};
+
+enum alg_rframe_kind {
+	ALG_RF_NONE,		/* not a reply line, and no reply open (junk, empty) */
+	ALG_RF_SINGLE,		/* "ddd text": a whole reply on one line */
+	ALG_RF_OPEN,		/* "ddd-text": opens a multi-line reply */
+	ALG_RF_INSIDE,		/* a line inside a multi-line reply */
+	ALG_RF_CLOSE,		/* "ddd text" with the open code: ends it */
+};
+
+void alg_rframe_init(struct alg_rframe *f);
+/* Classifies the next line; *code is the reply's code (the open one for
+ * INSIDE and CLOSE), or -1 for NONE. */
+enum alg_rframe_kind alg_rframe_line(struct alg_rframe *f, const char *line, size_t len,
+    int *code);
+/* SINGLE or CLOSE: the reply is complete with this line. */
+bool alg_rframe_final(enum alg_rframe_kind k);
+/* A multi-line reply is open (its closing line has not come yet). */
+bool alg_rframe_inside(const struct alg_rframe *f);
+const char *alg_rframe_kind_name(enum alg_rframe_kind k);
+
 /* ---------------------------------------------------------------- policy */
 
 enum alg_pasv_policy {

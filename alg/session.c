@@ -54,9 +54,9 @@ struct alg_session {
 	bool transferring;
 	bool map_open;
 
-	/* An open multi-line reply: its code, and for 227/228/229 the
+	/* Server reply framing, and for a multi-line 227/228/229 the
 	 * rewrite decided on the first line that carried an endpoint. */
-	int16_t ml_code;
+	struct alg_rframe rf;
 	bool ml_decided;
 	struct alg_endpoint ml_client_ep;	/* what the client is told */
 	struct alg_endpoint ml_target;		/* where it really goes */
@@ -91,6 +91,7 @@ alg_session_new(const struct alg_policy *pol, const struct alg_session_addrs *ad
 	s->state = ALG_ST_GREETING;
 	s->mode = ALG_CMD_OTHER;
 	s->next_map_id = 1;
+	alg_rframe_init(&s->rf);
 	alg_line_init(&s->lb[ALG_CLIENT]);
 	alg_line_init(&s->lb[ALG_SERVER]);
 	return s;
@@ -733,35 +734,22 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 	char clean[ALG_LINE_MAX];
 	size_t cl = alg_line_clean(raw, rawlen, clean);
 	struct alg_pending *p;
-	bool more, final, handled = false;
-	int code = alg_reply_code(clean, cl, &more);
+	bool final, handled = false;
+	int code;
+	enum alg_rframe_kind k = alg_rframe_line(&s->rf, clean, cl, &code);
 	enum alg_cmd cmd;
 
-	if (s->ml_code != 0) {
-		/* Inside a multi-line reply only "ddd " with the same code ends it. */
-		if (code == s->ml_code && !more)
-			final = true;
-		else {
-			final = false;
-			code = s->ml_code;
-		}
-	} else if (code < 0) {
+	if (k == ALG_RF_NONE) {
 		alg_send(s, ALG_CLIENT, raw, rawlen);	/* not a reply: pass it on */
 		return;
-	} else {
-		final = !more;
-		if (more) {
-			s->ml_code = (int16_t)code;
-			s->ml_decided = false;
-		}
 	}
-	if (s->ml_code == 0)
-		s->ml_decided = false;	/* a single-line reply decides afresh */
+	final = alg_rframe_final(k);
+	if (k == ALG_RF_OPEN || k == ALG_RF_SINGLE)
+		s->ml_decided = false;	/* a new reply decides afresh */
 
 	if (s->state == ALG_ST_GREETING) {
 		alg_send(s, ALG_CLIENT, raw, rawlen);
 		if (final && code >= 200) {
-			s->ml_code = 0;
 			s->state = code == 220 ? ALG_ST_LOGIN : ALG_ST_CLOSED;
 			if (s->state == ALG_ST_CLOSED)
 				alg_event(s, ALG_EV_CLOSE, ALG_R_NONE, NULL, "server refused the session", NULL);
@@ -774,7 +762,6 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 		alg_send(s, ALG_CLIENT, raw, rawlen);
 		if (final) {
 			alg_unsolicited(s, code, clean);
-			s->ml_code = 0;
 			if (code == 421) {	/* the server is closing the connection */
 				alg_map_close(s);
 			}
@@ -790,7 +777,6 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 		alg_send(s, ALG_CLIENT, raw, rawlen);
 	if (!final)
 		return;
-	s->ml_code = 0;
 
 	if (code < 200) {	/* preliminary: the command is still running */
 		if (alg_cmd_is_transfer(cmd)) {
