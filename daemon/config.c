@@ -810,6 +810,36 @@ cfg_p_control_socket(struct ftpalg_config *c, const char *v, char *err, size_t e
 	return cfg_path(v, c->control_socket, max, err, errlen);
 }
 
+/* A group name, checked like a user name (the same POSIX portable set). */
+static int
+cfg_p_control_group(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	size_t len = strlen(v);
+
+	if (len >= sizeof(c->control_group))
+		return cfg_err(err, errlen, CFG_Q " is longer than %zu characters",
+		    v, sizeof(c->control_group) - 1);
+	for (size_t i = 0; i < len; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		    (v[i] >= '0' && v[i] <= '9') || v[i] == '.' || v[i] == '_' ||
+		    (v[i] == '-' && i > 0)))
+			return cfg_err(err, errlen, CFG_Q " is not a group name", v);
+	cfg_copy(c->control_group, sizeof(c->control_group), v, len);
+	return 0;
+}
+
+/* Below /16 one "client" would be a good part of the Internet. */
+static int
+cfg_p_client_prefix6(struct ftpalg_config *c, const char *v, char *err, size_t errlen)
+{
+	uint64_t x;
+
+	if (cfg_number(v, false, 128, &x) == -1 || x < 16)
+		return cfg_err(err, errlen, CFG_Q " is not a prefix length of 16..128", v);
+	c->client_prefix6 = (uint8_t)x;
+	return 0;
+}
+
 /*
  * A key is parsed by its function, or, for the keys that take one word of a
  * fixed list, by cfg_set_choice() from the list and where the value goes.
@@ -891,6 +921,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "user", cfg_p_user, false, true, NULL, 0, 0 },
 	{ "pidfile", cfg_p_pidfile, false, false, NULL, 0, 0 },
 	{ "control-socket", cfg_p_control_socket, false, false, NULL, 0, 0 },
+	{ "control-group", cfg_p_control_group, false, true, NULL, 0, 0 },
+	{ "client-prefix6", cfg_p_client_prefix6, false, false, NULL, 0, 0 },
 };
 #define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 
@@ -1003,6 +1035,7 @@ cfg_defaults(struct ftpalg_config *c)
 	c->max_pinholes = 4096;
 	c->max_sessions = 1024;
 	c->max_sessions_per_client = 64;
+	c->client_prefix6 = 64;
 	c->idle_timeout_ms = 900 * 1000;
 	c->connect_timeout_ms = 10 * 1000;
 	c->max_relays = 256;
@@ -1293,4 +1326,7 @@ cfg_dump(const struct ftpalg_config *c, FILE *out)
 	fprintf(out, "user =%s%s\n", c->user[0] != '\0' ? " " : "", c->user);
 	fprintf(out, "pidfile = %s\n", c->pidfile);
 	fprintf(out, "control-socket = %s\n", c->control_socket);
+	fprintf(out, "control-group =%s%s\n", c->control_group[0] != '\0' ? " " : "",
+	    c->control_group);
+	fprintf(out, "client-prefix6 = %u\n", c->client_prefix6);
 }

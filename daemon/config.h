@@ -94,6 +94,12 @@ struct ftpalg_config {
 	char user[32];			/* drop privileges to this user ("" = stay) */
 	char pidfile[CFG_PATH_MAX];
 	char control_socket[CFG_PATH_MAX];
+
+	/* Hardening (issue 11): the group allowed to read the control socket
+	 * ("" = root only), and how much of an IPv6 client address is one
+	 * client for the per-client limits (a /64 is one subscriber). */
+	char control_group[32];
+	uint8_t client_prefix6;
 };
 
 /* Fills the defaults (documented in ftpalgd.conf(5)). */

@@ -160,8 +160,7 @@ give_dirs(const char *user)
 	for (unsigned i = 0; i < n_made_dirs; i++)
 		if (chown(made_dirs[i], pw->pw_uid, pw->pw_gid) < 0)
 			log_warn("chown %s", made_dirs[i]);
-	if (cfg.control_socket[0] != '\0' && chown(cfg.control_socket, pw->pw_uid, pw->pw_gid) < 0)
-		log_debug("chown %s: %s", cfg.control_socket, strerror(errno));
+	/* Not the control socket: it stays root's (control.c), `user` may be nobody. */
 }
 
 static void
