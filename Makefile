@@ -126,6 +126,12 @@ $(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(FUZZ_ENGINE_SRC) $(LIBT
 	$(CC) $(ALL_CFLAGS) $(PCAP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c \
 	    $(FUZZ_ENGINE_SRC) $(LIBTOOLS) $(LIBALG) $(PCAP_LIBS)
 
+# Test helper: a program under the systemd unit's seccomp filter (tests/lab/privsec.py).
+SECCOMP_EXEC = $(B)/tests/seccomp-exec
+$(SECCOMP_EXEC): tests/helpers/seccomp_exec.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lseccomp)
+
 unit-check: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
@@ -146,7 +152,7 @@ LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
 check: deps
 	@$(MAKE) --no-print-directory check-run
 
-check-run: all
+check-run: all $(SECCOMP_EXEC)
 	@rm -rf $(B)/results; mkdir -p $(B)/results
 	@st=0; \
 	 tests/run-unit.sh $(UNIT_BIN) || st=1; \

@@ -340,12 +340,14 @@ ctl_event(struct ev_handler *h, uint32_t events)
  * Who may connect.  Started as root, the socket stays root's (also after
  * the drop to `user`, which must not be able to widen it) with group
  * control-group.  Started unprivileged (systemd User=), it is the daemon's
- * own user's, and control-group works if that user is in the group.
+ * own user's, and control-group works for the service's own group, or for
+ * a group the daemon is in where chown is allowed.
  */
 static int
 ctl_perms(const char *path, const char *group)
 {
 	struct group *gr;
+	struct stat st;
 
 	if (group[0] == '\0')
 		return chmod(path, 0600);
@@ -354,6 +356,10 @@ ctl_perms(const char *path, const char *group)
 		    group, path);
 		return chmod(path, 0600);
 	}
+	/* Under systemd the socket is made with the service's group already, and
+	 * chown is filtered (@chown is in @privileged): then there is no need. */
+	if (stat(path, &st) == 0 && st.st_gid == gr->gr_gid)
+		return chmod(path, 0660);
 	if (chown(path, (uid_t)-1, gr->gr_gid) < 0) {
 		log_warn("control-group %s: chgrp %s (is ftpalgd's user in the group?); "
 		    "the socket stays 0600", group, path);

@@ -9,6 +9,9 @@ nftables iptables conntrack iproute2 tcpdump tshark socat iperf3 procps psmisc
 vsftpd python3 python3-pyftpdlib curl lftp wget tnftp"
 # Chromium renders the pcap doctor's HTML report in a test.
 PKGS="$PKGS chromium"
+# The privilege lab runs ftpalgd under the unit's seccomp filter (libseccomp),
+# as the unit's user (setpriv, util-linux); systemd-analyze scores the unit.
+PKGS="$PKGS libseccomp-dev util-linux systemd"
 
 missing=""
 for p in $PKGS; do
