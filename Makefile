@@ -145,7 +145,8 @@ lab-check: all
 # build/results/<name>.txt; all of them need root.
 LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
               tests/lab/trace/run.sh \
-              tests/lab/run-inbound.sh tests/lab/run-inline.sh
+              tests/lab/run-inbound.sh tests/lab/run-inline.sh \
+              tests/lab/privsec.py tests/lab/unit-security.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.
