@@ -213,6 +213,13 @@ static const struct valid_case valid_cases[] = {
 	{ "pidfile = /var/run/ftpalgd.pid", "pidfile = /var/run/ftpalgd.pid" },
 	{ "pidfile = /run/a#b", "pidfile = /run/a#b" },
 	{ "control-socket = /tmp/ftpalgd.sock", "control-socket = /tmp/ftpalgd.sock" },
+	{ "control-group = adm", "control-group = adm" },
+	{ "control-group = ftpalg", "control-group = ftpalg" },
+	{ "control-group =", "control-group =" },
+	{ "client-prefix6 = 64", "client-prefix6 = 64" },
+	{ "client-prefix6 = 48", "client-prefix6 = 48" },
+	{ "client-prefix6 = 128", "client-prefix6 = 128" },
+	{ "client-prefix6 = 16", "client-prefix6 = 16" },
 	/* the shape of a line */
 	{ "mode=tproxy", "mode = tproxy" },
 	{ "\t  mode \t=\t tproxy \t ", "mode = tproxy" },
@@ -255,6 +262,7 @@ START_TEST(test_defaults)
 		"require-login = yes", "log = syslog", "log-level = info",
 		"user =", "pidfile = /run/ftpalgd/ftpalgd.pid",
 		"control-socket = /run/ftpalgd/ftpalgd.sock",
+		"control-group =", "client-prefix6 = 64",
 	};
 	struct ftpalg_config c;
 	size_t i;
@@ -729,6 +737,13 @@ static const struct bad_case bad_cases[] = {
 	{ "user = a:b", "is not a user name" },
 	{ "user = a b", "is not a user name" },
 	{ "user = abcdefghijabcdefghijabcdefghij01", "is longer than 31 characters" },
+	{ "control-group = -adm", "control-group: \"-adm\" is not a group name" },
+	{ "control-group = a:b", "is not a group name" },
+	{ "control-group = abcdefghijabcdefghijabcdefghij01", "is longer than 31 characters" },
+	{ "client-prefix6 = 15", "client-prefix6: \"15\" is not a prefix length of 16..128" },
+	{ "client-prefix6 = 129", "is not a prefix length of 16..128" },
+	{ "client-prefix6 = /64", "is not a prefix length" },
+	{ "client-prefix6 = ", "missing value" },
 	{ "pidfile = run/ftpalgd.pid", "pidfile: \"run/ftpalgd.pid\" is not an absolute path" },
 	{ "pidfile =", "pidfile: missing value" },
 	{ "control-socket = ftpalgd.sock", "is not an absolute path" },
