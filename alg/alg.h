@@ -124,9 +124,58 @@ enum alg_cmd {
 	ALG_CMD__COUNT
 };
 
-/* Classifies a clean command line (case-insensitive verb). *arg points past the verb and spaces. */
+/*
+ * The command table (alg/cmd.c): one row per known command.  enum alg_cmd
+ * names the commands some code must tell apart; every other row has the id
+ * ALG_CMD_OTHER and is still known (it makes the connection look like FTP).
+ */
+enum alg_cmd_flag {
+	ALG_CF_TRANSFER = 0x0001,	/* uses the data channel (RETR, LIST, MLSD...) */
+	ALG_CF_SETUP = 0x0002,		/* sets the data channel up (PORT, PASV...) */
+	ALG_CF_ACTIVE = 0x0004,		/* ... with the server connecting (PORT, EPRT, LPRT) */
+	ALG_CF_PASSIVE = 0x0008,	/* ... with the client connecting (PASV, EPSV, LPSV) */
+	ALG_CF_LOGIN = 0x0010,		/* only after login under require-login */
+	ALG_CF_BLOCKS = 0x0020,		/* taken alone; the client waits for its reply */
+	ALG_CF_SECRET = 0x0040,		/* the argument is a secret: never logged */
+	ALG_CF_NOARG = 0x0080,		/* takes no argument: one makes the line malformed */
+};
+
+struct alg_session;
+struct alg_cmd_req;
+struct alg_cmd_rep;
+
+struct alg_cmd_def {
+	const char *verb;	/* upper case */
+	uint8_t id;		/* enum alg_cmd */
+	uint16_t flags;		/* enum alg_cmd_flag */
+	const char *ref;	/* where it is defined ("RFC 959") */
+	/* Core internals (alg/cmd.h); NULL = queue and forward / forward. */
+	void (*req)(struct alg_session *s, const struct alg_cmd_req *r);
+	bool (*rep)(struct alg_session *s, const struct alg_cmd_rep *r);
+};
+
+/* The row of a clean command line's verb (case-insensitive), or NULL when the
+ * verb is not known.  *arg points past the verb and its spaces. */
+const struct alg_cmd_def *alg_cmd_lookup(const char *line, size_t len, const char **arg,
+    size_t *arg_len);
+/*
+ * Whether a clean client line is a well-formed command of the known set: a
+ * known verb followed by a space or nothing, no control characters, no
+ * argument where the command takes none.  Returns its row (the "unknown"
+ * row, id ALG_CMD_OTHER and verb "", for an empty line) or NULL with *why
+ * set to a short reason ("unknown command", "no command verb", ...).
+ */
+const struct alg_cmd_def *alg_cmd_check(const char *line, size_t len, const char **arg,
+    size_t *arg_len, const char **why);
+/* The known commands: i in [0, alg_cmd_count()). */
+size_t alg_cmd_count(void);
+const struct alg_cmd_def *alg_cmd_at(size_t i);
+
+/* Classifies a clean command line: its id, ALG_CMD_OTHER for the rest.
+ * *arg points past the verb and spaces (empty for ALG_CMD_OTHER). */
 enum alg_cmd alg_cmd_parse(const char *line, size_t len, const char **arg, size_t *arg_len);
 const char *alg_cmd_name(enum alg_cmd c);
+unsigned alg_cmd_flags(enum alg_cmd c);
 bool alg_cmd_is_transfer(enum alg_cmd c);
 
 /*
@@ -304,6 +353,7 @@ enum alg_reason {
 	ALG_R_LINE,		/* overlong line or NUL: session ended */
 	ALG_R_QUEUE,		/* pipelining too deep */
 	ALG_R_TLS,		/* session went blind (AUTH accepted) */
+	ALG_R_NOT_FTP,		/* the connection is not FTP: no pinholes for its lifetime */
 	ALG_R__COUNT
 };
 const char *alg_reason_name(enum alg_reason r);
@@ -361,6 +411,8 @@ enum alg_state {
 	ALG_ST_READY,		/* logged in */
 	ALG_ST_TLS,		/* encrypted: bytes pass blindly */
 	ALG_ST_CLOSED,
+	ALG_ST_NOTFTP,		/* not FTP (HTTP, junk, client first): bytes pass blindly,
+				 * never a pinhole */
 };
 enum alg_state alg_session_state(const struct alg_session *s);
 const char *alg_state_name(enum alg_state st);

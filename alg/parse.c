@@ -10,75 +10,10 @@
 
 #include "alg/alg.h"
 
-static const struct {
-	const char *verb;
-	enum alg_cmd cmd;
-} alg_verbs[] = {
-	{ "USER", ALG_CMD_USER }, { "PASS", ALG_CMD_PASS }, { "ACCT", ALG_CMD_ACCT },
-	{ "PORT", ALG_CMD_PORT }, { "EPRT", ALG_CMD_EPRT }, { "LPRT", ALG_CMD_LPRT },
-	{ "PASV", ALG_CMD_PASV }, { "EPSV", ALG_CMD_EPSV }, { "LPSV", ALG_CMD_LPSV },
-	{ "RETR", ALG_CMD_RETR }, { "STOR", ALG_CMD_STOR }, { "STOU", ALG_CMD_STOU },
-	{ "APPE", ALG_CMD_APPE }, { "LIST", ALG_CMD_LIST }, { "NLST", ALG_CMD_NLST },
-	{ "MLSD", ALG_CMD_MLSD }, { "AUTH", ALG_CMD_AUTH }, { "CCC", ALG_CMD_CCC },
-	{ "REIN", ALG_CMD_REIN }, { "QUIT", ALG_CMD_QUIT }, { "ABOR", ALG_CMD_ABOR },
-	{ "REST", ALG_CMD_REST },
-};
-
 static char
 alg_upper(char c)
 {
 	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-}
-
-enum alg_cmd
-alg_cmd_parse(const char *line, size_t len, const char **arg, size_t *arg_len)
-{
-	size_t vlen = 0, i;
-	char verb[5];
-
-	while (vlen < len && line[vlen] != ' ' && vlen < sizeof(verb))
-		vlen++;
-	if (vlen < len && line[vlen] != ' ')
-		vlen = sizeof(verb);	/* a verb longer than four letters */
-	*arg = line + len;
-	*arg_len = 0;
-	if (vlen < 3 || vlen > 4)
-		return ALG_CMD_OTHER;
-	for (i = 0; i < vlen; i++)
-		verb[i] = alg_upper(line[i]);
-	verb[vlen] = '\0';
-	i = vlen;
-	while (i < len && line[i] == ' ')
-		i++;
-	for (size_t k = 0; k < sizeof(alg_verbs) / sizeof(alg_verbs[0]); k++) {
-		if (strcmp(alg_verbs[k].verb, verb) == 0) {
-			*arg = line + i;
-			*arg_len = len - i;
-			return alg_verbs[k].cmd;
-		}
-	}
-	return ALG_CMD_OTHER;
-}
-
-const char *
-alg_cmd_name(enum alg_cmd c)
-{
-	for (size_t k = 0; k < sizeof(alg_verbs) / sizeof(alg_verbs[0]); k++)
-		if (alg_verbs[k].cmd == c)
-			return alg_verbs[k].verb;
-	return "OTHER";
-}
-
-bool
-alg_cmd_is_transfer(enum alg_cmd c)
-{
-	switch (c) {
-	case ALG_CMD_RETR: case ALG_CMD_STOR: case ALG_CMD_STOU: case ALG_CMD_APPE:
-	case ALG_CMD_LIST: case ALG_CMD_NLST: case ALG_CMD_MLSD:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /*

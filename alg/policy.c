@@ -35,6 +35,7 @@ alg_reason_name(enum alg_reason r)
 		[ALG_R_LINE] = "bad-line",
 		[ALG_R_QUEUE] = "queue",
 		[ALG_R_TLS] = "tls",
+		[ALG_R_NOT_FTP] = "not-ftp",
 	};
 
 	return (unsigned)r < ALG_R__COUNT && names[r] != NULL ? names[r] : "?";
@@ -66,6 +67,7 @@ alg_state_name(enum alg_state st)
 	case ALG_ST_READY: return "ready";
 	case ALG_ST_TLS: return "tls";
 	case ALG_ST_CLOSED: return "closed";
+	case ALG_ST_NOTFTP: return "not-ftp";
 	}
 	return "?";
 }

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alg/alg.h"
+#include "alg/cmd.h"
 
 #define ALG_QUEUE_MAX 16
 
@@ -30,7 +30,7 @@
 #define ALG_TAG "ftpalg: "
 
 struct alg_pending {
-	uint8_t cmd;		/* enum alg_cmd */
+	uint8_t row;		/* the command's row in the table (alg/cmd.c) */
 	uint8_t flags;
 	uint16_t gw_port;	/* active: the gateway port the server was told */
 	struct alg_endpoint ep;	/* active: where the data connection goes */
@@ -225,8 +225,20 @@ alg_q_head(struct alg_session *s)
 	return s->qlen > 0 ? &s->q[s->qhead] : NULL;
 }
 
+static const struct alg_cmd_def *
+alg_p_def(const struct alg_pending *p)
+{
+	return alg_cmd_row(p->row);
+}
+
+static enum alg_cmd
+alg_p_cmd(const struct alg_pending *p)
+{
+	return (enum alg_cmd)alg_p_def(p)->id;
+}
+
 static struct alg_pending *
-alg_q_push(struct alg_session *s, enum alg_cmd cmd)
+alg_q_push(struct alg_session *s, const struct alg_cmd_def *d)
 {
 	struct alg_pending *p;
 
@@ -234,7 +246,7 @@ alg_q_push(struct alg_session *s, enum alg_cmd cmd)
 	p = &s->q[(s->qhead + s->qlen) % ALG_QUEUE_MAX];
 	s->qlen++;
 	memset(p, 0, sizeof(*p));
-	p->cmd = (uint8_t)cmd;
+	p->row = (uint8_t)alg_cmd_index(d);
 	return p;
 }
 
@@ -245,25 +257,6 @@ alg_q_pop(struct alg_session *s)
 		return;
 	s->qhead = (uint8_t)((s->qhead + 1) % ALG_QUEUE_MAX);
 	s->qlen--;
-}
-
-static bool
-alg_cmd_is_setup(enum alg_cmd c)
-{
-	switch (c) {
-	case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
-	case ALG_CMD_PASV: case ALG_CMD_EPSV: case ALG_CMD_LPSV:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Commands after which the client must wait for the reply before we go on. */
-static bool
-alg_cmd_blocks(enum alg_cmd c)
-{
-	return alg_cmd_is_setup(c) || c == ALG_CMD_AUTH;
 }
 
 static bool
@@ -278,7 +271,7 @@ alg_client_held(struct alg_session *s)
 	if (s->qlen == 0)
 		return false;
 	last = &s->q[(s->qhead + s->qlen - 1) % ALG_QUEUE_MAX];
-	return alg_cmd_blocks((enum alg_cmd)last->cmd);
+	return (alg_p_def(last)->flags & ALG_CF_BLOCKS) != 0;
 }
 
 static void
@@ -324,10 +317,12 @@ alg_fmt_active(char *buf, size_t len, enum alg_cmd cmd, const struct alg_endpoin
 	return alg_fmt_eprt(buf, len, ep);	/* EPRT, or PORT toward an IPv6 server */
 }
 
-static void
-alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t arglen,
-    const char *clean)
+void
+alg_req_active(struct alg_session *s, const struct alg_cmd_req *r)
 {
+	enum alg_cmd cmd = (enum alg_cmd)r->def->id;
+	const char *arg = r->arg, *clean = r->clean;
+	size_t arglen = r->arglen;
 	struct alg_endpoint ep, gw;
 	enum alg_err err = ALG_OK;
 	struct alg_pending *p;
@@ -335,8 +330,6 @@ alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t 
 	uint16_t q;
 	int n, rc;
 
-	if (!alg_login_ok(s, clean))
-		return;
 	if (s->epsv_all) {
 		alg_refuse(s, 503, ALG_R_EPSV_ALL, clean, ALG_TAG "EPSV ALL is in effect; use EPSV");
 		return;
@@ -404,27 +397,26 @@ alg_cmd_active(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t 
 		    ALG_TAG "could not open the data channel on the gateway");
 		return;
 	}
-	p = alg_q_push(s, cmd);
+	p = alg_q_push(s, r->def);
 	p->ep = ep;
 	p->gw_port = q;
 	alg_send(s, ALG_SERVER, out, (size_t)n);
 	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
 }
 
-static void
-alg_cmd_passive(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t arglen,
-    const char *raw, size_t rawlen, const char *clean)
+void
+alg_req_passive(struct alg_session *s, const struct alg_cmd_req *r)
 {
+	enum alg_cmd cmd = (enum alg_cmd)r->def->id;
+	const char *clean = r->clean;
 	struct alg_pending *p;
 	enum alg_epsv_arg ea = ALG_EPSV_PLAIN;
 	uint8_t sfam = s->addrs.server.family;
 	char out[128];
 	int n;
 
-	if (!alg_login_ok(s, clean))
-		return;
 	if (cmd == ALG_CMD_EPSV)
-		ea = alg_parse_epsv(arg, arglen);
+		ea = alg_parse_epsv(r->arg, r->arglen);
 	if (s->epsv_all && cmd != ALG_CMD_EPSV) {
 		alg_refuse(s, 503, ALG_R_EPSV_ALL, clean, ALG_TAG "EPSV ALL is in effect; use EPSV");
 		return;
@@ -449,7 +441,7 @@ alg_cmd_passive(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t
 		    "EPSV ALL answered by the gateway: the IPv4 server is sent PASV", NULL);
 		return;
 	}
-	p = alg_q_push(s, cmd);
+	p = alg_q_push(s, r->def);
 	if (ea == ALG_EPSV_ALL)
 		p->flags |= PF_EPSV_ALL;
 	/* Translate what the server leg cannot take (RFC 6384). */
@@ -466,7 +458,7 @@ alg_cmd_passive(struct alg_session *s, enum alg_cmd cmd, const char *arg, size_t
 	    (ea == ALG_EPSV_AF2 && sfam == ALG_AF_INET)) {
 		n = snprintf(out, sizeof(out), "EPSV %u\r\n", sfam);
 	} else {
-		alg_send(s, ALG_SERVER, raw, rawlen);
+		alg_send(s, ALG_SERVER, r->raw, r->rawlen);
 		return;
 	}
 	alg_send(s, ALG_SERVER, out, (size_t)n);
@@ -480,33 +472,83 @@ alg_is_tls_mech(const char *arg, size_t len)
 	return len >= 3 && ((arg[0] | 0x20) == 't' || (arg[0] | 0x20) == 's');
 }
 
+void
+alg_req_auth(struct alg_session *s, const struct alg_cmd_req *r)
+{
+	if (s->pol.tls == ALG_TLS_REFUSE && alg_is_tls_mech(r->arg, r->arglen)) {
+		alg_refuse(s, 534, ALG_R_TLS_REFUSED, r->clean,
+		    ALG_TAG "TLS on the control channel is refused by the gateway's policy");
+		return;
+	}
+	alg_q_push(s, r->def);
+	alg_send(s, ALG_SERVER, r->raw, r->rawlen);
+}
+
+/* Bytes taken from a side's input but not yet passed on: a partial line. */
+static void
+alg_flush_partial(struct alg_session *s, enum alg_side from)
+{
+	struct alg_linebuf *lb = &s->lb[from];
+
+	if (lb->len > 0)
+		alg_send(s, from == ALG_CLIENT ? ALG_SERVER : ALG_CLIENT, lb->buf, lb->len);
+	lb->len = 0;
+}
+
+/*
+ * The connection does not look like FTP (NAT slipstreaming, issue 11): an
+ * HTTP request a web page made a LAN browser send, binary junk, or client
+ * bytes before the server's greeting.  From here the session never earns a
+ * pinhole, and its bytes pass untouched (an FTP gateway does not break a
+ * protocol it does not speak; without pinholes it is plain NAT).  One
+ * NOTICE says why; the engines log it.
+ */
+static void
+alg_not_ftp(struct alg_session *s, const char *line, size_t len, const char *why)
+{
+	char shown[84], note[256];
+	size_t n = 0, cut;
+	const char *when = s->state == ALG_ST_GREETING ? "before the server's greeting" :
+	    s->state == ALG_ST_READY ? "after login" : "before login";
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	cut = len < sizeof(shown) - 4 ? len : sizeof(shown) - 4;
+	for (n = 0; n < cut; n++)	/* the log escapes the rest; a NUL would end it */
+		shown[n] = line[n] == '\0' ? '.' : line[n];
+	shown[n] = '\0';
+	snprintf(note, sizeof(note), "client sent \"%s%s\" %s: not FTP (%s), no pinholes",
+	    shown, cut < len ? "..." : "", when, why);
+	alg_map_close(s);
+	s->transferring = false;
+	s->state = ALG_ST_NOTFTP;
+	alg_event(s, ALG_EV_NOTICE, ALG_R_NOT_FTP, NULL, note, NULL);
+	alg_flush_partial(s, ALG_CLIENT);
+	alg_flush_partial(s, ALG_SERVER);
+}
+
 static void
 alg_client_line(struct alg_session *s, const char *raw, size_t rawlen)
 {
 	char clean[ALG_LINE_MAX];
-	size_t cl = alg_line_clean(raw, rawlen, clean);
-	const char *arg;
-	size_t arglen;
-	enum alg_cmd cmd = alg_cmd_parse(clean, cl, &arg, &arglen);
+	struct alg_cmd_req r = { .raw = raw, .rawlen = rawlen, .clean = clean };
+	const char *why;
 
-	switch (cmd) {
-	case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
-		alg_cmd_active(s, cmd, arg, arglen, clean);
+	r.cl = alg_line_clean(raw, rawlen, clean);
+	/* Every client line must be a well-formed command of the known set. */
+	r.def = alg_cmd_check(clean, r.cl, &r.arg, &r.arglen, &why);
+	if (r.def == NULL) {
+		alg_not_ftp(s, clean, r.cl, why);
+		alg_send(s, ALG_SERVER, raw, rawlen);
 		return;
-	case ALG_CMD_PASV: case ALG_CMD_EPSV: case ALG_CMD_LPSV:
-		alg_cmd_passive(s, cmd, arg, arglen, raw, rawlen, clean);
-		return;
-	case ALG_CMD_AUTH:
-		if (s->pol.tls == ALG_TLS_REFUSE && alg_is_tls_mech(arg, arglen)) {
-			alg_refuse(s, 534, ALG_R_TLS_REFUSED, clean,
-			    ALG_TAG "TLS on the control channel is refused by the gateway's policy");
-			return;
-		}
-		break;
-	default:
-		break;
 	}
-	alg_q_push(s, cmd);
+	if ((r.def->flags & ALG_CF_LOGIN) && !alg_login_ok(s, clean))
+		return;
+	if (r.def->req != NULL) {
+		r.def->req(s, &r);
+		return;
+	}
+	alg_q_push(s, r.def);
 	alg_send(s, ALG_SERVER, raw, rawlen);
 }
 
@@ -617,7 +659,7 @@ static bool
 alg_reply_passive(struct alg_session *s, struct alg_pending *p, int code, bool final,
     const char *raw, size_t rawlen, const char *clean, size_t cl)
 {
-	enum alg_cmd cmd = (enum alg_cmd)p->cmd;
+	enum alg_cmd cmd = alg_p_cmd(p);
 	struct alg_endpoint ann, target, cep;
 	enum alg_err err = ALG_OK;
 	enum alg_reason why = ALG_R_SYNTAX;
@@ -700,13 +742,24 @@ fail:
 	return true;
 }
 
-static bool
-alg_reply_active(struct alg_session *s, struct alg_pending *p, int code, bool final)
+bool
+alg_rep_passive(struct alg_session *s, const struct alg_cmd_rep *r)
 {
-	if (!final)
+	bool handled = alg_reply_passive(s, r->p, r->code, r->final, r->raw, r->rawlen,
+	    r->clean, r->cl);
+
+	if (r->final && (r->p->flags & PF_EPSV_ALL) && r->code >= 200 && r->code < 300)
+		s->epsv_all = true;
+	return handled;
+}
+
+bool
+alg_rep_active(struct alg_session *s, const struct alg_cmd_rep *r)
+{
+	if (!r->final)
 		return false;
-	if (code >= 200 && code < 300)
-		s->mode = p->cmd;
+	if (r->code >= 200 && r->code < 300)
+		s->mode = alg_p_def(r->p)->id;
 	else
 		alg_map_close(s);	/* the server refused the address: nothing will come */
 	return false;
@@ -721,11 +774,111 @@ alg_reset_login(struct alg_session *s)
 	alg_map_close(s);
 }
 
-static void
-alg_unsolicited(struct alg_session *s, int code, const char *clean)
+bool
+alg_rep_login(struct alg_session *s, const struct alg_cmd_rep *r)
 {
-	if (code == 227 || code == 228 || code == 229)
+	if (r->final && (r->code == 230 || r->code == 232))
+		s->state = ALG_ST_READY;
+	return false;
+}
+
+bool
+alg_rep_auth(struct alg_session *s, const struct alg_cmd_rep *r)
+{
+	if (!r->final || (r->code != 234 && r->code != 334))
+		return false;
+	alg_send(s, ALG_CLIENT, r->raw, r->rawlen);
+	alg_map_close(s);
+	s->state = ALG_ST_TLS;
+	alg_event(s, ALG_EV_TLS, ALG_R_TLS, NULL, r->clean, NULL);
+	return true;
+}
+
+bool
+alg_rep_rein(struct alg_session *s, const struct alg_cmd_rep *r)
+{
+	if (!r->final || r->code != 220)
+		return false;
+	alg_send(s, ALG_CLIENT, r->raw, r->rawlen);
+	alg_reset_login(s);
+	return true;
+}
+
+bool
+alg_rep_quit(struct alg_session *s, const struct alg_cmd_rep *r)
+{
+	if (!r->final || r->code != 221)
+		return false;
+	alg_send(s, ALG_CLIENT, r->raw, r->rawlen);
+	alg_map_close(s);
+	s->state = ALG_ST_CLOSED;
+	alg_event(s, ALG_EV_CLOSE, ALG_R_NONE, NULL, "QUIT", NULL);
+	return true;
+}
+
+/*
+ * A 227/228 that answers no PASV/LPSV/EPSV (issue 11): nothing asked for
+ * it, so no pinhole, but a client may still take it as its answer and go
+ * where it says.  An address the policy would refuse in a solicited reply
+ * (a private or third host under strict, the gateway itself, loopback...)
+ * is never forwarded: the line is rewritten to the client's control peer,
+ * as a solicited one would be, keeping the port.  Rewriting rather than
+ * dropping keeps the client's count of replies right (a 227 answering a
+ * NOOP is still its answer).  A 229 names no host: forwarded, logged.
+ * Returns true when the line was sent here.
+ */
+static bool
+alg_unsolicited(struct alg_session *s, int code, bool final, const char *raw, size_t rawlen,
+    const char *clean, size_t cl)
+{
+	const struct alg_session_addrs *ad = &s->addrs;
+	struct alg_endpoint ann, peer;
+	enum alg_err err;
+	char out[160], note[256], a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+	bool via_gw = ad->passive_via_gw || ad->client.family != ad->server.family;
+	enum alg_addr_class c;
+	int n;
+
+	if (code == 229) {
+		if (final)
+			alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, clean, NULL);
+		return false;
+	}
+	if ((code == 227 ? alg_parse_227(clean, cl, &ann, &err) :
+	    alg_parse_228(clean, cl, &ann, &err)) < 0) {
+		if (final)
+			alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, clean, NULL);
+		return false;
+	}
+	/* What a solicited reply would tell the client: the control peer it dialled. */
+	peer = via_gw ? ad->gw_client : ad->server;
+	c = alg_addr_class(&ann);
+	if (alg_ep_same_addr(&ann, &peer) ||
+	    (!via_gw && s->pol.pasv == ALG_PASV_RELAXED && c == ALG_ADDR_PUBLIC &&
+	    ann.family == ad->server.family && !alg_ep_same_addr(&ann, &ad->gw_client) &&
+	    !alg_ep_same_addr(&ann, &ad->gw_server))) {
 		alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, clean, NULL);
+		return false;	/* names what the policy accepts: no harm in it */
+	}
+	peer.port = ann.port;
+	n = code == 227 ? alg_fmt_227(out, sizeof(out), &peer) : alg_fmt_228(out, sizeof(out), &peer);
+	if (n < 0) {
+		/* the peer cannot be written in this form: a text line instead */
+		n = alg_fmt_reply(out, sizeof(out), code, ALG_TAG "unsolicited passive reply removed");
+		if (n < 0)
+			return true;
+	}
+	if (n > 3 && !final)
+		out[3] = '-';
+	alg_send(s, ALG_CLIENT, out, (size_t)n);
+	alg_ep_str(&ann, a, sizeof(a));
+	alg_ep_str(&peer, b, sizeof(b));
+	snprintf(note, sizeof(note), "unsolicited %d named %s address %s: rewritten to the "
+	    "control peer %s, no pinhole", code, alg_addr_class_name(c), a, b);
+	alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, note, NULL);
+	(void)raw;
+	(void)rawlen;
+	return true;
 }
 
 static void
@@ -734,10 +887,10 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 	char clean[ALG_LINE_MAX];
 	size_t cl = alg_line_clean(raw, rawlen, clean);
 	struct alg_pending *p;
+	const struct alg_cmd_def *def;
 	bool final, handled = false;
 	int code;
 	enum alg_rframe_kind k = alg_rframe_line(&s->rf, clean, cl, &code);
-	enum alg_cmd cmd;
 
 	if (k == ALG_RF_NONE) {
 		alg_send(s, ALG_CLIENT, raw, rawlen);	/* not a reply: pass it on */
@@ -758,28 +911,32 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 	}
 
 	p = alg_q_head(s);
+	def = p != NULL ? alg_p_def(p) : NULL;
+	if ((code == 227 || code == 228 || code == 229) &&
+	    (def == NULL || !(def->flags & ALG_CF_PASSIVE)))
+		handled = alg_unsolicited(s, code, final, raw, rawlen, clean, cl);
 	if (p == NULL) {
-		alg_send(s, ALG_CLIENT, raw, rawlen);
-		if (final) {
-			alg_unsolicited(s, code, clean);
-			if (code == 421) {	/* the server is closing the connection */
-				alg_map_close(s);
-			}
-		}
+		if (!handled)
+			alg_send(s, ALG_CLIENT, raw, rawlen);
+		if (final && code == 421)	/* the server is closing the connection */
+			alg_map_close(s);
 		return;
 	}
-	cmd = (enum alg_cmd)p->cmd;
-	if (cmd == ALG_CMD_PASV || cmd == ALG_CMD_EPSV || cmd == ALG_CMD_LPSV)
-		handled = alg_reply_passive(s, p, code, final, raw, rawlen, clean, cl);
-	else if (cmd == ALG_CMD_PORT || cmd == ALG_CMD_EPRT || cmd == ALG_CMD_LPRT)
-		handled = alg_reply_active(s, p, code, final);
+	if (!handled && def->rep != NULL) {
+		struct alg_cmd_rep r = {
+			.p = p, .code = code, .final = final, .raw = raw, .rawlen = rawlen,
+			.clean = clean, .cl = cl,
+		};
+
+		handled = def->rep(s, &r);
+	}
 	if (!handled)
 		alg_send(s, ALG_CLIENT, raw, rawlen);
 	if (!final)
 		return;
 
 	if (code < 200) {	/* preliminary: the command is still running */
-		if (alg_cmd_is_transfer(cmd)) {
+		if (def->flags & ALG_CF_TRANSFER) {
 			s->transferring = true;
 			if (s->map_open)
 				alg_event(s, ALG_EV_MAP_USED, ALG_R_NONE, &s->map, NULL, NULL);
@@ -787,39 +944,9 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 		return;
 	}
 	alg_q_pop(s);
-	if (alg_cmd_is_transfer(cmd)) {
+	if (def->flags & ALG_CF_TRANSFER) {
 		s->transferring = false;
 		alg_map_close(s);	/* one-shot: a new transfer brings a new PORT/PASV */
-	}
-	switch (cmd) {
-	case ALG_CMD_USER: case ALG_CMD_PASS: case ALG_CMD_ACCT:
-		if (code == 230 || code == 232)
-			s->state = ALG_ST_READY;
-		break;
-	case ALG_CMD_EPSV:
-		if ((p->flags & PF_EPSV_ALL) && code >= 200 && code < 300)
-			s->epsv_all = true;
-		break;
-	case ALG_CMD_AUTH:
-		if (code == 234 || code == 334) {
-			alg_map_close(s);
-			s->state = ALG_ST_TLS;
-			alg_event(s, ALG_EV_TLS, ALG_R_TLS, NULL, clean, NULL);
-		}
-		break;
-	case ALG_CMD_REIN:
-		if (code == 220)
-			alg_reset_login(s);
-		break;
-	case ALG_CMD_QUIT:
-		if (code == 221) {
-			alg_map_close(s);
-			s->state = ALG_ST_CLOSED;
-			alg_event(s, ALG_EV_CLOSE, ALG_R_NONE, NULL, "QUIT", NULL);
-		}
-		break;
-	default:
-		break;
 	}
 }
 
@@ -842,14 +969,27 @@ alg_session_input(struct alg_session *s, enum alg_side from, const char *data, s
 
 	if (s->state == ALG_ST_CLOSED)
 		return -1;
-	if (s->state == ALG_ST_TLS) {
-		alg_send(s, to, data, len);
+	if (s->state == ALG_ST_TLS || s->state == ALG_ST_NOTFTP) {
+		alg_send(s, to, data, len);	/* blind: encrypted, or not FTP */
 		return (long)len;
 	}
-	if (from == ALG_CLIENT && s->state == ALG_ST_GREETING && lb->len == 0 &&
-	    alg_looks_like_tls(data, len)) {
-		s->state = ALG_ST_TLS;
-		alg_event(s, ALG_EV_TLS, ALG_R_TLS, NULL, "implicit TLS (client spoke TLS first)", NULL);
+	if (from == ALG_CLIENT && s->state == ALG_ST_GREETING && len > 0) {
+		const char *nl;
+
+		if (len < 3 && (uint8_t)data[0] == 0x16 && (len < 2 || (uint8_t)data[1] == 0x03))
+			return 0;	/* maybe the start of a ClientHello: wait for more */
+		if (alg_looks_like_tls(data, len)) {
+			s->state = ALG_ST_TLS;
+			alg_event(s, ALG_EV_TLS, ALG_R_TLS, NULL,
+			    "implicit TLS (client spoke TLS first)", NULL);
+			alg_send(s, to, data, len);
+			return (long)len;
+		}
+		/* An FTP client waits for the 220; a browser driven by a web page
+		 * (NAT slipstreaming) sends its request at once. */
+		nl = memchr(data, '\n', len);
+		alg_not_ftp(s, data, nl != NULL ? (size_t)(nl - data) : len,
+		    "FTP clients wait for the server's 220");
 		alg_send(s, to, data, len);
 		return (long)len;
 	}
@@ -882,7 +1022,9 @@ alg_session_input(struct alg_session *s, enum alg_side from, const char *data, s
 			const char *arg;
 			size_t arglen, cl = alg_line_clean(line, ll < 15 ? ll : 15, clean);
 
-			if (alg_cmd_blocks(alg_cmd_parse(clean, cl, &arg, &arglen))) {
+			const struct alg_cmd_def *d = alg_cmd_lookup(clean, cl, &arg, &arglen);
+
+			if (d != NULL && (d->flags & ALG_CF_BLOCKS)) {
 				if (line == lb->buf)
 					lb->len = (uint16_t)(ll - (size_t)n);	/* keep the head */
 				break;
@@ -895,8 +1037,9 @@ alg_session_input(struct alg_session *s, enum alg_side from, const char *data, s
 			alg_server_line(s, line, ll);
 		if (s->state == ALG_ST_CLOSED)
 			return (long)done;
-		if (s->state == ALG_ST_TLS) {
-			/* What follows the 234 (or AUTH) is TLS: pass it blindly. */
+		if (s->state == ALG_ST_TLS || s->state == ALG_ST_NOTFTP) {
+			/* What follows the 234 (or AUTH) is TLS, or the session is
+			 * not FTP: pass it blindly. */
 			alg_send(s, to, data + done, len - done);
 			return (long)len;
 		}

@@ -9,7 +9,8 @@
  * Besides the sanitizers, it checks the core's promises: a PORT/EPRT/LPRT
  * never reaches the server with any address but the gateway's, every
  * mapping is exact and well-formed, the server side is never held, and
- * the client backlog stays bounded.
+ * the client backlog stays bounded.  A session found not to be FTP (NAT
+ * slipstreaming) passes bytes untouched but never opens a mapping again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 struct fz_engine {
 	struct alg_session_addrs addrs;
 	bool tls;
+	bool notftp;		/* the core said: not FTP */
 	bool fail_alloc, fail_map;
 	uint16_t next_port;
 	unsigned open_maps;
@@ -62,7 +64,7 @@ fz_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 
 	if (len == 0)
 		abort();	/* the core never sends empty chunks */
-	if (to == ALG_SERVER && !e->tls)
+	if (to == ALG_SERVER && !e->tls && !e->notftp)
 		fz_check_active(e, buf, len);
 }
 
@@ -74,6 +76,8 @@ fz_event(void *ctx, const struct alg_event *ev)
 
 	switch (ev->type) {
 	case ALG_EV_MAP_OPEN:
+		if (e->notftp)
+			abort();	/* not FTP: no pinhole for its lifetime */
 		if (m == NULL || m->dst.port == 0 || m->to.port == 0 || m->timeout_ms == 0)
 			abort();
 		if (m->kind == ALG_MAP_ACTIVE &&
@@ -95,6 +99,13 @@ fz_event(void *ctx, const struct alg_event *ev)
 		return 0;
 	case ALG_EV_TLS:
 		e->tls = true;
+		return 0;
+	case ALG_EV_NOTICE:
+		if (ev->reason == ALG_R_NOT_FTP) {
+			if (e->notftp || e->open_maps != 0)
+				abort();	/* said once; the open mapping closed first */
+			e->notftp = true;
+		}
 		return 0;
 	default:
 		return 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alg/alg.h"
 
@@ -493,10 +494,13 @@ START_TEST(t_unsolicited_227)
 {
 	h_start();
 	login();
+	/* a private address a solicited 227 would not pass is never forwarded:
+	 * rewritten to the control peer, without a pinhole (issue 11) */
 	feed_all(ALG_SERVER, "227 Entering Passive Mode (10,0,0,5,195,80)\r\n");
-	expect_out(ALG_CLIENT, "227 Entering Passive Mode (10,0,0,5,195,80)\r\n");
+	expect_out(ALG_CLIENT, "227 Entering Passive Mode (203,0,113,2,195,80).\r\n");
 	ck_assert_ptr_null(find_ev(ALG_EV_MAP_OPEN));
 	ck_assert_int_eq(find_ev(ALG_EV_NOTICE)->reason, ALG_R_UNSOLICITED);
+	ck_assert(strstr(find_ev(ALG_EV_NOTICE)->before, "10.0.0.5") != NULL);
 	/* and a later real PASV still works */
 	h_clear();
 	feed_all(ALG_CLIENT, "PASV\r\n");
@@ -720,13 +724,17 @@ START_TEST(t_before_login)
 	feed_all(ALG_CLIENT, "PASV\r\n");
 	expect_out(ALG_SERVER, "");
 	ck_assert(strncmp(H.out[ALG_CLIENT], "530 ", 4) == 0);
-	/* before the greeting the client is held */
+	/* an FTP client waits for the greeting: one that speaks first is not
+	 * FTP (NAT slipstreaming); its bytes pass untouched, no pinholes */
 	h_teardown();
 	h_setup_v4();
 	h_start();
-	ck_assert_int_eq(feed(ALG_CLIENT, "USER a\r\n"), 0);
-	feed_all(ALG_SERVER, "220 hi\r\n");
 	feed_all(ALG_CLIENT, "USER a\r\n");
+	expect_out(ALG_SERVER, "USER a\r\n");
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
+	ck_assert_int_eq(find_ev(ALG_EV_NOTICE)->reason, ALG_R_NOT_FTP);
+	feed_all(ALG_SERVER, "220 hi\r\n");
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
 }
 END_TEST
 
@@ -982,6 +990,296 @@ START_TEST(t_queue_backpressure)
 }
 END_TEST
 
+/* ------------------------------------------------------------ NAT slipstreaming (issue 11) */
+
+/* The attack as a LAN browser sends it, and the hostile server's answers. */
+static const char slip_http[] =
+    "POST / HTTP/1.1\r\n"
+    "Host: 203.0.113.2:2121\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 56\r\n"
+    "\r\n"
+    "USER a\r\n"
+    "PASS b\r\n"
+    "PORT 192,168,1,2,12,234\r\n"
+    "EPRT |1|192.168.1.2|3306|\r\n";
+
+static int
+count_ev(int type)
+{
+	int n = 0;
+
+	for (int i = 0; i < H.nev; i++)
+		n += H.ev[i].type == type;
+	return n;
+}
+
+static void
+assert_not_ftp(const char *sent, const char *phrase)
+{
+	const struct rec_event *e = find_ev(ALG_EV_NOTICE);
+
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->reason, ALG_R_NOT_FTP);
+	ck_assert_msg(strstr(e->before, phrase) != NULL, "notice [%s] lacks [%s]", e->before, phrase);
+	/* the bytes went on untouched */
+	expect_out(ALG_SERVER, sent);
+	/* the hostile server satisfies require-login and accepts PORT: nothing opens */
+	feed_all(ALG_SERVER, "331 ok\r\n230 ok\r\n200 PORT ok\r\n200 EPRT ok\r\n150 go\r\n");
+	ck_assert_int_eq(count_ev(ALG_EV_MAP_OPEN), 0);
+	ck_assert_int_eq(count_ev(ALG_EV_NOTICE), 1);	/* one line, not one per command */
+	ck_assert_int_eq(H.maps_open, 0);
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
+}
+
+START_TEST(t_slip_http_after_greeting)
+{
+	h_start();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	h_clear();
+	feed_all(ALG_CLIENT, slip_http);
+	assert_not_ftp(slip_http, "client sent \"POST / HTTP/1.1\" before login: not FTP");
+}
+END_TEST
+
+START_TEST(t_slip_http_before_greeting)
+{
+	h_start();
+	feed_all(ALG_CLIENT, slip_http);
+	assert_not_ftp(slip_http, "client sent \"POST / HTTP/1.1\" before the server's greeting");
+	h_clear();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	expect_out(ALG_CLIENT, "220 ready\r\n");
+	ck_assert_int_eq(count_ev(ALG_EV_MAP_OPEN), 0);
+}
+END_TEST
+
+START_TEST(t_slip_bytewise)
+{
+	/* one byte per segment, PORT at a segment start: the same verdict */
+	size_t i, n = strlen(slip_http);
+
+	h_start();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	h_clear();
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(alg_session_input(H.s, ALG_CLIENT, slip_http + i, 1), 1);
+	assert_not_ftp(slip_http, "POST / HTTP/1.1");
+}
+END_TEST
+
+START_TEST(t_slip_custom_method)
+{
+	/* fetch() allows any token as method: "USER / HTTP/1.1" is a well-formed
+	 * USER; the Host header line every browser sends is not a command */
+	const char *req = "USER / HTTP/1.1\r\nHost: x\r\n\r\nPORT 192,168,1,2,12,234\r\n";
+
+	h_start();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	h_clear();
+	feed_all(ALG_CLIENT, req);
+	assert_not_ftp(req, "client sent \"Host: x\" before login: not FTP (no command verb)");
+}
+END_TEST
+
+START_TEST(t_slip_after_login)
+{
+	/* a logged-in session that sends junk loses its pinholes too */
+	h_start();
+	login();
+	feed_all(ALG_CLIENT, "PORT 192,168,1,2,4,1\r\n");
+	feed_all(ALG_SERVER, "200 ok\r\n");
+	ck_assert_int_eq(H.maps_open, 1);
+	h_clear();
+	feed_all(ALG_CLIENT, "\x01\x02\x03 junk\r\nPORT 192,168,1,2,4,2\r\n");
+	ck_assert_int_eq(H.maps_open, 0);	/* the open one is closed at once */
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
+	ck_assert(strstr(find_ev(ALG_EV_NOTICE)->before, "after login: not FTP (no command verb)") != NULL);
+	expect_out(ALG_SERVER, "\x01\x02\x03 junk\r\nPORT 192,168,1,2,4,2\r\n");
+}
+END_TEST
+
+static const struct { const char *line, *why; } slip_lines[] = {
+	{ "GET / HTTP/1.1", "unknown command" },
+	{ "OPTIONS * HTTP/1.1", "unknown command" },
+	{ "Host: example.com", "no command verb" },
+	{ "HOST\texample.com", "no command verb" },
+	{ "PASV x", "argument to a command that takes none" },
+	{ "QUIT now", "argument to a command that takes none" },
+	{ "RETR a\x1b[31mb", "control character in the command" },
+	{ "RETR a\rb", "control character in the command" },
+	{ "\x16\x03\x01 late TLS", "no command verb" },
+	{ "US", "no command verb" },
+	{ "XSHA1024 f", "no command verb" },
+	{ "FOOBAR", "unknown command" },
+	{ "1USER a", "no command verb" },
+};
+
+START_TEST(t_slip_lines)
+{
+	char in[128];
+
+	h_start();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	h_clear();
+	snprintf(in, sizeof(in), "%s\r\n", slip_lines[_i].line);
+	feed_all(ALG_CLIENT, in);
+	const struct rec_event *e = find_ev(ALG_EV_NOTICE);
+
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_msg(strstr(e->before, slip_lines[_i].why) != NULL,
+	    "[%s]: %s", slip_lines[_i].line, e->before);
+	expect_out(ALG_SERVER, in);
+}
+END_TEST
+
+/* What real clients send stays FTP, and active mode still works after it. */
+static const char *const real_sessions[] = {
+	/* FileZilla: AUTH TLS first (refused by this server), then clear text */
+	"AUTH TLS\r\nAUTH SSL\r\nUSER a\r\nPASS b\r\nSYST\r\nFEAT\r\nOPTS UTF8 ON\r\n"
+	"CLNT FileZilla\r\nPWD\r\nTYPE I\r\nMLSD\r\nMDTM f\r\nSIZE f\r\nMFMT 20240101000000 f\r\n",
+	/* WinSCP */
+	"HOST ftp.example.com\r\nUSER a\r\nPASS b\r\nSYST\r\nFEAT\r\nOPTS UTF8 ON\r\nPWD\r\n"
+	"CWD /\r\nTYPE A\r\nMLST f\r\nXSHA256 f\r\nHASH f\r\nAVBL\r\n",
+	/* lftp, curl, ftplib, wget: lower case, REST, STAT, ALLO, SITE, empty line */
+	"user a\r\npass b\r\nfeat\r\nopts MLST type;size;\r\nCWD dir with spaces\r\n"
+	"REST 0\r\nSTAT\r\nALLO 10\r\nSITE CHMOD 644 f\r\nNOOP\r\n\r\nLANG en\r\n",
+	/* Windows ftp.exe (X commands), RFC 2228 without TLS, RFC 959 leftovers */
+	"USER a\r\nPASS \r\nXPWD\r\nXCWD d\r\nXMKD n\r\nXRMD n\r\nXCUP\r\nPBSZ 0\r\nPROT C\r\n"
+	"ACCT x\r\nSTRU F\r\nMODE S\r\nHELP\r\nDELE f\r\nRNFR a\r\nRNTO b\r\nSMNT x\r\n",
+	/* UTF-8 path (RFC 2640), IAC IP IAC DM before ABOR, IAC IAC in a name */
+	"USER a\r\nPASS b\r\nRETR caf\xc3\xa9.txt\r\n\xff\xf4\xff\xf2" "ABOR\r\nDELE a\xff\xff" "b\r\n",
+};
+
+START_TEST(t_real_clients_stay_ftp)
+{
+	const char *p = real_sessions[_i];
+
+	h_start();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	/* command by command, each answered (230 to PASS) */
+	while (*p != '\0') {
+		const char *nl = strchr(p, '\n');
+		size_t n = (size_t)(nl - p) + 1;
+
+		ck_assert_int_eq(alg_session_input(H.s, ALG_CLIENT, p, n), (long)n);
+		ck_assert_msg(alg_session_state(H.s) != ALG_ST_NOTFTP, "not FTP at [%.*s]",
+		    (int)n - 2, p);
+		feed_all(ALG_SERVER, strncasecmp(p, "PASS", 4) == 0 ? "230 ok\r\n" : "200 ok\r\n");
+		p += n;
+	}
+	ck_assert_ptr_null(find_ev(ALG_EV_NOTICE));
+	h_clear();
+	feed_all(ALG_CLIENT, "PORT 192,168,1,2,4,1\r\n");
+	ck_assert_ptr_nonnull(find_ev(ALG_EV_MAP_OPEN));
+}
+END_TEST
+
+START_TEST(t_command_table)
+{
+	const char *arg;
+	size_t arglen;
+	const struct alg_cmd_def *d;
+	static const char *const must[] = {
+		"USER", "PASS", "ACCT", "CWD", "CDUP", "SMNT", "REIN", "QUIT", "PORT", "PASV",
+		"TYPE", "STRU", "MODE", "RETR", "STOR", "STOU", "APPE", "ALLO", "REST", "RNFR",
+		"RNTO", "ABOR", "DELE", "RMD", "MKD", "PWD", "LIST", "NLST", "SITE", "SYST",
+		"STAT", "HELP", "NOOP", "AUTH", "ADAT", "PROT", "PBSZ", "CCC", "MIC", "CONF",
+		"ENC", "FEAT", "OPTS", "EPRT", "EPSV", "LANG", "MDTM", "SIZE", "MLST", "MLSD",
+		"HOST", "LPRT", "LPSV", "CLNT",
+	};
+
+	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++) {
+		char low[8];
+		size_t k;
+
+		for (k = 0; must[i][k] != '\0'; k++)
+			low[k] = (char)(must[i][k] | 0x20);
+		low[k] = '\0';
+		ck_assert_msg(alg_cmd_lookup(must[i], strlen(must[i]), &arg, &arglen) != NULL,
+		    "%s missing", must[i]);
+		d = alg_cmd_lookup(low, strlen(low), &arg, &arglen);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_str_eq(d->verb, must[i]);
+	}
+	/* every row is reachable and no verb is there twice */
+	for (size_t i = 0; i < alg_cmd_count(); i++) {
+		const struct alg_cmd_def *r = alg_cmd_at(i);
+
+		ck_assert_ptr_eq(alg_cmd_lookup(r->verb, strlen(r->verb), &arg, &arglen), r);
+		for (size_t j = i + 1; j < alg_cmd_count(); j++)
+			ck_assert_str_ne(r->verb, alg_cmd_at(j)->verb);
+		/* a data-channel setup needs a login and holds the client */
+		if (r->flags & ALG_CF_SETUP)
+			ck_assert_uint_eq(r->flags & (ALG_CF_LOGIN | ALG_CF_BLOCKS),
+			    ALG_CF_LOGIN | ALG_CF_BLOCKS);
+	}
+	ck_assert_ptr_null(alg_cmd_at(alg_cmd_count()));
+	ck_assert(alg_cmd_is_transfer(ALG_CMD_MLSD));
+	ck_assert(!alg_cmd_is_transfer(ALG_CMD_PORT));
+	ck_assert(alg_cmd_flags(ALG_CMD_PASS) & ALG_CF_SECRET);
+	d = alg_cmd_lookup("SIZE  a b", 9, &arg, &arglen);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(arglen, 3);
+	ck_assert(memcmp(arg, "a b", 3) == 0);
+}
+END_TEST
+
+START_TEST(t_unsolicited_policy)
+{
+	h_start();
+	login();
+	/* names the control peer: harmless, forwarded as it is */
+	feed_all(ALG_SERVER, "227 =203,0,113,2,195,80\r\n");
+	expect_out(ALG_CLIENT, "227 =203,0,113,2,195,80\r\n");
+	h_clear();
+	/* answering a NOOP, multi-line, naming the gateway: each address line rewritten */
+	feed_all(ALG_CLIENT, "NOOP\r\n");
+	feed_all(ALG_SERVER, "227-x (203,0,113,1,0,21)\r\n text\r\n227 (192,168,1,3,12,234)\r\n");
+	expect_out(ALG_CLIENT, "227-Entering Passive Mode (203,0,113,2,0,21).\r\n text\r\n"
+	    "227 Entering Passive Mode (203,0,113,2,12,234).\r\n");
+	ck_assert_int_eq(count_ev(ALG_EV_MAP_OPEN), 0);
+	h_clear();
+	/* a 229 names no host: forwarded, logged */
+	feed_all(ALG_SERVER, "229 (|||5000|)\r\n");
+	expect_out(ALG_CLIENT, "229 (|||5000|)\r\n");
+	ck_assert_int_eq(find_ev(ALG_EV_NOTICE)->reason, ALG_R_UNSOLICITED);
+	/* after all that, the FIFO is still in step: a PASV works */
+	h_clear();
+	feed_all(ALG_CLIENT, "PASV\r\n");
+	feed_all(ALG_SERVER, "227 (203,0,113,2,195,81)\r\n");
+	ck_assert_ptr_nonnull(find_ev(ALG_EV_MAP_OPEN));
+	h_teardown();
+
+	/* in front of an intranet server the client's control peer is the gateway */
+	h_setup_v4();
+	H.addrs.passive_via_gw = true;
+	set_ep(&H.addrs.client, "198.51.100.7");
+	set_ep(&H.addrs.gw_client, "203.0.113.1");
+	set_ep(&H.addrs.gw_server, "192.168.1.1");
+	set_ep(&H.addrs.server, "192.168.1.10");
+	h_start();
+	login();
+	feed_all(ALG_SERVER, "227 Entering Passive Mode (192,168,1,10,195,80).\r\n");
+	expect_out(ALG_CLIENT, "227 Entering Passive Mode (203,0,113,1,195,80).\r\n");
+	ck_assert_int_eq(count_ev(ALG_EV_MAP_OPEN), 0);
+	h_teardown();
+
+	/* relaxed: a public third host is what a solicited reply would follow */
+	h_setup_v4();
+	H.pol.pasv = ALG_PASV_RELAXED;
+	h_start();
+	login();
+	feed_all(ALG_SERVER, "227 (198,51,100,9,195,80)\r\n");
+	expect_out(ALG_CLIENT, "227 (198,51,100,9,195,80)\r\n");
+	h_clear();
+	feed_all(ALG_SERVER, "227 (10,1,1,1,195,80)\r\n");
+	expect_out(ALG_CLIENT, "227 Entering Passive Mode (203,0,113,2,195,80).\r\n");
+}
+END_TEST
+
 START_TEST(t_memory_bound)
 {
 	/* docs/design.md quotes this figure; keep it small for routers */
@@ -1026,6 +1324,16 @@ session_suite(void)
 	tcase_add_test(ok, t_translate_v6_client_v4_server);
 	tcase_add_test(ok, t_port_policy_client);
 	tcase_add_test(ok, t_before_login);
+	tcase_add_test(ok, t_slip_http_after_greeting);
+	tcase_add_test(ok, t_slip_http_before_greeting);
+	tcase_add_test(ok, t_slip_bytewise);
+	tcase_add_test(ok, t_slip_custom_method);
+	tcase_add_test(ok, t_slip_after_login);
+	tcase_add_loop_test(ok, t_slip_lines, 0, (int)(sizeof(slip_lines) / sizeof(slip_lines[0])));
+	tcase_add_loop_test(ok, t_real_clients_stay_ftp, 0,
+	    (int)(sizeof(real_sessions) / sizeof(real_sessions[0])));
+	tcase_add_test(ok, t_command_table);
+	tcase_add_test(ok, t_unsolicited_policy);
 
 	tcase_add_checked_fixture(bad, h_setup_v4, h_teardown);
 	tcase_add_loop_test(bad, t_refusals, 0, (int)(sizeof(refusals) / sizeof(refusals[0])));
