@@ -4,8 +4,9 @@
  *
  * Every message is formatted into a fixed buffer: a hostile client's command
  * line or path may end up in a message, so a message is cut at LOG_MSG_MAX
- * bytes and its control characters are escaped, which keeps one event on one
- * line and stops anyone from forging log lines with an embedded newline.
+ * bytes and every byte outside printable ASCII is escaped, which keeps one
+ * event on one line, stops anyone from forging log lines with an embedded
+ * newline, and keeps terminal controls and bidi overrides out of the log.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -65,10 +66,14 @@ log_getlevel(void)
 }
 
 /*
- * Copies src into dst (size dstlen > 0) with control characters escaped as
- * \n, \r, \t or \xNN.  Bytes >= 0x80 pass: file names are often UTF-8.
- * Stops, NUL-terminated and ending in "...", when the next escape would not
- * fit.
+ * Copies src into dst (size dstlen > 0) with every byte outside printable
+ * ASCII escaped: \n, \r, \t or \xNN, and a backslash doubled so that the
+ * escaping reads back unambiguously.  Messages carry text that came from a
+ * peer (command lines, path names, server replies): raw, UTF-8 C1 controls
+ * (U+009B CSI is c2 9b) drive terminals and bidi overrides (U+202E) make a
+ * line read differently from what it says.  A UTF-8 path name therefore
+ * shows as \xc3\xa9; plain ASCII is unchanged.  Stops, NUL-terminated and
+ * ending in "...", when the next escape would not fit.
  */
 static void
 log_escape(char *dst, size_t dstlen, const char *src)
@@ -81,12 +86,12 @@ log_escape(char *dst, size_t dstlen, const char *src)
 		char esc[4];
 		size_t n;
 
-		if (ch >= 0x20 && ch != 0x7f) {
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
 			esc[0] = (char)ch;
 			n = 1;
-		} else if (ch == '\n' || ch == '\r' || ch == '\t') {
+		} else if (ch == '\n' || ch == '\r' || ch == '\t' || ch == '\\') {
 			esc[0] = '\\';
-			esc[1] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't';
+			esc[1] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : ch == '\t' ? 't' : '\\';
 			n = 2;
 		} else {
 			esc[0] = '\\';

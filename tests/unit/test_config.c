@@ -1178,8 +1178,8 @@ START_TEST(test_log_bounded)
 	/* cut to 1023 bytes of message, marked */
 	ck_assert_uint_eq(strlen(l1), 24 + strlen("ftpalgd: ") + 1023);
 	ck_assert_str_eq(l1 + strlen(l1) - 4, "A...");
-	/* one line, control characters escaped, UTF-8 kept */
-	ck_assert_str_eq(l2 + 24, "ftpalgd: USER x\\r\\nfake: line\\x01\\x7f\xc3\xa9");
+	/* one line, every byte outside printable ASCII escaped (issue 11: UTF-8 too) */
+	ck_assert_str_eq(l2 + 24, "ftpalgd: USER x\\r\\nfake: line\\x01\\x7f\\xc3\\xa9");
 	/* cut before the errno text: still bounded */
 	ck_assert_uint_eq(strlen(l3), 24 + strlen("ftpalgd: ") + 1023);
 	ck_assert_str_eq(l4 + 24, "ftpalgd: Permission denied");
