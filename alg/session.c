@@ -960,6 +960,51 @@ alg_looks_like_tls(const char *data, size_t len)
 	    (uint8_t)data[2] <= 0x04;
 }
 
+/*
+ * Client bytes that came before the greeting: true (and the session marked
+ * not FTP) unless every complete line is a well-formed command and the
+ * unterminated rest could still start one.
+ */
+static bool
+alg_pregreeting_not_ftp(struct alg_session *s, const char *data, size_t len)
+{
+	char clean[ALG_LINE_MAX];
+	const char *arg, *why = NULL;
+	size_t arglen, pos = 0;
+
+	while (pos < len) {
+		const char *p = data + pos, *nl = memchr(p, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - p) + 1 : len - pos, cl;
+
+		if (n >= ALG_LINE_MAX) {
+			why = "line too long";
+		} else if (nl != NULL) {
+			cl = alg_line_clean(p, n, clean);
+			if (cl == 0)
+				why = "empty line";
+			else if (alg_cmd_check(clean, cl, &arg, &arglen, &why) != NULL)
+				why = NULL;
+		} else {
+			/* unterminated: judge its verb once the verb is complete */
+			const char *sp = memchr(p, ' ', n);
+			size_t vl = sp != NULL ? (size_t)(sp - p) : n;
+
+			if (sp != NULL || vl > 7) {
+				cl = alg_line_clean(p, vl, clean);
+				if (alg_cmd_check(clean, cl, &arg, &arglen, &why) == NULL ||
+				    cl == 0)
+					why = why != NULL ? why : "no command verb";
+			}
+		}
+		if (why != NULL) {
+			alg_not_ftp(s, p, n, why);
+			return true;
+		}
+		pos += n;
+	}
+	return false;
+}
+
 long
 alg_session_input(struct alg_session *s, enum alg_side from, const char *data, size_t len)
 {
@@ -974,8 +1019,6 @@ alg_session_input(struct alg_session *s, enum alg_side from, const char *data, s
 		return (long)len;
 	}
 	if (from == ALG_CLIENT && s->state == ALG_ST_GREETING && len > 0) {
-		const char *nl;
-
 		if (len < 3 && (uint8_t)data[0] == 0x16 && (len < 2 || (uint8_t)data[1] == 0x03))
 			return 0;	/* maybe the start of a ClientHello: wait for more */
 		if (alg_looks_like_tls(data, len)) {
@@ -985,13 +1028,19 @@ alg_session_input(struct alg_session *s, enum alg_side from, const char *data, s
 			alg_send(s, to, data, len);
 			return (long)len;
 		}
-		/* An FTP client waits for the 220; a browser driven by a web page
-		 * (NAT slipstreaming) sends its request at once. */
-		nl = memchr(data, '\n', len);
-		alg_not_ftp(s, data, nl != NULL ? (size_t)(nl - data) : len,
-		    "FTP clients wait for the server's 220");
-		alg_send(s, to, data, len);
-		return (long)len;
+		/*
+		 * Before the greeting the client is held.  A pipelining client
+		 * (lftp, ftp:sync-mode off) may already have sent commands: they
+		 * wait for the 220 like any held input.  Anything else is no FTP
+		 * client (a browser driven by a web page sends its request at
+		 * once: NAT slipstreaming), decided now so that the bytes of a
+		 * protocol that speaks first are not held forever.
+		 */
+		if (alg_pregreeting_not_ftp(s, data, len)) {
+			alg_send(s, to, data, len);
+			return (long)len;
+		}
+		return 0;
 	}
 	while (done < len) {
 		const char *line;

@@ -724,16 +724,36 @@ START_TEST(t_before_login)
 	feed_all(ALG_CLIENT, "PASV\r\n");
 	expect_out(ALG_SERVER, "");
 	ck_assert(strncmp(H.out[ALG_CLIENT], "530 ", 4) == 0);
-	/* an FTP client waits for the greeting: one that speaks first is not
-	 * FTP (NAT slipstreaming); its bytes pass untouched, no pinholes */
+	/* before the greeting the client is held: a pipelining client (lftp,
+	 * ftp:sync-mode off) sends FEAT before the 220 */
 	h_teardown();
 	h_setup_v4();
 	h_start();
-	feed_all(ALG_CLIENT, "USER a\r\n");
-	expect_out(ALG_SERVER, "USER a\r\n");
+	ck_assert_int_eq(feed(ALG_CLIENT, "FEAT\r\nUSER a\r\n"), 0);
+	ck_assert_int_eq(feed(ALG_CLIENT, "USE"), 0);	/* partial verb: still held */
+	expect_out(ALG_SERVER, "");
+	feed_all(ALG_SERVER, "220 hi\r\n");
+	feed_all(ALG_CLIENT, "FEAT\r\nUSER a\r\n");
+	expect_out(ALG_SERVER, "FEAT\r\nUSER a\r\n");
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_LOGIN);
+	ck_assert_ptr_null(find_ev(ALG_EV_NOTICE));
+	/* but anything else before the greeting is not FTP, decided at once,
+	 * its bytes passed untouched (a protocol that speaks first is not held) */
+	h_teardown();
+	h_setup_v4();
+	h_start();
+	feed_all(ALG_CLIENT, "USER a\r\nGET /");
+	expect_out(ALG_SERVER, "USER a\r\nGET /");
 	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
 	ck_assert_int_eq(find_ev(ALG_EV_NOTICE)->reason, ALG_R_NOT_FTP);
+	ck_assert(strstr(find_ev(ALG_EV_NOTICE)->before,
+	    "client sent \"GET /\" before the server's greeting: not FTP (unknown command)") != NULL);
 	feed_all(ALG_SERVER, "220 hi\r\n");
+	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
+	h_teardown();
+	h_setup_v4();
+	h_start();
+	feed_all(ALG_CLIENT, "\x01\x02\x03\x04\x05\x06\x07\x08");	/* binary, no LF */
 	ck_assert_int_eq(alg_session_state(H.s), ALG_ST_NOTFTP);
 }
 END_TEST
