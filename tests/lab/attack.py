@@ -1,0 +1,342 @@
+#!/usr/bin/python3
+"""attack.py - hostile peers against the router, for real, in the namespace lab (issue 11).
+
+Same lab as matrix.py (tests/lab/lab.py): client (LAN) -- NAT router -- WAN, forward
+policy drop.  On the WAN side a hostile server (203.0.113.5, ports 21 and 2121); on
+the LAN a victim service on the client host itself (192.168.1.2:3306) and a
+"browser" that a web page makes send an HTTP request to the hostile server
+(tests/lab/attack_peers.py has all three).
+
+NAT slipstreaming: the browser sends `POST / HTTP/1.1` + headers, then a body
+`USER a` / `PASS b` / `PORT 192,168,1,2,12,234` (or EPRT); the hostile server
+answers 331/230/200 and connects to whatever endpoint it was told.  The attack
+works if the victim gets a connection from the WAN.  Variants: the request in one
+segment, PORT at a segment start, the request sent before the server's greeting,
+EPRT; on port 21 and 2121; router modes:
+    kernel   the kernel helper (port 21): measured, the baseline of docs/security.md
+    proxy    ftpalgd, engine = proxy (control-ports 21,2121)
+    inline   ftpalgd, engine = inline (NFQUEUE on 21,2121)
+For ftpalgd each attack must fail: no pinhole in `inet ftpalg`, the victim never
+reached, one "not FTP" log line naming the request line.  After each attack a
+legitimate active-mode session (ftplib or curl against vsftpd, sha256 checked)
+must work, so pinholes still open for real FTP.
+
+Unsolicited 227: the hostile server answers a NOOP with "227 (192,168,1,7,12,234)"
+(a LAN host).  Through ftpalgd the client must not get that address.
+
+A test is one check whose outcome matched its expectation.  Writes
+build/results/attack.txt ("passed=N failed=M") and build/lab/attack.log.
+Options: --modes kernel,proxy,inline  -v
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lab as L  # noqa: E402
+import inline as I  # noqa: E402
+from clients import Job, run_job  # noqa: E402
+
+OUT = os.path.join(L.REPO, "build", "results")
+LABOUT = os.path.join(L.REPO, "build", "lab")
+PEERS = os.path.join(L.HERE, "attack_peers.py")
+HOSTILE4 = "203.0.113.5"
+VICTIM_PORT = 3306
+MODES = ("kernel", "proxy", "inline")
+VARIANTS = ("one-segment", "segment-start", "before-greeting", "eprt")
+UNSOLICITED_LAN = "192,168,1,7"
+DEADLINE_S = 300
+PORTS = "21,2121"
+
+
+class AttackLab(I.InlineLab):
+    def queue_rules(self, on, bypass=True):
+        for ipt in ("iptables", "ip6tables"):
+            self.run("r", [ipt, "-w", "-F", "FORWARD"], check=False)
+            if on:
+                self.run("r", [ipt, "-w", "-I", "FORWARD", "-p", "tcp", "-m", "multiport",
+                               "--ports", PORTS, "-j", "NFQUEUE", "--queue-num", str(I.QUEUE)]
+                         + (["--queue-bypass"] if bypass else []))
+        self.bypass = bypass
+
+
+class ProxyDaemon(L.Daemon):
+    """ftpalgd, proxy engine, intercepting 21 and 2121."""
+
+    def write_conf(self):
+        super().write_conf()
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace("control-ports = 21\n", "control-ports = %s\n" % PORTS))
+
+
+class Report:
+    def __init__(self, verbose):
+        self.verbose = verbose
+        self.passed = self.failed = 0
+        self.lines, self.failures = [], []
+
+    def check(self, name, what, ok, why=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+            self.failures.append("%s: %s%s" % (name, what, (" (" + why + ")") if why else ""))
+        line = "  %-4s %-34s %s%s" % ("ok" if ok else "FAIL", name, what,
+                                      "" if ok or not why else "  [" + why + "]")
+        self.lines.append(line)
+        print(line, flush=True)
+
+
+def tail_lines(path, offset):
+    try:
+        with open(path) as f:
+            f.seek(offset)
+            return [json.loads(l) for l in f.read().splitlines() if l.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def fsize(path):
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def pinholes(lab):
+    """Elements of ftpalgd's pending-pinhole sets (empty when none)."""
+    out = []
+    for s in ("pin4", "pin6"):
+        r = lab.run("r", ["nft", "list", "set", "inet", "ftpalg", s], check=False)
+        if "elements" in r.out:
+            out.append(r.out[r.out.index("elements"):].split("}")[0] + "}")
+    return out
+
+
+def expectations(lab, mode):
+    r = lab.run("r", ["conntrack", "-L", "expect"], check=False)
+    return [l for l in (r.out + r.err).splitlines() if "proto=6" in l or "tcp" in l]
+
+
+class Attack:
+    def __init__(self, lab, rep, files):
+        self.lab, self.rep = lab, rep
+        self.hostile_log, self.victim_log, self.mode_file = files
+        self.legit_n = 0
+
+    def set_hostile(self, mode):
+        with open(self.mode_file, "w") as f:
+            f.write(mode + "\n")
+
+    def legit(self, name):
+        """A real FTP session right after: active mode, so a pinhole is needed."""
+        self.legit_n += 1
+        client = ("ftplib", "curl")[self.legit_n % 2]
+        dmode = ("PORT", "EPRT")[(self.legit_n // 2) % 2]
+        ok, secs, why = run_job(self.lab, Job("vsftpd", client, "4", dmode, "get"),
+                                "attack-legit-%d" % self.legit_n)
+        self.rep.check(name + " then", "%s %s RETR 1M works (%.2fs)" % (client, dmode, secs),
+                       ok, why)
+
+    def slipstream(self, mode, port, variant):
+        lab = self.lab
+        name = "%s:%s %s" % (mode, port, variant)
+        self.set_hostile("greet-after" if variant == "before-greeting" else "greet-first")
+        hoff, voff = fsize(self.hostile_log), fsize(self.victim_log)
+        doff = fsize(lab.daemon.logfile) if lab.daemon is not None else 0
+        lab.flush_conntrack()
+        r = lab.run("c", [L.PY, PEERS, "browser", "--addr", HOSTILE4, "--port", str(port),
+                          "--variant", variant, "--victim-port", str(VICTIM_PORT)],
+                    timeout=20, check=False)
+        recs = []
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not recs:
+            recs = tail_lines(self.hostile_log, hoff)
+            time.sleep(0.1)
+        time.sleep(0.2)     # a late connection to the victim still counts
+        hits = tail_lines(self.victim_log, voff)
+        rec = recs[0] if recs else {}
+        tried = rec.get("connects", [])
+        reached = [c["target"] for c in tried if c.get("connected")]
+        # The attack was carried out: the hostile server saw the data command and dialled.
+        performed = bool(tried) and r.ok
+        dlog = ""
+        if lab.daemon is not None:
+            with open(lab.daemon.logfile, errors="replace") as f:
+                f.seek(doff)
+                dlog = f.read()
+        if mode == "kernel":
+            # Measured baseline: the helper acts on a PORT/EPRT that starts a segment.
+            vulnerable = variant == "segment-start"
+            exp = expectations(lab, mode)
+            ok = performed and bool(hits) == vulnerable
+            self.rep.check(name, "kernel helper: %s (victim %s; %s)" % (
+                "attack WORKS" if hits else "attack fails", "reached from " + hits[0]["peer"]
+                if hits else "not reached", "expectation seen" if exp else "no expectation"),
+                ok, "expected %s; server dialled %s" % (
+                    "vulnerable" if vulnerable else "not vulnerable", tried or r.why()))
+        else:
+            ph = pinholes(lab)
+            ok = performed and not hits and not reached and not ph
+            self.rep.check(name, "attack fails: victim not reached, no pinhole", ok,
+                           "performed=%s victim=%s server reached %s pinholes=%s browser=%s" % (
+                               performed, hits, reached, ph, r.why() if not r.ok else "ok"))
+            want = 'client sent "POST / HTTP/1.1" %s: not FTP' % (
+                "before the server's greeting" if variant == "before-greeting" else "before login")
+            notes = [l for l in dlog.splitlines() if "not FTP" in l]
+            self.rep.check(name + " log", "one line: " + want, len(notes) == 1 and want in notes[0]
+                           and "pinhole open" not in dlog,
+                           "; ".join(notes) or "no not-FTP line")
+        self.legit(name)
+
+    def unsolicited(self, mode, port):
+        lab = self.lab
+        name = "%s:%s unsolicited 227" % (mode, port)
+        self.set_hostile("unsolicited")
+        doff = fsize(lab.daemon.logfile) if lab.daemon is not None else 0
+        r = lab.run("c", [L.PY, PEERS, "noop", "--addr", HOSTILE4, "--port", str(port)],
+                    timeout=20, check=False)
+        try:
+            got = json.loads(r.out).get("NOOP", "").strip()
+        except ValueError:
+            got = ""
+        if mode == "kernel":
+            self.rep.check(name, "kernel helper forwards it as is: %r" % got,
+                           r.ok and UNSOLICITED_LAN in got, r.why())
+        else:
+            with open(lab.daemon.logfile, errors="replace") as f:
+                f.seek(doff)
+                dlog = f.read()
+            hoststr = HOSTILE4.replace(".", ",")
+            self.rep.check(name, "LAN address not forwarded; client got %r" % got,
+                           r.ok and got.startswith("227") and UNSOLICITED_LAN not in got
+                           and hoststr in got and not pinholes(lab), r.why())
+            self.rep.check(name + " log", "logged as unsolicited, rewritten",
+                           "unsolicited 227 named private address 192.168.1.7" in dlog,
+                           dlog.strip().splitlines()[-1] if dlog.strip() else "empty log")
+        self.legit(name)
+
+
+def run_mode(lab, rep, att, mode):
+    if mode == "kernel":
+        lab.set_mode("kernel")
+    elif mode == "proxy":
+        lab.set_mode("ftpalgd")
+        lab.daemon = ProxyDaemon(lab, "", "info")
+        ok = lab.daemon.start()
+        rep.check("proxy start", "ftpalgd proxy engine, control ports " + PORTS, ok,
+                  lab.daemon.error or "")
+        if not ok:
+            return
+    else:
+        lab.set_mode("inline")
+        ok = lab.start_inline(log_level="info")
+        rep.check("inline start", "ftpalgd inline engine, NFQUEUE on " + PORTS, ok,
+                  lab.daemon.error or "")
+        if not ok:
+            return
+    ports = (21,) if mode == "kernel" else (21, 2121)
+    for port in ports:
+        for v in VARIANTS:
+            att.slipstream(mode, port, v)
+    att.unsolicited(mode, 21)
+    if lab.daemon is not None:
+        clean, detail = lab.daemon.stop()
+        lab.daemon = None
+        rep.check(mode + " stop", detail, clean)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    modes = [m for m in a.modes.split(",") if m]
+    for m in modes:
+        if m not in MODES:
+            ap.error("unknown mode " + m)
+    L.require_root("make check")
+    for tool in ("iptables", "ip6tables", "conntrack", "vsftpd", "curl"):
+        if shutil.which(tool) is None:
+            print("attack-lab: %s missing (scripts/install-deps.sh)" % tool, file=sys.stderr)
+            return 2
+    os.makedirs(OUT, exist_ok=True)
+    os.makedirs(LABOUT, exist_ok=True)
+    shutil.rmtree(os.path.join(LABOUT, "attack-logs"), ignore_errors=True)
+    rep = Report(a.verbose)
+    lab = AttackLab(verbose=a.verbose)
+    L.install_signal_handlers(lab)
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(SystemExit("deadline")))
+    signal.alarm(DEADLINE_S)
+    crashed = None
+    t0 = time.monotonic()
+    try:
+        print("attack-lab: namespaces %s, temp %s; modes %s" % (
+            ", ".join(lab.ns.values()), lab.tmp, ",".join(modes)), flush=True)
+        lab.create()
+        lab.run("s", ["ip", "addr", "add", HOSTILE4 + "/24", "dev", lab.if_s])
+        lab.make_files(big=False)
+        lab.start_servers(which=("vsftpd",), families=("4",))
+        files = (os.path.join(lab.logdir, "hostile.jsonl"), os.path.join(lab.logdir, "victim.jsonl"),
+                 os.path.join(lab.tmp, "hostile.mode"))
+        att = Attack(lab, rep, files)
+        att.set_hostile("greet-first")
+        lab.spawn("hostile", "s", [L.PY, PEERS, "hostile", "--addr", HOSTILE4, "--ports", PORTS,
+                                   "--mode-file", files[2], "--log", files[0]],
+                  os.path.join(lab.logdir, "hostile.out"))
+        lab.spawn("victim", "c", [L.PY, PEERS, "victim", "--addr", L.CLIENT4, "--port",
+                                  str(VICTIM_PORT), "--log", files[1]],
+                  os.path.join(lab.logdir, "victim.out"))
+        for port in (21, 2121):
+            if not lab.wait_listen("s", port, HOSTILE4, timeout=10):
+                raise L.LabError("hostile server did not listen on %d" % port)
+        if not lab.wait_listen("c", VICTIM_PORT, L.CLIENT4, timeout=10):
+            raise L.LabError("victim did not listen")
+        for m in modes:
+            ts = time.monotonic()
+            print("attack-lab: == %s" % m, flush=True)
+            run_mode(lab, rep, att, m)
+            print("attack-lab: %s done (%.0fs)" % (m, time.monotonic() - ts), flush=True)
+    except BaseException as e:          # KeyboardInterrupt, SystemExit from signals too
+        crashed = e
+        if not isinstance(e, (KeyboardInterrupt, SystemExit)):
+            traceback.print_exc()
+    finally:
+        signal.alarm(0)
+        if lab.daemon is not None and (rep.failed or crashed):
+            tail = lab.daemon.log_text()[-3000:]
+            print("\nftpalgd log (tail):\n" + "\n".join("  | " + l for l in tail.splitlines()))
+        try:
+            lab.queue_rules(False)
+        except Exception:
+            pass
+        keep = os.path.join(LABOUT, "attack-logs") if (rep.failed or crashed) else None
+        lab.destroy(keep_logs_to=keep)
+        left = lab.leftovers() + [n for n in L.Lab.netns_list() if n.startswith(lab.prefix)]
+        rep.check("cleanup", "namespaces, links and temp dir removed", not left, ", ".join(left))
+    if crashed is not None:
+        rep.failed += 1
+        rep.failures.append("run aborted: %s %s" % (type(crashed).__name__, crashed))
+    out = ["== checks"] + rep.lines
+    if rep.failures:
+        out.append("\nnot as expected:")
+        out.extend("  " + f for f in rep.failures)
+    summary = "passed=%d failed=%d" % (rep.passed, rep.failed)
+    out.append("\nattack-lab: %s (%.0fs)" % (summary, time.monotonic() - t0))
+    print("\n".join(out[len(rep.lines) + 1:]))
+    with open(os.path.join(OUT, "attack.txt"), "w") as f:
+        f.write(summary + "\n")
+    with open(os.path.join(LABOUT, "attack.log"), "w") as f:
+        f.write("\n".join(out) + "\n")
+    if isinstance(crashed, KeyboardInterrupt):
+        return 130
+    return 1 if rep.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

