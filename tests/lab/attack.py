@@ -21,6 +21,11 @@ reached, one "not FTP" log line naming the request line.  After each attack a
 legitimate active-mode session (ftplib or curl against vsftpd, sha256 checked)
 must work, so pinholes still open for real FTP.
 
+Real clients stay FTP (no "not FTP" line, transfers work): wget passive and
+active, lftp with ftp:sync-mode off (it sends FEAT before the greeting), and the
+command sequences of FileZilla (AUTH TLS first, FEAT, OPTS UTF8 ON, CLNT) and
+WinSCP (HOST, XSHA256...) with an ABOR sent as Telnet IAC IP/DM urgent data.
+
 Unsolicited 227: the hostile server answers a NOOP with "227 (192,168,1,7,12,234)"
 (a LAN host).  Through ftpalgd the client must not get that address.
 
@@ -36,6 +41,7 @@ import signal
 import sys
 import time
 import traceback
+from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -222,6 +228,33 @@ class Attack:
         self.legit(name)
 
 
+def real_clients(lab, rep, mode):
+    """Clients that must keep working through ftpalgd, and never be called "not FTP"."""
+    s = L.SERVERS["vsftpd"]
+    doff = fsize(lab.daemon.logfile)
+    out = os.path.join(lab.cli, "wget.out")
+    for flags, what in (([], "passive"), (["--no-passive-ftp"], "active")):
+        if os.path.exists(out):
+            os.unlink(out)
+        r = lab.run("c", ["wget", "-q", "-T", "10", "-t", "1"] + flags + ["-O", out,
+                          "ftp://%s:%s@%s/f1m.bin" % (s["user"], quote(s["password"], safe=""), s["4"])],
+                    timeout=20, check=False)
+        ok = r.ok and os.path.exists(out) and L.sha256(out) == lab.hashes["f1m.bin"]
+        rep.check("%s real wget %s" % (mode, what), "RETR 1M, sha256 ok", ok, r.why())
+    ok, secs, why = run_job(lab, Job("vsftpd", "lftp-pipe", "4", "PORT", "get"), "attack-lftp")
+    rep.check("%s real lftp sync-mode off" % mode, "PORT RETR 1M (%.2fs)" % secs, ok, why)
+    for cl in ("fz", "winscp"):
+        r = lab.run("c", [L.PY, PEERS, "seq", "--addr", s["4"], "--user", s["user"],
+                          "--password", s["password"], "--file", "small.bin", "--size",
+                          str(L.FILES["small.bin"]), "--client", cl], timeout=30, check=False)
+        rep.check("%s real %s sequence" % (mode, {"fz": "FileZilla", "winscp": "WinSCP"}[cl]),
+                  "commands, PASV+PORT RETR, IAC ABOR", r.ok, (r.out + r.err).strip()[-200:])
+    with open(lab.daemon.logfile, errors="replace") as f:
+        f.seek(doff)
+        notes = [l for l in f.read().splitlines() if "not FTP" in l]
+    rep.check("%s real clients" % mode, "none of them called not FTP", not notes, "; ".join(notes))
+
+
 def run_mode(lab, rep, att, mode):
     if mode == "kernel":
         lab.set_mode("kernel")
@@ -245,6 +278,8 @@ def run_mode(lab, rep, att, mode):
         for v in VARIANTS:
             att.slipstream(mode, port, v)
     att.unsolicited(mode, 21)
+    if mode != "kernel":
+        real_clients(lab, rep, mode)
     if lab.daemon is not None:
         clean, detail = lab.daemon.stop()
         lab.daemon = None
@@ -261,7 +296,7 @@ def main():
         if m not in MODES:
             ap.error("unknown mode " + m)
     L.require_root("make check")
-    for tool in ("iptables", "ip6tables", "conntrack", "vsftpd", "curl"):
+    for tool in ("iptables", "ip6tables", "conntrack", "vsftpd", "curl", "lftp", "wget"):
         if shutil.which(tool) is None:
             print("attack-lab: %s missing (scripts/install-deps.sh)" % tool, file=sys.stderr)
             return 2

@@ -29,6 +29,13 @@
           eprt            as one-segment with EPRT |1|addr|port|
         Prints a JSON object: what came back.
 
+    attack_peers.py seq --addr A --user U --password P --file NAME --size N --client fz|winscp
+        The command sequence FileZilla (AUTH TLS, AUTH SSL first, then SYST, FEAT,
+        OPTS UTF8 ON, CLNT, PWD, TYPE I) or WinSCP (HOST first, OPTS UTF8 ON,
+        XSHA256...) sends, with ftplib, answers of any code accepted; then a
+        passive and an active RETR (size checked) and an ABOR sent with Telnet
+        IAC IP / IAC DM as urgent data (ftplib's abort()).  Prints JSON.
+
     attack_peers.py noop --addr A --port P
         A minimal FTP client: USER, PASS, NOOP; prints the NOOP's reply (JSON).
 
@@ -233,13 +240,57 @@ def noop(args):
     print(json.dumps(out))
 
 
+SEQUENCES = {
+    "fz": ["AUTH TLS", "AUTH SSL", "USER", "PASS", "SYST", "FEAT", "OPTS UTF8 ON",
+           "CLNT FileZilla", "PWD", "TYPE I", "OPTS MLST type;size;modify;", "MDTM %s",
+           "SIZE %s"],
+    "winscp": ["HOST %h", "USER", "PASS", "SYST", "FEAT", "OPTS UTF8 ON", "PWD", "CWD /",
+               "TYPE A", "XSHA256 %s", "MLST %s", "TYPE I", "STAT"],
+}
+
+
+def seq(args):
+    import ftplib
+    out = {"replies": [], "ok": False}
+    f = ftplib.FTP()
+    f.connect(args["addr"], 21, timeout=10)
+    for cmd in SEQUENCES[args["client"]]:
+        if cmd == "USER":
+            cmd = "USER " + args["user"]
+        elif cmd == "PASS":
+            cmd = "PASS " + args["password"]
+        cmd = cmd.replace("%s", args["file"]).replace("%h", args["addr"])
+        try:
+            r = f.sendcmd(cmd)
+        except ftplib.all_errors as e:
+            r = str(e)
+        out["replies"].append("%s -> %s" % (cmd.split()[0], r.splitlines()[0][:60]))
+    sizes = []
+    for passive in (True, False):
+        f.set_pasv(passive)
+        got = []
+        f.retrbinary("RETR " + args["file"], got.append)
+        sizes.append(sum(len(b) for b in got))
+    try:
+        out["abor"] = f.abort()[:40]
+    except ftplib.all_errors as e:
+        out["abor"] = str(e)[:40]
+    out["noop_after_abor"] = f.sendcmd("NOOP")[:3]
+    f.quit()
+    out["sizes"] = sizes
+    out["ok"] = all(n == int(args["size"]) for n in sizes) and out["noop_after_abor"] == "200"
+    print(json.dumps(out))
+    return 0 if out["ok"] else 1
+
+
 def main():
     role = sys.argv[1]
     args = {}
     it = iter(sys.argv[2:])
     for k in it:
         args[k.lstrip("-")] = next(it)
-    {"hostile": hostile, "victim": victim, "browser": browser, "noop": noop}[role](args)
+    return {"hostile": hostile, "victim": victim, "browser": browser, "noop": noop,
+            "seq": seq}[role](args)
 
 
 if __name__ == "__main__":

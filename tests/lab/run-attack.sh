@@ -18,7 +18,7 @@ fail() {
 
 [ "$(id -u)" = 0 ] || fail "must run as root (network namespaces, nftables, NFQUEUE): sudo make check"
 [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 missing (scripts/install-deps.sh)"
-for t in ip nft iptables ip6tables conntrack ss vsftpd curl; do
+for t in ip nft iptables ip6tables conntrack ss vsftpd curl lftp wget; do
 	command -v "$t" >/dev/null 2>&1 || fail "$t missing: run scripts/install-deps.sh"
 done
 [ -x build/ftpalgd ] || fail "build/ftpalgd missing: run make"
