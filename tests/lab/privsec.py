@@ -8,8 +8,9 @@ hold, a control socket that is root's (or control-group's) and never stalls the 
    by `systemd-analyze syscall-filter`, RestrictAddressFamilies=, installed by
    build/tests/seccomp-exec with libseccomp).  It must start, hold CAP_NET_ADMIN only,
    and work: an active-mode download through the default-drop router needs the
-   pinhole it adds to nftables.  (The unit's User=ftpalg is played by nobody here:
-   the test makes no users.)
+   pinhole it adds to nftables; a passive one through a relay mapping runs the
+   splice relay; the inline engine binds its NFQUEUE queue and ctnetlink.  (The
+   unit's User=ftpalg is played by nobody here: the test makes no users.)
    While it runs: many idle control-socket clients and a slow one; an FTP session
    through the daemon must get its NOOP answered within 2 s (liveness, not speed),
    `ftpalg status` must still be answered, and the idle clients must be dropped
@@ -156,13 +157,18 @@ def daemon_pid(lab):
         return lab.daemon.proc.pid
 
 
-def start_wrapped(lab, prefix, extra_conf, rundir, timeout=6.0):
-    """lab.Daemon.start with argv prefix and socket/pidfile in rundir."""
+def start_wrapped(lab, prefix, extra_conf, rundir, timeout=6.0, drop=()):
+    """lab.Daemon.start with argv prefix and socket/pidfile in rundir; the lab's
+    configuration lines starting with a key in drop are left out."""
     d = L.Daemon(lab, extra_conf, "debug")
     d.sock = os.path.join(rundir, "ftpalgd.sock")
     d.pidfile = os.path.join(rundir, "ftpalgd.pid")
     lab.daemon = d
     d.write_conf()
+    with open(d.conf) as f:
+        lines = [l for l in f if not l.split("=")[0].strip() in drop]
+    with open(d.conf, "w") as f:
+        f.writelines(lines)
     d.offset = os.path.getsize(d.logfile) if os.path.exists(d.logfile) else 0
     d.proc = lab.spawn("ftpalgd", "r", prefix + [L.DAEMON, "-d", "-f", d.conf], d.logfile)
     deadline = time.monotonic() + timeout
@@ -240,7 +246,10 @@ def main():
 
         # ---- 1. as the unit runs it
         # control-group = the service's own group, as the unit (no chown needed)
-        ok = start_wrapped(lab, setpriv + seccomp, "control-group = nogroup\n", rundir)
+        # and a relay mapping, so that the userspace relay (splice) runs under it too
+        relay_conf = "mapping = %s:2100 -> %s:21 relay\n" % (L.RLAN4, L.SERVERS["vsftpd"]["4"])
+        ok = start_wrapped(lab, setpriv + seccomp, "control-group = nogroup\n" + relay_conf,
+                           rundir)
         check("unit-like: starts unprivileged under the unit's seccomp filter", ok,
               (lab.daemon.error or "") + lab.daemon.log_text()[-600:])
         if ok:
@@ -264,6 +273,12 @@ def main():
             check("unit-like: active download works (pinhole added with CAP_NET_ADMIN only)",
                   r.ok and L.sha256(out) == lab.hashes["small.bin"],
                   r.why() + lab.daemon.log_text()[-400:])
+            out = os.path.join(lab.cli, "relayed.bin")
+            r = lab.run("c", ["curl", "-s", "-S", "--max-time", "20", "-o", out,
+                              "ftp://%s:2100/small.bin" % L.RLAN4], timeout=30, check=False)
+            check("unit-like: passive download through the splice relay works",
+                  r.ok and L.sha256(out) == lab.hashes["small.bin"],
+                  r.why() + lab.daemon.log_text()[-400:])
             s = os.stat(lab.daemon.sock)
             check("unit-like: control socket is the daemon's user and group, 0660",
                   s.st_uid == 65534 and s.st_gid == 65534 and stat.S_IMODE(s.st_mode) == 0o660,
@@ -272,6 +287,17 @@ def main():
 
         clean, detail = lab.daemon.stop()
         check("unit-like: stops cleanly, table removed", clean, detail)
+
+        # ---- 1b. the inline engine (NFQUEUE, ctnetlink) starts under the same
+        ok = start_wrapped(lab, setpriv + seccomp, "engine = inline\nqueue-num = 7\n", rundir,
+                           drop=("intercept-interface",))
+        log = lab.daemon.log_text()
+        check("unit-like: the inline engine binds its NFQUEUE queue under the filter",
+              ok and "inline engine on NFQUEUE queue 7" in log and
+              "running as nobody (uid 65534, started unprivileged)" in log,
+              (lab.daemon.error or "") + log[-600:])
+        clean, detail = lab.daemon.stop()
+        check("unit-like inline: stops cleanly, table removed", clean, detail)
 
         # ---- 2. root with user = nobody, control-group = adm
         ok = start_wrapped(lab, [], "user = nobody\ncontrol-group = adm\n", lab.tmp)
