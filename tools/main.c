@@ -1,7 +1,8 @@
 /*
  * main.c - ftpalg, the admin's command line tool for ftpalgd.
  *
- *   ftpalg [-s SOCKET] [--json] status|sessions|pinholes|stats
+ *   ftpalg [-s SOCKET] [--json] status|sessions|pinholes|relays|stats
+ *   ftpalg [-s SOCKET] metrics [-f CONFIG]
  *   ftpalg rules [-f CONFIG] [-o key=value]... [-t nft|iptables|fw4|all]
  *   ftpalg trace [--json] [--html FILE] [-v] [-p PORT]... FILE...
  *   ftpalg trace [--json] [--html FILE] [-v] [-p PORT]... -i IFACE [-c COUNT] [-t SECONDS]
@@ -21,6 +22,7 @@
 #include "daemon/config.h"
 #include "daemon/version.h"
 #include "tools/ctl.h"
+#include "tools/metrics.h"
 #include "tools/rules.h"
 #include "tools/trace.h"
 
@@ -46,33 +48,82 @@ cli_default_socket(void)
 	return cfg.control_socket[0] != '\0' ? cfg.control_socket : CTL_DEFAULT_SOCKET;
 }
 
+/* One line of usage per command, for `ftpalg COMMAND --help` and the summary. */
+struct cli_cmd {
+	const char *name, *args, *what;
+};
+
+static const struct cli_cmd cli_cmds[] = {
+	{ "status", "", "version, mode, listeners, counts" },
+	{ "sessions", "", "the FTP control sessions being handled" },
+	{ "pinholes", "", "the data connections let through, and for how long" },
+	{ "relays", "", "the data connections ftpalgd carries itself (relay mode)" },
+	{ "stats", "", "counters: rewrites, pinholes, refusals" },
+	{ "metrics", "[-f CONFIG]", "the counters in Prometheus text format (limits from CONFIG)" },
+	{ "rules", "[-f CONFIG] [-o KEY=VALUE]... [-t nft|iptables|fw4|all]",
+	  "firewall rules the configuration needs" },
+	{ "trace", "[--json] [--html FILE] [-v] [-p PORT]... FILE... | -i IFACE [-c COUNT] "
+	  "[-t SECONDS]", "the pcap doctor: why FTP sessions in a capture failed" },
+	{ "help", "[COMMAND]", "this text, or a command's" },
+	{ "version", "", "print the version" },
+};
+#define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+
+static const struct cli_cmd *
+cli_find(const char *name)
+{
+	for (size_t i = 0; i < CLI_NCMDS; i++)
+		if (strcmp(cli_cmds[i].name, name) == 0)
+			return &cli_cmds[i];
+	return NULL;
+}
+
+/* `ftpalg COMMAND --help`: to stdout, exit 0. */
+static int
+cli_cmd_usage(const struct cli_cmd *c)
+{
+	bool daemon = strcmp(c->name, "rules") != 0 && strcmp(c->name, "trace") != 0 &&
+	    strcmp(c->name, "help") != 0 && strcmp(c->name, "version") != 0;
+
+	printf("usage: ftpalg %s%s%s%s%s\n\n%s.\n", daemon ? "[-s SOCKET] " : "",
+	    daemon && strcmp(c->name, "metrics") != 0 ? "[--json] " : "", c->name,
+	    c->args[0] != '\0' ? " " : "", c->args, c->what);
+	if (daemon)
+		printf("\nAsks ftpalgd over its control socket (default %s).\n",
+		    cli_default_socket());
+	printf("See ftpalg(8).\n");
+	return 0;
+}
+
 static void
 cli_usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: ftpalg [-s SOCKET] [--json] COMMAND [ARGS]\n"
 	    "\n"
-	    "Commands that ask ftpalgd (over its control socket, default %s):\n"
-	    "  status              version, mode, listeners, counts\n"
-	    "  sessions            the FTP control sessions being handled\n"
-	    "  pinholes            the data connections let through, and for how long\n"
-	    "  relays              the data connections ftpalgd carries itself (relay mode)\n"
-	    "  stats               counters: rewrites, pinholes, refusals\n"
-	    "\n"
-	    "Commands that work alone:\n"
-	    "  rules [-f CONFIG] [-o KEY=VALUE]... [-t nft|iptables|fw4|all]\n"
-	    "                      firewall rules the configuration needs\n"
-	    "  trace [--json] [--html FILE] [-v] [-p PORT]... FILE...\n"
-	    "  trace [--json] [--html FILE] [-v] [-p PORT]... -i IFACE [-c COUNT] [-t SECONDS]\n"
-	    "                      the pcap doctor: why FTP sessions in a capture failed\n"
-	    "  help                this text\n"
+	    "Commands that ask ftpalgd (over its control socket, default %s):\n",
+	    cli_default_socket());
+	for (size_t i = 0; i < CLI_NCMDS; i++) {
+		if (strcmp(cli_cmds[i].name, "rules") == 0)
+			fprintf(out, "\nCommands that work alone:\n");
+		char head[160];
+
+		snprintf(head, sizeof(head), "%s%s%s", cli_cmds[i].name,
+		    cli_cmds[i].args[0] != '\0' ? " " : "", cli_cmds[i].args);
+		if (strlen(head) > 18)
+			fprintf(out, "  %s\n  %-18s  %s\n", head, "", cli_cmds[i].what);
+		else
+			fprintf(out, "  %-18s  %s\n", head, cli_cmds[i].what);
+	}
+	fprintf(out,
 	    "\n"
 	    "Options:\n"
 	    "  -s, --socket PATH   ftpalgd's control socket\n"
 	    "  --json              machine-readable output\n"
+	    "  -h, --help          this text; after a command: that command's\n"
 	    "  -V, --version       print the version\n"
 	    "\n"
-	    "See ftpalg(8).\n", cli_default_socket());
+	    "See ftpalg(8).\n");
 }
 
 static int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -89,6 +140,25 @@ cli_usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n(ftpalg help shows the usage)\n");
 	return 2;
+}
+
+static bool
+cli_is_help(const char *a)
+{
+	return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+static bool
+cli_is_version(const char *a)
+{
+	return strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0;
+}
+
+static int
+cli_version(void)
+{
+	printf("ftpalg %s\n", CLI_VERSION);
+	return 0;
 }
 
 /* A whole unsigned decimal in [lo, hi]. */
@@ -121,6 +191,10 @@ cli_rules(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
+		if (cli_is_help(a))
+			return cli_cmd_usage(cli_find("rules"));
+		if (cli_is_version(a))
+			return cli_version();
 		if ((strcmp(a, "-f") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "-t") == 0) &&
 		    i + 1 >= argc)
 			return cli_usage_error("rules: %s needs a value", a);
@@ -162,6 +236,52 @@ cli_rules(int argc, char **argv)
 	}
 	rules_print(&cfg, mask, file != NULL ? file : "the defaults and -o", stdout);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+/*
+ * The limits come from the configuration file (the daemon's reply does not
+ * carry them): -f, or the default file when it is there.
+ */
+static int
+cli_metrics(const char *sock, int argc, char **argv)
+{
+	const char *file = NULL;
+	struct metrics_limits lim = { 0, 0, 0 };
+	struct ftpalg_config cfg;
+	char err[512];
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (cli_is_help(a))
+			return cli_cmd_usage(cli_find("metrics"));
+		if (cli_is_version(a))
+			return cli_version();
+		if ((strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) && i + 1 < argc) {
+			sock = argv[++i];
+		} else if (strcmp(a, "-f") == 0) {
+			if (i + 1 >= argc)
+				return cli_usage_error("metrics: -f needs a file");
+			file = argv[++i];
+		} else {
+			return cli_usage_error("metrics: unknown argument \"%s\"", a);
+		}
+	}
+	cfg_defaults(&cfg);
+	if (file != NULL || access(CLI_DEFAULT_CONFIG, R_OK) == 0) {
+		if (file == NULL)
+			file = CLI_DEFAULT_CONFIG;
+		if (cfg_load_file(&cfg, file, err, sizeof(err)) < 0) {
+			fprintf(stderr, "ftpalg: %s\n", err);
+			return 1;
+		}
+	}
+	lim.max_sessions = cfg.max_sessions;
+	lim.max_sessions_per_client = cfg.max_sessions_per_client;
+	lim.max_pinholes = cfg.max_pinholes;
+	return metrics_command(sock, &lim, stdout, stderr);
 }
 
 /* ---------------------------------------------------------------- trace */
@@ -325,9 +445,8 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			cli_usage(stdout);
 			return 0;
-		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-			printf("ftpalg %s\n", CLI_VERSION);
-			return 0;
+		} else if (cli_is_version(a)) {
+			return cli_version();
 		} else if (a[0] == '-') {
 			return cli_usage_error("unknown option \"%s\"", a);
 		} else {
@@ -344,6 +463,10 @@ main(int argc, char **argv)
 	    strcmp(cmd, "stats") == 0) {
 		/* Options are accepted after the command too. */
 		for (; i < argc; i++) {
+			if (cli_is_help(argv[i]))
+				return cli_cmd_usage(cli_find(cmd));
+			if (cli_is_version(argv[i]))
+				return cli_version();
 			if (strcmp(argv[i], "--json") == 0)
 				json = 1;
 			else if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) &&
@@ -354,16 +477,30 @@ main(int argc, char **argv)
 		}
 		return ctl_command(sock, cmd, json, stdout, stderr);
 	}
+	if (strcmp(cmd, "metrics") == 0)
+		return cli_metrics(sock, argc - i, argv + i);
 	if (strcmp(cmd, "rules") == 0)
 		return cli_rules(argc - i, argv + i);
 	if (strcmp(cmd, "trace") == 0)
 		return cli_trace(json, argc - i, argv + i);
-	if (strcmp(cmd, "help") == 0) {
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "version") == 0) {
+		const struct cli_cmd *c = NULL;
+
+		for (; i < argc; i++) {
+			if (cli_is_help(argv[i]))
+				return cli_cmd_usage(cli_find(cmd));
+			if (cli_is_version(argv[i]))
+				return cli_version();
+			if (strcmp(cmd, "version") == 0 || c != NULL)
+				return cli_usage_error("%s takes no argument \"%s\"", cmd, argv[i]);
+			if ((c = cli_find(argv[i])) == NULL)
+				return cli_usage_error("help: unknown command \"%s\"", argv[i]);
+		}
+		if (strcmp(cmd, "version") == 0)
+			return cli_version();
+		if (c != NULL)
+			return cli_cmd_usage(c);
 		cli_usage(stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "version") == 0) {
-		printf("ftpalg %s\n", CLI_VERSION);
 		return 0;
 	}
 	return cli_usage_error("unknown command \"%s\"", cmd);
