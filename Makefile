@@ -7,6 +7,7 @@
 #   make bench      data path and control path against the kernel helper, proxy and
 #                   inline engines (root)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian package, into build/deb/
 #
 # Layers, and the only direction they depend on each other:
 #   alg/    FTP protocol core: pure code, depends on nothing of the system
@@ -22,6 +23,7 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 
 CC      ?= cc
@@ -77,7 +79,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 
 .PHONY: all check check-run unit-check replay-check lab-check fuzz demo bench install \
-        uninstall clean deps
+        uninstall clean deps deb
 
 all: $(B)/ftpalgd $(B)/ftpalg $(UNIT_BIN) $(REPLAY_BIN)
 
@@ -113,6 +115,15 @@ $(B)/ftpalgd: $(DAEMON_OBJ) $(LIBENGINE) $(LIBNAT) $(LIBALG)
 $(B)/ftpalg: $(TOOLS_OBJ) $(B)/daemon/config.o $(LIBALG)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOLS_OBJ) $(B)/daemon/config.o $(LIBALG) $(PCAP_LIBS)
 
+# The CLI without the pcap doctor and libpcap, for small routers (OpenWrt):
+# its `ftpalg trace` runs $(SBINDIR)/ftpalg-trace, the full CLI, when installed.
+$(B)/tools/main-notrace.o: tools/main.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DFTPALG_NO_TRACE -DFTPALG_TRACE_HELPER='"$(SBINDIR)/ftpalg-trace"' \
+	    -c $< -o $@
+$(B)/ftpalg-notrace: $(B)/tools/main-notrace.o $(filter-out $(B)/tools/main.o $(B)/tools/trace_%.o,$(TOOLS_OBJ)) $(B)/daemon/config.o $(LIBALG)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
 $(B)/tests/%: tests/unit/%.c $(LIBTOOLS) $(LIBDAEMON) $(LIBENGINE) $(LIBNAT) $(LIBALG)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(NAT_CFLAGS) $(PCAP_CFLAGS) -o $@ $< \
@@ -144,6 +155,7 @@ lab-check: all
 # The namespace labs `make check` runs after the unit tests, each writing
 # build/results/<name>.txt; all of them need root.
 LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
+              tests/lab/cli.sh tests/lab/package.sh tests/lab/openwrt.sh \
               tests/lab/trace/run.sh \
               tests/lab/run-inbound.sh tests/lab/run-inline.sh \
               tests/lab/privsec.py tests/lab/unit-security.sh \
@@ -184,12 +196,17 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
+	@scripts/size.sh
 	@tests/lab/bench.sh; b=$$?; tests/lab/bench-relay.sh; r=$$?; \
 	 tests/lab/bench-inline.sh; i=$$?; \
 	 [ $$b -eq 0 ] && [ $$r -eq 0 ] && [ $$i -eq 0 ]
 
 deps:
 	@scripts/install-deps.sh
+
+# The Debian package, built from a copy of the tree: build/deb/*.deb, *.changes.
+deb:
+	@scripts/build-deb.sh $(B)/deb
 
 install: $(B)/ftpalgd $(B)/ftpalg
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
@@ -203,11 +220,15 @@ install: $(B)/ftpalgd $(B)/ftpalg
 	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/etc/ftpalg|$(SYSCONFDIR)/ftpalg|g' \
 	    systemd/ftpalgd.service > $(DESTDIR)$(UNITDIR)/ftpalgd.service
 	install -m 0644 systemd/ftpalgd.nft systemd/ftpalgd-forward.nft $(DESTDIR)$(SYSCONFDIR)/ftpalg/
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/ftpalg.bash $(DESTDIR)$(BASHCOMPDIR)/ftpalg
+	ln -sf ftpalg $(DESTDIR)$(BASHCOMPDIR)/ftpalgd
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ftpalgd $(DESTDIR)$(SBINDIR)/ftpalg \
 	    $(DESTDIR)$(MANDIR)/man8/ftpalgd.8 $(DESTDIR)$(MANDIR)/man8/ftpalg.8 \
-	    $(DESTDIR)$(MANDIR)/man5/ftpalgd.conf.5 $(DESTDIR)$(UNITDIR)/ftpalgd.service
+	    $(DESTDIR)$(MANDIR)/man5/ftpalgd.conf.5 $(DESTDIR)$(UNITDIR)/ftpalgd.service \
+	    $(DESTDIR)$(BASHCOMPDIR)/ftpalg $(DESTDIR)$(BASHCOMPDIR)/ftpalgd
 
 clean:
 	rm -rf $(B)

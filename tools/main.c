@@ -24,7 +24,9 @@
 #include "tools/ctl.h"
 #include "tools/metrics.h"
 #include "tools/rules.h"
+#ifndef FTPALG_NO_TRACE
 #include "tools/trace.h"
+#endif
 
 /* The configuration parser is the daemon's own (daemon/config.c). */
 #define CLI_VERSION FTPALG_VERSION
@@ -161,6 +163,7 @@ cli_version(void)
 	return 0;
 }
 
+#ifndef FTPALG_NO_TRACE
 /* A whole unsigned decimal in [lo, hi]. */
 static int
 cli_number(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
@@ -177,6 +180,7 @@ cli_number(const char *s, unsigned long lo, unsigned long hi, unsigned long *out
 	*out = v;
 	return 0;
 }
+#endif
 
 /* ---------------------------------------------------------------- rules */
 
@@ -285,6 +289,8 @@ cli_metrics(const char *sock, int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------- trace */
+
+#ifndef FTPALG_NO_TRACE
 
 static void
 cli_on_signal(int sig)
@@ -422,6 +428,44 @@ cli_trace(int json, int argc, char **argv)
 		rc = 1;
 	return rc;
 }
+#else /* FTPALG_NO_TRACE */
+
+#ifndef FTPALG_TRACE_HELPER
+#define FTPALG_TRACE_HELPER "/usr/sbin/ftpalg-trace"
+#endif
+
+/*
+ * Built without the pcap doctor, so that the CLI on a small router needs no
+ * libpcap (make ftpalg-notrace): `ftpalg trace` runs the full CLI,
+ * installed as ftpalg-trace by its own package, when it is there.
+ */
+static int
+cli_trace(int json, int argc, char **argv)
+{
+	char *args[CLI_MAX_FILES + 16];
+	int n = 0;
+
+	if (argc > CLI_MAX_FILES + 12)
+		return cli_usage_error("trace: too many arguments");
+	args[n++] = (char *)"ftpalg-trace";
+	if (json)
+		args[n++] = (char *)"--json";
+	args[n++] = (char *)"trace";
+	for (int i = 0; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	execv(FTPALG_TRACE_HELPER, args);
+	for (int i = 0; i < argc; i++)
+		if (cli_is_help(argv[i]) || cli_is_version(argv[i])) {
+			(void)(cli_is_help(argv[i]) ? cli_cmd_usage(cli_find("trace")) : cli_version());
+			printf("(the pcap doctor is not installed: %s)\n", FTPALG_TRACE_HELPER);
+			return 0;
+		}
+	fprintf(stderr, "ftpalg: trace: this ftpalg is built without the pcap doctor, and %s: %s "
+	    "(install the ftpalg-trace package)\n", FTPALG_TRACE_HELPER, strerror(errno));
+	return 1;
+}
+#endif /* FTPALG_NO_TRACE */
 
 /* ---------------------------------------------------------------- main */
 

@@ -16,6 +16,7 @@
  * families.  A bad reply leaves the output empty.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,7 +328,8 @@ m_limit(struct m_set *m, const struct json_doc *d, const struct json_val *status
 static void
 m_print_value(FILE *out, double v)
 {
-	if (v == floor(v) && fabs(v) < 9007199254740992.0)
+	/* integers as integers (counters up to 2^53 are exact in a double) */
+	if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(int64_t)v)
 		fprintf(out, "%.0f\n", v);
 	else
 		fprintf(out, "%.15g\n", v);
