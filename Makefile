@@ -32,7 +32,7 @@ PKG_CONFIG ?= pkg-config
 WARN    = -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
           -Wmissing-prototypes -Wformat=2 -Wvla -Wcast-qual -Wundef \
           -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. -MMD -MP
+ALL_CFLAGS = -std=c11 $(WARN) $(CPPFLAGS) $(CFLAGS) -D_GNU_SOURCE -I. -MMD -MP
 LDFLAGS ?=
 
 NAT_PKGS  = libmnl libnftnl
@@ -209,7 +209,7 @@ deb:
 	@scripts/build-deb.sh $(B)/deb
 
 install: $(B)/ftpalgd $(B)/ftpalg
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/ftpalg $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/ftpalgd $(DESTDIR)$(SBINDIR)/ftpalgd
 	install -m 0755 $(B)/ftpalg $(DESTDIR)$(SBINDIR)/ftpalg
