@@ -12,6 +12,11 @@ PKGS="$PKGS chromium"
 # The privilege lab runs ftpalgd under the unit's seccomp filter (libseccomp),
 # as the unit's user (setpriv, util-linux); systemd-analyze scores the unit.
 PKGS="$PKGS libseccomp-dev util-linux systemd"
+# Packaging tests: the Debian package (make deb, lintian), `ftpalg metrics`
+# (promtool), the OpenWrt package (OpenWrt's uci built from ../shared/openwrt,
+# busybox sh, shellcheck).
+PKGS="$PKGS debhelper devscripts lintian dpkg-dev prometheus cmake libjson-c-dev liblua5.1-0-dev
+busybox shellcheck dash"
 
 missing=""
 for p in $PKGS; do
@@ -33,4 +38,6 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Debian's vsftpd unit starts a server on port 21 of the host; the lab runs its own.
 systemctl disable --now vsftpd >/dev/null 2>&1 || true
 pkill -x vsftpd 2>/dev/null || true
+# The prometheus package starts a server (and node exporter); the tests need promtool only.
+systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 echo "install-deps: done"
