@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""status.py - `ftpalg status|sessions|pinholes|stats` against a running ftpalgd
+"""status.py - `ftpalg status|sessions|pinholes|stats|metrics` against a running ftpalgd
 in the lab, during real transfers.
 
 A client downloads a file slowly (curl --limit-rate) in active mode, so that
@@ -106,6 +106,26 @@ def main():
               and stats.get("pinholes", {}).get("used", 0) >= 1, stats)
         text = cli("stats", as_json=False)
         check("stats: human output", "PORT" in text, text[-300:])
+        # the same counters for Prometheus, linted by promtool
+        m = lab.run("r", [CLI, "-s", lab.daemon.sock, "metrics"], timeout=10, check=False)
+        lint = lab.run(None, ["promtool", "check", "metrics"], timeout=20, check=False,
+                       stdin_data=m.out)
+        check("metrics: ftpalg metrics | promtool check metrics passes",
+              m.rc == 0 and m.out.startswith("# HELP") and lint.rc == 0,
+              "metrics rc=%s err=%r promtool rc=%s %r" % (m.rc, m.err[-200:], lint.rc,
+                                                         (lint.out + lint.err)[-300:]))
+        samples = {}
+        for line in m.out.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                samples[k] = float(v)
+        check("metrics: the live counters match stats (PORT rewrites, pinholes opened)",
+              samples.get('ftpalg_rewrites_total{engine="proxy",kind="PORT"}') ==
+              stats.get("rewrites", {}).get("PORT") and
+              samples.get('ftpalg_pinholes_total{engine="proxy",event="opened"}') ==
+              stats.get("pinholes", {}).get("opened") and
+              samples.get("ftpalg_sessions_active{engine=\"proxy\"}") == 0,
+              {k: v for k, v in samples.items() if "rewrites" in k or "pinholes_total" in k})
         # a slow passive download through the relay mapping
         out2 = os.path.join(lab.cli, "relayed.bin")
         argv = ["curl", "-s", "-S", "--max-time", "30", "--limit-rate", "8M", "-o", out2,
