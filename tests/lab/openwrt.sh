@@ -90,6 +90,20 @@ for t in procd_add_reload_trigger procd_add_interface_trigger 'respawn' reload_s
     config_load config_get config_list_foreach; do
 	grep -q "$t" "$INIT" && ok "init: $t" || bad "init: no $t"
 done
+# the init's option table covers every key the daemon has (ftpalgd -n -v lists them)
+printf 'listen = 2121\n' >"$tmp/min.conf"
+# (an empty list is printed as "# mapping: none")
+keys=$(build/ftpalgd -n -v -f "$tmp/min.conf" 2>/dev/null |
+	sed -n 's/^\([a-z0-9-]*\) =.*/\1/p; s/^# \([a-z0-9-]*\): none$/\1/p' | tr - _ | sort -u)
+table=$(sed -n '/^FTPALGD_OPTS=/,/^FTPALGD_OWN=/p' "$INIT" | grep -v '^FTPALGD_OWN' |
+	grep -v '^#' | sed 's/^FTPALGD_[A-Z]*="//; s/"$//' | tr ' \t' '\n\n' | grep . | sort -u)
+missing=$(echo "$keys" | grep -vxF "$table" | tr '\n' ' ')
+extra=$(echo "$table" | grep -vxF "$keys" | tr '\n' ' ')
+if [ -n "$keys" ] && [ -z "$missing" ] && [ -z "$extra" ]; then
+	ok "init: its UCI options are the daemon's $(echo "$keys" | wc -l) keys"
+else
+	bad "init: options missing: ${missing:-none}; unknown to the daemon: ${extra:-none}"
+fi
 # the daemon and the CLI of the ftpalgd package never load libpcap
 make -s build/ftpalgd build/ftpalg-notrace >"$tmp/e" 2>&1 || { cat "$tmp/e"; bad "make build/ftpalgd build/ftpalg-notrace"; }
 for b in ftpalgd ftpalg-notrace; do
