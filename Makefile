@@ -9,13 +9,18 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        the Debian package, into build/deb/
 #
-# Layers, and the only direction they depend on each other:
-#   alg/    FTP protocol core: pure code, depends on nothing of the system
-#   nat/    netfilter (libmnl, libnftnl, libnetfilter_queue): depends on nothing of FTP
-#   engine/ proxy engine (sockets <-> alg/), inline engine (NFQUEUE packets <-> alg/),
-#           alg/ decisions -> nat/
-#   daemon/ ftpalgd: config, logging, event loop, control socket
-#   tools/  ftpalg: the admin CLI (status client, pcap doctor)
+# Layers, and the only direction they depend on each other (an arrow: "may
+# include and call"; scripts/check-layers.sh checks it in `make check`, on the
+# sources' #includes and on the libraries' symbols):
+#   alg/    FTP protocol core: pure code, the C library only        -> nothing
+#   nat/    netfilter (libmnl, libnftnl, libnetfilter_queue): depends on nothing
+#           of FTP; the only place for netfilter headers             -> nothing
+#   engine/ the shared layer (gateway.c: one pinhole table, one event handler),
+#           proxy engine (sockets <-> alg/), inline engine (NFQUEUE packets <->
+#           alg/), alg/ decisions -> nat/; logs through a sink       -> alg/ nat/
+#   daemon/ ftpalgd: config, logging, event loop, control socket     -> alg/ nat/ engine/
+#   tools/  ftpalg: the admin CLI (status client, pcap doctor)       -> alg/, daemon/
+#           config.h and version.h only (it reads the daemon's configuration)
 
 PREFIX  ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -78,8 +83,8 @@ FUZZ_ENGINE_SRC = engine/tcpstream.c
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 
-.PHONY: all check check-run unit-check replay-check lab-check fuzz demo bench install \
-        uninstall clean deps deb
+.PHONY: all check check-run unit-check replay-check layers-check lab-check fuzz demo bench \
+        install uninstall clean deps deb
 
 all: $(B)/ftpalgd $(B)/ftpalg $(UNIT_BIN) $(REPLAY_BIN)
 
@@ -149,6 +154,10 @@ unit-check: $(UNIT_BIN)
 replay-check: $(REPLAY_BIN)
 	@tests/run-replay.sh $(REPLAY_BIN)
 
+# The include directions above, and no library calling into one above it.
+layers-check: $(LIBALG) $(LIBNAT) $(LIBENGINE) $(LIBDAEMON) $(LIBTOOLS)
+	@scripts/check-layers.sh $(B)
+
 lab-check: all
 	@tests/lab/run-lab.sh
 
@@ -171,6 +180,7 @@ check-run: all $(SECCOMP_EXEC)
 	@st=0; \
 	 tests/run-unit.sh $(UNIT_BIN) || st=1; \
 	 tests/run-replay.sh $(REPLAY_BIN) || st=1; \
+	 scripts/check-layers.sh $(B) || st=1; \
 	 for l in $(LAB_SCRIPTS); do echo "== $$l"; $$l || st=1; done; \
 	 tests/summary.sh $(B)/results || st=1; \
 	 exit $$st

@@ -358,9 +358,22 @@ enum alg_reason {
 };
 const char *alg_reason_name(enum alg_reason r);
 
+/*
+ * What an ALG_EV_REWRITE wrote, so that the engines count rewrites by kind
+ * without reading the text (the names are the stats' "rewrites" keys).
+ */
+enum alg_rewrite {
+	ALG_RW_NONE = 0,	/* not counted: PASV for an IPv6 client's EPSV */
+	ALG_RW_PORT, ALG_RW_EPRT, ALG_RW_LPRT,	/* commands toward the server */
+	ALG_RW_227, ALG_RW_228, ALG_RW_229,	/* replies toward the client */
+	ALG_RW_EPSV,				/* EPSV toward the server */
+	ALG_RW__COUNT
+};
+
 struct alg_event {
 	uint8_t type;		/* enum alg_event_type */
 	uint8_t reason;		/* enum alg_reason */
+	uint8_t rewrite;	/* enum alg_rewrite, ALG_EV_REWRITE only */
 	const struct alg_mapping *map;
 	const char *before;	/* NUL-terminated clean text, or NULL */
 	const char *after;

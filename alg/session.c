@@ -171,6 +171,18 @@ alg_strip(char *line)
 	return line;
 }
 
+/* The core wrote out (a line, CRLF cut off here) in place of before. */
+static void
+alg_rewritten(struct alg_session *s, enum alg_rewrite kind, const char *before, char *out)
+{
+	struct alg_event ev = {
+		.type = ALG_EV_REWRITE, .rewrite = (uint8_t)kind,
+		.before = before, .after = alg_strip(out),
+	};
+
+	s->ops->event(s->ctx, &ev);
+}
+
 /* Answers the client locally: the command never reaches the server. */
 static void __attribute__((format(printf, 5, 6)))
 alg_refuse(struct alg_session *s, int code, enum alg_reason reason, const char *cmdline,
@@ -308,12 +320,13 @@ alg_translating(const struct alg_session *s)
  */
 static int
 alg_fmt_active(char *buf, size_t len, enum alg_cmd cmd, const struct alg_endpoint *ep,
-    bool translating)
+    bool translating, enum alg_rewrite *kind)
 {
 	if (cmd == ALG_CMD_LPRT)
-		return alg_fmt_lprt(buf, len, ep);
+		return *kind = ALG_RW_LPRT, alg_fmt_lprt(buf, len, ep);
 	if (ep->family == ALG_AF_INET && (cmd == ALG_CMD_PORT || translating))
-		return alg_fmt_port(buf, len, ep);
+		return *kind = ALG_RW_PORT, alg_fmt_port(buf, len, ep);
+	*kind = ALG_RW_EPRT;
 	return alg_fmt_eprt(buf, len, ep);	/* EPRT, or PORT toward an IPv6 server */
 }
 
@@ -327,6 +340,7 @@ alg_req_active(struct alg_session *s, const struct alg_cmd_req *r)
 	enum alg_err err = ALG_OK;
 	struct alg_pending *p;
 	char out[ALG_LINE_MAX], a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+	enum alg_rewrite kind;
 	uint16_t q;
 	int n, rc;
 
@@ -381,7 +395,7 @@ alg_req_active(struct alg_session *s, const struct alg_cmd_req *r)
 	}
 	gw = s->addrs.gw_server;
 	gw.port = q;
-	n = alg_fmt_active(out, sizeof(out), cmd, &gw, alg_translating(s));
+	n = alg_fmt_active(out, sizeof(out), cmd, &gw, alg_translating(s), &kind);
 	if (n < 0) {
 		alg_refuse(s, 522, ALG_R_FAMILY, clean, ALG_TAG "cannot express the gateway address");
 		return;
@@ -401,7 +415,7 @@ alg_req_active(struct alg_session *s, const struct alg_cmd_req *r)
 	p->ep = ep;
 	p->gw_port = q;
 	alg_send(s, ALG_SERVER, out, (size_t)n);
-	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
+	alg_rewritten(s, kind, clean, out);
 }
 
 void
@@ -462,7 +476,7 @@ alg_req_passive(struct alg_session *s, const struct alg_cmd_req *r)
 		return;
 	}
 	alg_send(s, ALG_SERVER, out, (size_t)n);
-	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
+	alg_rewritten(s, (p->flags & PF_AS_PASV) ? ALG_RW_NONE : ALG_RW_EPSV, clean, out);
 }
 
 static bool
@@ -729,7 +743,8 @@ alg_reply_passive(struct alg_session *s, struct alg_pending *p, int code, bool f
 		goto fail;
 	}
 	alg_send(s, ALG_CLIENT, out, (size_t)n);
-	alg_event(s, ALG_EV_REWRITE, ALG_R_NONE, NULL, clean, alg_strip(out));
+	alg_rewritten(s, cmd == ALG_CMD_EPSV ? ALG_RW_229 : cmd == ALG_CMD_LPSV ? ALG_RW_228 :
+	    ALG_RW_227, clean, out);
 	return true;
 fail:
 	if (final || !have) {

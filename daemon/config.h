@@ -120,4 +120,13 @@ int cfg_validate(const struct ftpalg_config *c, char *err, size_t errlen);
 /* Writes the effective configuration as a config file (for `ftpalgd -n -v`). */
 void cfg_dump(const struct ftpalg_config *c, FILE *out);
 
+/*
+ * An inline engine on c's settings with a netfilter stand-in and no kernel
+ * pinholes, for the engine's unit tests (daemon/params.c; the engine itself
+ * takes struct inline_params, see engine/inline.h).
+ */
+struct inline_engine;
+struct inline_io;
+struct inline_engine *inline_new_io(const struct ftpalg_config *c, const struct inline_io *io);
+
 #endif

@@ -33,6 +33,20 @@ int priv_drop(const char *user);
  */
 int priv_drop_keep(const char *user, bool bind_low);
 
+/*
+ * ftpalgd.conf -> the engines' parameter structs (params.c): the engines
+ * never see struct ftpalg_config.
+ */
+struct cfg_mapping;
+struct proxy_params;
+struct proxy_mapping;
+struct inline_params;
+struct relay_limits;
+void params_proxy(const struct ftpalg_config *c, struct proxy_params *p);
+void params_mapping(const struct cfg_mapping *m, struct proxy_mapping *pm);
+void params_inline(const struct ftpalg_config *c, struct inline_params *p);
+void params_relay(const struct ftpalg_config *c, struct relay_limits *l);
+
 /* sd_notify(3) without libsystemd: "READY=1", "STOPPING=1"; no-op without NOTIFY_SOCKET. */
 void notify_service(const char *state);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "engine/elog.h"
 
 #define LOG_MSG_MAX 1024	/* one message, after formatting */
 #define LOG_IDENT_MAX 32
@@ -30,6 +31,23 @@ static char log_ident[LOG_IDENT_MAX] = "ftpalgd";
 
 static void log_vwrite(int pri, const char *fmt, va_list ap, int errnum)
     __attribute__((format(printf, 2, 0)));
+
+/* The engines' log sink (engine/elog.h): this logger. */
+static void
+log_engine_write(void *ctx, int pri, int errnum, const char *fmt, va_list ap)
+{
+	log_vwrite(pri, fmt, ap, errnum);
+}
+
+static int
+log_engine_level(void *ctx)
+{
+	return log_level;
+}
+
+static const struct elog_sink log_engine_sink = {
+	.write = log_engine_write, .level = log_engine_level,
+};
 
 void
 log_init(int to, int level, const char *ident)
@@ -47,6 +65,7 @@ log_init(int to, int level, const char *ident)
 	 * connects now, before a chroot hides /dev/log. */
 	if (log_to == LOG_TO_SYSLOG)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	elog_set_sink(&log_engine_sink);	/* the engines log here too */
 }
 
 void

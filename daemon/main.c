@@ -25,8 +25,11 @@
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "engine/event.h"
+#include "engine/gateway.h"
 #include "engine/inline.h"
+#include "engine/pinhole.h"
 #include "engine/proxy.h"
+#include "engine/relay.h"
 #include "engine/sockaddr.h"
 #include "nat/nat.h"
 
@@ -89,15 +92,7 @@ sig_event(struct ev_handler *h, uint32_t events)
 	}
 }
 
-static bool
-sa_is_any6(const struct sockaddr_storage *ss)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)ss;
-
-	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
-}
-
-/* "[::]:P" means every address of both families: one socket per family. */
+/* "[::]:P" means every address of both families: proxy_listen opens both. */
 static void
 listen_or_die(const struct sockaddr_storage *addr, bool tproxy, const struct sockaddr_storage *server)
 {
@@ -105,25 +100,8 @@ listen_or_die(const struct sockaddr_storage *addr, bool tproxy, const struct soc
 
 	if (proxy_listen(proxy, addr, tproxy, server) < 0)
 		fatal("listen on %s", sa_str(addr, a, sizeof(a)));
-	if (sa_is_any6(addr)) {
-		struct sockaddr_storage v4 = { .ss_family = AF_INET };
-		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&v4;
-
-		s4->sin_port = ((const struct sockaddr_in6 *)(const void *)addr)->sin6_port;
-		s4->sin_addr.s_addr = htonl(INADDR_ANY);
-		if (proxy_listen(proxy, &v4, tproxy, server) < 0)
-			fatal("listen on %s", sa_str(&v4, a, sizeof(a)));
-	}
 	log_info("listening on %s%s%s", sa_str(addr, a, sizeof(a)), sa_is_any6(addr) ?
 	    " (IPv4 and IPv6)" : "", server != NULL ? " (inbound)" : tproxy ? " (tproxy)" : "");
-}
-
-static uint16_t
-sa_port(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ?
-	    ntohs(((const struct sockaddr_in6 *)(const void *)ss)->sin6_port) :
-	    ntohs(((const struct sockaddr_in *)(const void *)ss)->sin_port);
 }
 
 /* Runtime directories ftpalgd made itself: handed to `user` before the drop,
@@ -194,6 +172,12 @@ main(int argc, char **argv)
 	char err[512];
 	struct nat_config nc;
 	struct nat_table *nat;
+	struct ph_table *ph;
+	struct relay_table *rl;
+	struct relay_limits rlim;
+	struct gateway *gw;
+	struct proxy_params pp;
+	struct inline_params ip;
 	struct ctl_server *ctl;
 	struct sig_source sigs = { .h.fn = sig_event };
 	struct epoll_event ev;
@@ -292,17 +276,31 @@ main(int argc, char **argv)
 		    nc.intercept_iif ? nc.intercept_iif : "");
 	}
 
-	if ((proxy = proxy_new(&cfg, nat, epfd)) == NULL)
+	/* One pinhole table (one port pool, one budget) for both engines. */
+	if ((ph = ph_new(nat, cfg.max_pinholes, cfg.data_port_min, cfg.data_port_max)) == NULL)
+		fatal("pinhole table");
+	params_relay(&cfg, &rlim);
+	if ((rl = relay_new(epfd, &rlim, ph)) == NULL)
+		fatal("relay table");
+	if ((gw = gw_new(ph, rl)) == NULL)
+		fatal("gateway");
+	params_proxy(&cfg, &pp);
+	if ((proxy = proxy_new(&pp, gw, epfd)) == NULL)
 		fatal("proxy_new");
 	for (unsigned i = 0; i < cfg.n_listen; i++)
 		listen_or_die(&cfg.listen[i], cfg.mode == CFG_MODE_TPROXY, NULL);
-	for (unsigned i = 0; i < cfg.n_mappings; i++)
-		if (proxy_listen_mapping(proxy, &cfg.mappings[i]) < 0)
+	for (unsigned i = 0; i < cfg.n_mappings; i++) {
+		struct proxy_mapping pm;
+
+		params_mapping(&cfg.mappings[i], &pm);
+		if (proxy_listen_mapping(proxy, &pm) < 0)
 			fatal("listen on %s", sa_str(&cfg.mappings[i].listen, err, sizeof(err)));
+	}
 	if (proxy_public_start(proxy) < 0)
 		fatal("public interface %s", cfg.public_iif);
 	if (cfg.engine == CFG_ENGINE_INLINE) {
-		if ((inl = inline_new(&cfg, nat, epfd)) == NULL)
+		params_inline(&cfg, &ip);
+		if ((inl = inline_new(&ip, gw, epfd)) == NULL)
 			fatal("inline engine: NFQUEUE queue %u%s", cfg.queue_num, errno == EBUSY ?
 			    " is held by another program" : "");
 		log_info("inline engine on NFQUEUE queue %u, fail-open %s: control connections "
@@ -352,6 +350,7 @@ main(int argc, char **argv)
 		}
 		now = ev_now_ms();
 		if (now - last_tick >= 1000) {
+			gw_tick(gw, now);
 			proxy_tick(proxy, now);
 			if (inl != NULL)
 				inline_tick(inl, now);
@@ -363,6 +362,9 @@ main(int argc, char **argv)
 	ctl_close(ctl);
 	proxy_free(proxy);
 	inline_free(inl);	/* closing the queue: the rule's bypass flag decides from here */
+	gw_free(gw);
+	relay_free(rl);		/* detached transfers still running are cut (reset) */
+	ph_free(ph);		/* the pinholes left go from the kernel */
 	nat_close(nat);
 	if (cfg.pidfile[0] != '\0')
 		unlink(cfg.pidfile);

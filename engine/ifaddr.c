@@ -26,7 +26,7 @@
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
 
-#include "daemon/log.h"
+#include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/ifaddr.h"
 
@@ -87,7 +87,7 @@ ifaddr_on_event(void *ctx, const struct ifaddr_event *ev)
 
 	if (!ifaddr_ours(w, ev))
 		return;
-	log_debug("%s: %s %s/%u scope %u flags 0x%x", w->ifname,
+	elog_debug("%s: %s %s/%u scope %u flags 0x%x", w->ifname,
 	    ev->type == RTM_NEWADDR ? "new" : "deleted",
 	    alg_ep_str(&ev->addr, a, sizeof(a)), ev->prefixlen, ev->scope, ev->flags);
 	ifaddr_apply(&w->list, ev);
@@ -111,13 +111,13 @@ ifaddr_report(struct ifaddr_watch *w)
 		    (now.family == ALG_AF_NONE || alg_ep_equal(&now, &w->cur[i])))
 			continue;
 		if (now.family == ALG_AF_NONE)
-			log_info("public interface %s: no IPv%d address any more (was %s)",
+			elog_info("public interface %s: no IPv%d address any more (was %s)",
 			    w->ifname, i == 0 ? 4 : 6, alg_ep_str(&w->cur[i], a, sizeof(a)));
 		else if (w->cur[i].family == ALG_AF_NONE)
-			log_info("public interface %s: IPv%d address %s", w->ifname,
+			elog_info("public interface %s: IPv%d address %s", w->ifname,
 			    i == 0 ? 4 : 6, alg_ep_str(&now, a, sizeof(a)));
 		else
-			log_info("public interface %s: IPv%d address changed from %s to %s",
+			elog_info("public interface %s: IPv%d address changed from %s to %s",
 			    w->ifname, i == 0 ? 4 : 6, alg_ep_str(&w->cur[i], a, sizeof(a)),
 			    alg_ep_str(&now, b, sizeof(b)));
 		w->cur[i] = now;
@@ -141,19 +141,19 @@ ifaddr_event_fn(struct ev_handler *h, uint32_t events)
 				break;
 			if (errno == ENOBUFS) {
 				/* Events were lost: start over from a dump. */
-				log_warnx("public interface %s: netlink overrun, re-reading "
+				elog_warnx("public interface %s: netlink overrun, re-reading "
 				    "addresses", w->ifname);
 				memset(&w->list, 0, sizeof(w->list));
 				if (ifaddr_dump(w) < 0)
-					log_warn("rtnetlink dump");
+					elog_warn("rtnetlink dump");
 				continue;
 			}
-			log_warn("rtnetlink receive");
+			elog_warn("rtnetlink receive");
 			break;
 		}
 		r = ifaddr_parse(buf, (size_t)n, ifaddr_on_event, w);
 		if (r < 0) {
-			log_warnx("public interface %s: unreadable rtnetlink message", w->ifname);
+			elog_warnx("public interface %s: unreadable rtnetlink message", w->ifname);
 			continue;
 		}
 		if (r == 1)

@@ -33,10 +33,10 @@
 #include <arpa/inet.h>
 
 #include "alg/alg.h"
-#include "daemon/log.h"
+#include "engine/elog.h"
 #include "engine/event.h"
+#include "engine/gateway.h"
 #include "engine/inline.h"
-#include "engine/pinhole.h"
 #include "engine/tcpstream.h"
 #include "nat/nfq.h"
 
@@ -102,47 +102,40 @@ struct inl_track {
 struct inl_flow {
 	struct inline_engine *e;
 	struct inl_flow *hnext, *prev, *next;
-	uint64_t id;
+	struct gw_session gs;		/* id, pinhole, transfers, TLS, close reason */
 	uint8_t family;			/* 4 or 6 */
 	uint8_t state, mode;
-	bool fin[2], rst, tls;
+	bool fin[2], rst;
 	uint8_t caddr[16], saddr[16];
 	uint16_t cport, sport;
 	uint16_t mss[2];		/* MSS each side announced */
 	uint32_t isn[2];
 	uint64_t created_ms, active_ms, end_ms, checked_ms;
 	uint64_t bytes[2];
-	unsigned transfers;
-	const char *close_reason;
 	struct alg_session_addrs addrs;
 	struct alg_session *alg;
-	struct pinhole *ph;
-	bool map_open;			/* test mode: a mapping without a kernel pinhole */
 	struct inl_track *t;		/* tracked flows only */
 };
 
+/* The inline engine's own counters; sessions, rewrites, refusals, errors: eng.c. */
 struct inl_stats {
-	uint64_t flows_total, flows_passed, flows_refused;
+	uint64_t flows_passed;
 	uint64_t packets, unchanged, rewritten, dropped, held, released, expired, truncated;
-	uint64_t retransmits, busy_ns, errors, subs, probes, carried;
-	uint64_t rewrites[7];		/* PORT EPRT LPRT 227 228 229 EPSV */
-	uint64_t refusals[ALG_R__COUNT];
+	uint64_t retransmits, busy_ns, subs, probes, carried;
 };
-
-static const char *const inl_rewrite_kinds[7] = { "PORT", "EPRT", "LPRT", "227", "228", "229", "EPSV" };
 
 struct inline_engine {
 	struct ev_handler h;
-	const struct ftpalg_config *cfg;
+	struct inline_params p;
+	struct gw_engine eng;		/* the shared layer: counters, pinholes */
+	struct gateway *own_gw;		/* tests: a dry gateway of its own */
 	struct nat_nfq *q;
 	struct nat_ct *ct;
-	struct ph_table *ph;
 	struct inline_io io;
 	uint64_t now;
 	uint64_t next_id;
 	uint64_t last_full_log;
-	unsigned nflows, ntracked, nheld, test_maps;
-	uint16_t test_port;
+	unsigned nflows, ntracked, nheld;
 	uint32_t nbuckets;
 	struct inl_flow **buckets;
 	struct inl_flow *flows;
@@ -214,8 +207,8 @@ inl_verdict(struct inline_engine *e, uint32_t id, bool accept, const uint8_t *pk
 	else
 		e->stats.unchanged++;
 	if (e->io.verdict(e->io.ctx, id, accept, pkt, len) < 0) {
-		e->stats.errors++;
-		log_warn("inline: verdict for packet %u", id);
+		e->eng.c.errors++;
+		elog_warn("inline: verdict for packet %u", id);
 		return -1;
 	}
 	return 0;
@@ -282,7 +275,7 @@ inl_flow_new(struct inline_engine *e, const struct ts_pkt *p, bool client_is_src
 		return NULL;
 	}
 	f->e = e;
-	f->id = ++e->next_id;
+	gw_session_init(&f->gs, &e->eng, ++e->next_id, &f->addrs);
 	f->family = p->family;
 	memcpy(f->caddr, client_is_src ? p->saddr : p->daddr, n);
 	memcpy(f->saddr, client_is_src ? p->daddr : p->saddr, n);
@@ -341,19 +334,16 @@ inl_flow_free(struct inline_engine *e, struct inl_flow *f, const char *reason)
 		alg_session_eof(f->alg, ALG_CLIENT);	/* closes the mapping, if any */
 		alg_session_free(f->alg);
 	}
-	if (f->ph != NULL)
-		ph_close(e->ph, f->ph);
-	if (f->map_open)
-		e->test_maps--;
+	gw_session_end(&f->gs);
 	if (f->state == IF_TRACK)
-		log_info("[i%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s, "
-		    "offsets %+d/%+d", (unsigned long long)f->id,
-		    f->close_reason ? f->close_reason : reason,
+		elog_info("[i%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s, "
+		    "offsets %+d/%+d", (unsigned long long)f->gs.id,
+		    f->gs.close_reason ? f->gs.close_reason : reason,
 		    (double)(e->now - f->created_ms) / 1000.0, (unsigned long long)f->bytes[0],
-		    (unsigned long long)f->bytes[1], f->transfers, f->transfers == 1 ? "" : "s",
+		    (unsigned long long)f->bytes[1], f->gs.transfers, f->gs.transfers == 1 ? "" : "s",
 		    ts_offset(&f->t->ts[0]), ts_offset(&f->t->ts[1]));
 	else
-		log_debug("[i%llu] forget %s (%s)", (unsigned long long)f->id,
+		elog_debug("[i%llu] forget %s (%s)", (unsigned long long)f->gs.id,
 		    inl_flow_str(f, fs, sizeof(fs)), reason);
 	inl_unlink(e, f);
 	e->nflows--;
@@ -385,124 +375,28 @@ inl_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 
 	if (len > INL_CAP - e->cap_len[to]) {
 		/* One line's output is far below INL_CAP; never overrun. */
-		log_warnx("[i%llu] core output too long, cut", (unsigned long long)f->id);
-		e->stats.errors++;
+		elog_warnx("[i%llu] core output too long, cut", (unsigned long long)f->gs.id);
+		e->eng.c.errors++;
 		len = INL_CAP - e->cap_len[to];
 	}
 	memcpy(e->cap[to] + e->cap_len[to], buf, len);
 	e->cap_len[to] += len;
 }
 
-static void
-inl_count_rewrite(struct inline_engine *e, const char *after)
-{
-	for (int i = 0; i < 7; i++)
-		if (after != NULL && strncmp(after, inl_rewrite_kinds[i],
-		    strlen(inl_rewrite_kinds[i])) == 0) {
-			e->stats.rewrites[i]++;
-			return;
-		}
-}
-
 static int
 inl_event(void *ctx, const struct alg_event *ev)
 {
 	struct inl_flow *f = ctx;
-	struct inline_engine *e = f->e;
-	unsigned long long id = (unsigned long long)f->id;
-	char d[200], why[160];
 
-	switch (ev->type) {
-	case ALG_EV_MAP_OPEN:
-		if (e->ph == NULL) {	/* tests: no kernel */
-			if (!f->map_open)
-				e->test_maps++;
-			f->map_open = true;
-			log_info("[i%llu] pinhole open #%u %s (test)", id, ev->map->id,
-			    ph_describe(ev->map, d, sizeof(d)));
-			return 0;
-		}
-		if (f->ph != NULL) {
-			ph_close(e->ph, f->ph);
-			f->ph = NULL;
-		}
-		f->ph = ph_open(e->ph, f->id, ev->map, why, sizeof(why));
-		if (f->ph == NULL) {
-			log_warnx("[i%llu] pinhole refused #%u %s: %s", id, ev->map->id,
-			    ph_describe(ev->map, d, sizeof(d)), why);
-			e->stats.refusals[ALG_R_MAPFAIL]++;
-			return -1;
-		}
-		log_info("[i%llu] pinhole open #%u %s (%us)", id, ev->map->id,
-		    ph_describe(ev->map, d, sizeof(d)), ev->map->timeout_ms / 1000);
-		return 0;
-	case ALG_EV_MAP_USED:
-		f->transfers++;
-		if (f->ph != NULL && !f->ph->used) {
-			ph_mark_used(e->ph, f->ph);
-			log_info("[i%llu] pinhole used #%u", id, ev->map->id);
-		}
-		return 0;
-	case ALG_EV_MAP_CLOSE:
-		if (f->map_open) {
-			f->map_open = false;
-			e->test_maps--;
-		}
-		if (f->ph != NULL) {
-			log_debug("[i%llu] pinhole closed #%u (%s)", id, f->ph->map.id,
-			    f->ph->used ? "used" : f->ph->expired ? "expired" : "unused");
-			ph_close(e->ph, f->ph);
-			f->ph = NULL;
-		}
-		return 0;
-	case ALG_EV_REWRITE:
-		inl_count_rewrite(e, ev->after);
-		log_info("[i%llu] rewrite \"%s\" -> \"%s\"", id, ev->before, ev->after);
-		return 0;
-	case ALG_EV_REFUSED:
-		e->stats.refusals[ev->reason < ALG_R__COUNT ? ev->reason : 0]++;
-		log_info("[i%llu] refused \"%s\" (%s): answered \"%s\"", id,
-		    ev->before ? ev->before : "", alg_reason_name((enum alg_reason)ev->reason),
-		    ev->after ? ev->after : "");
-		return 0;
-	case ALG_EV_NOTICE:
-		if (ev->reason == ALG_R_PASV_ADDR)
-			e->stats.rewrites[3]++;
-		log_info("[i%llu] note (%s): %s", id, alg_reason_name((enum alg_reason)ev->reason),
-		    ev->before ? ev->before : "");
-		return 0;
-	case ALG_EV_TLS:
-		f->tls = true;
-		log_info("[i%llu] control channel is now encrypted (%s): passed through from "
-		    "here on; passive transfers that the firewall allows still work, active "
-		    "ones will not", id, ev->before ? ev->before : "TLS");
-		return 0;
-	case ALG_EV_CLOSE:
-		if (ev->reason == ALG_R_LINE) {
-			e->stats.errors++;
-			log_warnx("[i%llu] protocol error: %s", id, ev->before ? ev->before : "");
-		}
-		if (f->close_reason == NULL)
-			f->close_reason = ev->reason == ALG_R_LINE ? "protocol error" :
-			    ev->before != NULL && strcmp(ev->before, "QUIT") == 0 ? "QUIT" : "ended";
-		return 0;
-	default:
-		return 0;
-	}
+	return gw_event(&f->gs, ev);
 }
 
 static int
 inl_alloc_port(void *ctx, uint8_t family, uint16_t *port)
 {
 	struct inl_flow *f = ctx;
-	struct inline_engine *e = f->e;
-	uint32_t span;
 
-	if (e->ph != NULL)
-		return ph_alloc_port(e->ph, port);
-	span = (uint32_t)e->cfg->data_port_max - e->cfg->data_port_min + 1;
-	*port = (uint16_t)(e->cfg->data_port_min + e->test_port++ % span);
-	return 0;
+	return gw_alloc_port(&f->gs, port);
 }
 
 static const struct alg_session_ops inl_ops = {
@@ -531,8 +425,8 @@ inl_push(struct inl_flow *f, int d, uint32_t ilen, const uint8_t *in, const uint
 {
 	if (ts_push(&f->t->ts[d], ilen, in, out, olen) < 0) {
 		/* ts_room() was checked before feeding: this is a bug, say so. */
-		log_warnx("[i%llu] internal: stream record does not fit", (unsigned long long)f->id);
-		f->e->stats.errors++;
+		elog_warnx("[i%llu] internal: stream record does not fit", (unsigned long long)f->gs.id);
+		f->e->eng.c.errors++;
 	}
 }
 
@@ -611,9 +505,9 @@ inl_record(struct inl_flow *f, int d, const uint8_t *in, uint32_t n)
 				olen = 6;
 			}
 		} else {
-			log_warnx("[i%llu] internal: core wrote to the server on server input",
-			    (unsigned long long)f->id);
-			e->stats.errors++;
+			elog_warnx("[i%llu] internal: core wrote to the server on server input",
+			    (unsigned long long)f->gs.id);
+			e->eng.c.errors++;
 		}
 	}
 	inl_push(f, d, n, in, out, olen);
@@ -791,8 +685,8 @@ inl_eof(struct inl_flow *f, int d)
 	f->fin[d] = true;
 	if (f->alg != NULL && alg_session_state(f->alg) != ALG_ST_CLOSED) {
 		alg_session_eof(f->alg, d == 0 ? ALG_CLIENT : ALG_SERVER);
-		if (f->close_reason == NULL)
-			f->close_reason = d == 0 ? "client closed" : "server closed";
+		if (f->gs.close_reason == NULL)
+			f->gs.close_reason = d == 0 ? "client closed" : "server closed";
 	}
 	if (f->mode == IM_ALG)
 		f->mode = IM_PASS;
@@ -831,8 +725,8 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 	    ts_after(seq, sd->i_next)) {
 		/* Bytes in front are missing: wait for them (reordering, a loss). */
 		if (h == NULL)
-			log_debug("[i%llu] %s segment %u+%u ahead of %u: queued",
-			    (unsigned long long)f->id, d == 0 ? "client" : "server", seq, p->plen,
+			elog_debug("[i%llu] %s segment %u+%u ahead of %u: queued",
+			    (unsigned long long)f->gs.id, d == 0 ? "client" : "server", seq, p->plen,
 			    sd->i_next);
 		return inl_hold(f, d, id, data, len, p, h);
 	}
@@ -867,8 +761,8 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 		covered = end;
 		f->rst = true;
 		f->end_ms = e->now + INL_RST_LINGER_MS;
-		if (f->close_reason == NULL)
-			f->close_reason = d == 0 ? "client reset" : "server reset";
+		if (f->gs.close_reason == NULL)
+			f->gs.close_reason = d == 0 ? "client reset" : "server reset";
 	} else {
 		uint8_t last;
 		bool have_last;
@@ -926,8 +820,8 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 	}
 	l = ts_rewrite(data, p, oseq, ack, flags, sack, e->pay, n, e->pkt, sizeof(e->pkt));
 	if (l < 0) {
-		log_warnx("[i%llu] rewritten packet does not fit: dropped", (unsigned long long)f->id);
-		e->stats.errors++;
+		elog_warnx("[i%llu] rewritten packet does not fit: dropped", (unsigned long long)f->gs.id);
+		e->eng.c.errors++;
 		inl_verdict(e, id, false, NULL, 0);
 		return false;
 	}
@@ -1003,9 +897,9 @@ inl_start(struct inl_flow *f)
 	if (e->io.conntrack(e->io.ctx, &orig, &info) < 0) {
 		/* Not a connection conntrack has under this tuple: DNATed to us
 		 * (inbound), or conntrack is not running. */
-		log_warnx("[i%llu] %s: no conntrack entry (%s); passed through untouched "
+		elog_warnx("[i%llu] %s: no conntrack entry (%s); passed through untouched "
 		    "(the inline engine follows outbound connections; use a mapping for "
-		    "inbound ones)", (unsigned long long)f->id, inl_flow_str(f, fs, sizeof(fs)),
+		    "inbound ones)", (unsigned long long)f->gs.id, inl_flow_str(f, fs, sizeof(fs)),
 		    strerror(errno));
 		inl_untrack(f);
 		return;
@@ -1018,9 +912,9 @@ inl_start(struct inl_flow *f)
 	inl_nat_to_ep(&ad->gw_server, &info.reply.dst, 0);
 	ad->gw_client = ad->gw_server;
 	ad->passive_via_gw = false;
-	f->alg = alg_session_new(&e->cfg->policy, ad, &inl_ops, f);
+	f->alg = alg_session_new(&e->p.policy, ad, &inl_ops, f);
 	if (f->alg == NULL) {
-		log_warnx("[i%llu] out of memory: passed through", (unsigned long long)f->id);
+		elog_warnx("[i%llu] out of memory: passed through", (unsigned long long)f->gs.id);
 		inl_untrack(f);
 		return;
 	}
@@ -1029,7 +923,7 @@ inl_start(struct inl_flow *f)
 	alg_line_init(&f->t->sublb);
 	f->state = IF_TRACK;
 	f->mode = IM_ALG;
-	log_info("[i%llu] open %s (inline, server sees %s)", (unsigned long long)f->id,
+	elog_info("[i%llu] open %s (inline, server sees %s)", (unsigned long long)f->gs.id,
 	    inl_flow_str(f, fs, sizeof(fs)), alg_ep_str(&ad->gw_server, g, sizeof(g)));
 }
 
@@ -1054,19 +948,19 @@ inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
 		/* A new control connection.  Over the limits it is refused, like
 		 * the proxy refuses it: the SYN is dropped. */
 		inl_ep(&c, p->family, p->saddr, 0);
-		if (e->ntracked >= e->cfg->max_sessions) {
+		if (e->ntracked >= e->p.max_sessions) {
 			if (inl_may_log_full(e))
-				log_warnx("refused %s: %u sessions (max-sessions)",
+				elog_warnx("refused %s: %u sessions (max-sessions)",
 				    alg_ep_str(&c, a, sizeof(a)), e->ntracked);
-			e->stats.flows_refused++;
+			e->eng.c.sessions_refused++;
 			inl_verdict(e, id, false, NULL, 0);
 			return;
 		}
-		if (inl_count_client(e, p->family, p->saddr) >= e->cfg->max_sessions_per_client) {
+		if (inl_count_client(e, p->family, p->saddr) >= e->p.max_sessions_per_client) {
 			if (inl_may_log_full(e))
-				log_warnx("refused %s: too many sessions from this client "
+				elog_warnx("refused %s: too many sessions from this client "
 				    "(max-sessions-per-client)", alg_ep_str(&c, a, sizeof(a)));
-			e->stats.flows_refused++;
+			e->eng.c.sessions_refused++;
 			inl_verdict(e, id, false, NULL, 0);
 			return;
 		}
@@ -1074,10 +968,10 @@ inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
 			inl_verdict(e, id, false, NULL, 0);
 			return;
 		}
-		e->stats.flows_total++;
+		e->eng.c.sessions_total++;
 		f->isn[0] = p->seq;
 		f->mss[0] = p->mss;
-		log_debug("[i%llu] SYN %s", (unsigned long long)f->id, inl_flow_str(f, fs, sizeof(fs)));
+		elog_debug("[i%llu] SYN %s", (unsigned long long)f->gs.id, inl_flow_str(f, fs, sizeof(fs)));
 		inl_verdict(e, id, true, NULL, 0);
 		return;
 	}
@@ -1086,11 +980,11 @@ inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
 	 * restart).  Its offsets, if any, are unknown: it is passed through
 	 * untouched, never guessed at.  Remembered only to log it once.
 	 */
-	if (!(p->flags & TS_TH_RST) && e->nflows < 2 * e->cfg->max_sessions &&
+	if (!(p->flags & TS_TH_RST) && e->nflows < 2 * e->p.max_sessions &&
 	    (f = inl_flow_new(e, p, p->sport > p->dport, false)) != NULL) {
 		e->stats.flows_passed++;
-		log_info("[i%llu] passing through %s: started before ftpalgd (no sequence state)",
-		    (unsigned long long)f->id, inl_flow_str(f, fs, sizeof(fs)));
+		elog_info("[i%llu] passing through %s: started before ftpalgd (no sequence state)",
+		    (unsigned long long)f->gs.id, inl_flow_str(f, fs, sizeof(fs)));
 	}
 	inl_verdict(e, id, true, NULL, 0);
 }
@@ -1166,8 +1060,8 @@ inl_ev(struct ev_handler *h, uint32_t events)
 	n = nat_nfq_recv(e->q, inl_nfq_cb, e, INL_BUDGET);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (n < 0) {
-		e->stats.errors++;
-		log_warn("inline: reading queue %u", e->cfg->queue_num);
+		e->eng.c.errors++;
+		elog_warn("inline: reading queue %u", e->p.queue_num);
 		return;
 	}
 	e->stats.busy_ns += (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
@@ -1192,7 +1086,7 @@ inl_io_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info 
 	if (nat_ct_set_liberal(e->ct, orig) < 0) {
 		int saved = errno;
 
-		log_warn("inline: conntrack: cannot make the connection liberal");
+		elog_warn("inline: conntrack: cannot make the connection liberal");
 		errno = saved;
 		return -1;
 	}
@@ -1200,14 +1094,16 @@ inl_io_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info 
 }
 
 static struct inline_engine *
-inl_alloc(const struct ftpalg_config *cfg)
+inl_alloc(const struct inline_params *p, struct gateway *gw)
 {
 	struct inline_engine *e = calloc(1, sizeof(*e));
-	uint32_t want = 2 * cfg->max_sessions;
+	uint32_t want = 2 * p->max_sessions;
 
 	if (e == NULL)
 		return NULL;
-	e->cfg = cfg;
+	e->p = *p;
+	gw_engine_init(&e->eng, gw, 'i', "passed through from here on; passive transfers "
+	    "that the firewall allows still work, active ones will not");
 	e->nbuckets = 64;
 	while (e->nbuckets < want && e->nbuckets < 65536)
 		e->nbuckets <<= 1;
@@ -1220,19 +1116,25 @@ inl_alloc(const struct ftpalg_config *cfg)
 }
 
 struct inline_engine *
-inline_new_io(const struct ftpalg_config *cfg, const struct inline_io *io)
+inline_new_test(const struct inline_params *p, const struct inline_io *io, uint16_t port_min,
+    uint16_t port_max)
 {
-	struct inline_engine *e = inl_alloc(cfg);
+	struct gateway *gw = gw_new_dry(port_min, port_max);
+	struct inline_engine *e = gw != NULL ? inl_alloc(p, gw) : NULL;
 
-	if (e != NULL)
-		e->io = *io;
+	if (e == NULL) {
+		gw_free(gw);
+		return NULL;
+	}
+	e->own_gw = gw;
+	e->io = *io;
 	return e;
 }
 
 struct inline_engine *
-inline_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
+inline_new(const struct inline_params *p, struct gateway *gw, int epfd)
 {
-	struct inline_engine *e = inl_alloc(cfg);
+	struct inline_engine *e = inl_alloc(p, gw);
 	struct epoll_event ev = { .events = EPOLLIN };
 	int saved;
 
@@ -1242,12 +1144,10 @@ inline_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
 	e->io.conntrack = inl_io_conntrack;
 	e->io.ctx = e;
 	e->h.fn = inl_ev;
-	if ((e->ph = ph_new(nat, cfg->max_pinholes, cfg->data_port_min, cfg->data_port_max)) == NULL)
-		goto fail;
 	if ((e->ct = nat_ct_open()) == NULL)
 		goto fail;
 	/* The kernel's queue holds what waits for a verdict, ours included. */
-	if ((e->q = nat_nfq_open(cfg->queue_num, cfg->fail_open, 4 * INL_HELD_MAX + 1024)) == NULL)
+	if ((e->q = nat_nfq_open(p->queue_num, p->fail_open, 4 * INL_HELD_MAX + 1024)) == NULL)
 		goto fail;
 	ev.data.ptr = &e->h;
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, nat_nfq_fd(e->q), &ev) < 0)
@@ -1272,8 +1172,7 @@ inline_free(struct inline_engine *e)
 		nat_nfq_close(e->q);
 	if (e->ct != NULL)
 		nat_ct_close(e->ct);
-	if (e->ph != NULL)
-		ph_free(e->ph);
+	gw_free(e->own_gw);
 	free(e->buckets);
 	free(e);
 }
@@ -1284,8 +1183,6 @@ inline_tick(struct inline_engine *e, uint64_t now)
 	struct inl_flow *f, *next;
 
 	e->now = now;
-	if (e->ph != NULL)
-		ph_tick(e->ph, now);
 	for (f = e->flows; f != NULL; f = next) {
 		next = f->next;
 		if (f->t != NULL) {
@@ -1306,8 +1203,8 @@ inline_tick(struct inline_engine *e, uint64_t now)
 			inl_flow_free(e, f, f->rst ? "reset" : "closed");
 		} else if (f->state == IF_SYN && now - f->created_ms > INL_SYN_MS) {
 			inl_flow_free(e, f, "no handshake");
-		} else if (now - f->active_ms > e->cfg->idle_timeout_ms &&
-		    now - f->checked_ms > e->cfg->idle_timeout_ms &&
+		} else if (now - f->active_ms > e->p.idle_timeout_ms &&
+		    now - f->checked_ms > e->p.idle_timeout_ms &&
 		    (f->alg == NULL || !alg_session_transferring(f->alg))) {
 			/* Idle: kept as long as conntrack keeps the connection. */
 			struct nat_ct_tuple orig;
@@ -1334,7 +1231,7 @@ inline_nflows(const struct inline_engine *e)
 unsigned
 inline_npinholes(const struct inline_engine *e)
 {
-	return e->ph != NULL ? ph_count(e->ph) : e->test_maps;
+	return e->eng.nmaps;
 }
 
 static void
@@ -1355,37 +1252,38 @@ inl_json_sessions(const struct inline_engine *e, FILE *out, uint64_t now)
 		    "\"gw\":\"%s\",\"kind\":\"transparent\",\"mode\":\"%s\",\"state\":\"%s\","
 		    "\"offset_up\":%d,\"offset_down\":%d,\"bytes_up\":%llu,\"bytes_down\":%llu,"
 		    "\"transfers\":%u,\"age_s\":%llu,\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
-		    first ? "" : ",", (unsigned long long)f->id, alg_ep_str(&c, a, sizeof(a)),
+		    first ? "" : ",", (unsigned long long)f->gs.id, alg_ep_str(&c, a, sizeof(a)),
 		    alg_ep_str(&s, b, sizeof(b)),
 		    f->state == IF_TRACK ? alg_ep_str(&f->addrs.gw_server, g, sizeof(g)) : "",
 		    f->alg != NULL ? alg_session_mode(f->alg) : "-", state,
 		    f->state == IF_TRACK ? ts_offset(&f->t->ts[0]) : 0,
 		    f->state == IF_TRACK ? ts_offset(&f->t->ts[1]) : 0,
-		    (unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1], f->transfers,
+		    (unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1], f->gs.transfers,
 		    (unsigned long long)((now - f->created_ms) / 1000),
-		    (unsigned long long)((now - f->active_ms) / 1000), f->tls ? "true" : "false",
+		    (unsigned long long)((now - f->active_ms) / 1000), f->gs.tls ? "true" : "false",
 		    f->alg != NULL && alg_session_transferring(f->alg) ? "true" : "false");
 		first = false;
 	}
 	fprintf(out, "]}\n");
 }
 
+/* The inline engine's own parts of the stats document. */
 static void
-inl_json_stats(const struct inline_engine *e, FILE *out)
+inl_json_more(FILE *out, enum gw_json_part part, const void *ctx)
 {
-	static const struct ph_stats none;
-	const struct ph_stats *p = e->ph != NULL ? ph_stats(e->ph) : &none;
+	const struct inline_engine *e = ctx;
 	const struct inl_stats *s = &e->stats;
 
-	fprintf(out, "{\"engine\":\"inline\",\"queue\":%u,\"fail_open\":%s,"
-	    "\"sessions_total\":%llu,\"sessions_active\":%u,\"sessions_refused\":%llu,"
-	    "\"passed_through\":%llu,\"packets\":%llu,\"verdicts\":{\"unchanged\":%llu,"
+	if (part == GW_JSON_HEAD)
+		fprintf(out, "\"engine\":\"inline\",\"queue\":%u,\"fail_open\":%s,",
+		    e->p.queue_num, e->p.fail_open ? "true" : "false");
+	if (part != GW_JSON_SESSIONS)
+		return;
+	fprintf(out, "\"passed_through\":%llu,\"packets\":%llu,\"verdicts\":{\"unchanged\":%llu,"
 	    "\"rewritten\":%llu,\"dropped\":%llu},\"held\":%llu,\"released\":%llu,"
 	    "\"expired\":%llu,\"truncated\":%llu,\"retransmits\":%llu,\"local_answers\":%llu,"
 	    "\"ack_probes\":%llu,\"carried_by_ack\":%llu,"
-	    "\"busy_ns\":%llu,\"ns_per_packet\":%llu,\"queue_overruns\":%llu,\"rewrites\":{",
-	    e->cfg->queue_num, e->cfg->fail_open ? "true" : "false",
-	    (unsigned long long)s->flows_total, e->ntracked, (unsigned long long)s->flows_refused,
+	    "\"busy_ns\":%llu,\"ns_per_packet\":%llu,\"queue_overruns\":%llu,",
 	    (unsigned long long)s->flows_passed, (unsigned long long)s->packets,
 	    (unsigned long long)s->unchanged, (unsigned long long)s->rewritten,
 	    (unsigned long long)s->dropped, (unsigned long long)s->held,
@@ -1396,18 +1294,6 @@ inl_json_stats(const struct inline_engine *e, FILE *out)
 	    (unsigned long long)s->busy_ns,
 	    (unsigned long long)(s->packets ? s->busy_ns / s->packets : 0),
 	    (unsigned long long)(e->q != NULL ? nat_nfq_overruns(e->q) : 0));
-	for (int i = 0; i < 7; i++)
-		fprintf(out, "%s\"%s\":%llu", i ? "," : "", inl_rewrite_kinds[i],
-		    (unsigned long long)s->rewrites[i]);
-	fprintf(out, "},\"pinholes\":{\"opened\":%llu,\"used\":%llu,\"expired\":%llu,"
-	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},\"refusals\":{",
-	    (unsigned long long)p->opened, (unsigned long long)p->used,
-	    (unsigned long long)p->expired, (unsigned long long)p->closed,
-	    (unsigned long long)p->refused, (unsigned long long)p->failed, inline_npinholes(e));
-	for (int r = 1; r < ALG_R__COUNT; r++)
-		fprintf(out, "%s\"%s\":%llu", r > 1 ? "," : "", alg_reason_name((enum alg_reason)r),
-		    (unsigned long long)s->refusals[r]);
-	fprintf(out, "},\"errors\":%llu}\n", (unsigned long long)s->errors);
 }
 
 void
@@ -1417,10 +1303,8 @@ inline_json(const struct inline_engine *e, const char *what, FILE *out)
 
 	if (strcmp(what, "sessions") == 0)
 		inl_json_sessions(e, out, now);
-	else if (strcmp(what, "pinholes") == 0 && e->ph != NULL)
-		ph_json(e->ph, out, now);
 	else if (strcmp(what, "pinholes") == 0)
-		fprintf(out, "{\"pinholes\":[]}\n");
+		gw_json(e->eng.gw, what, out, now);
 	else
-		inl_json_stats(e, out);
+		gw_json_stats(&e->eng, e->ntracked, out, inl_json_more, e);
 }

@@ -20,11 +20,21 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "daemon/config.h"
+#include "alg/alg.h"
 #include "nat/ct.h"
-#include "nat/nat.h"
 
 struct inline_engine;
+struct gateway;
+
+/* What the inline engine is told (daemon/: from ftpalgd.conf). */
+struct inline_params {
+	struct alg_policy policy;
+	uint32_t max_sessions;
+	uint32_t max_sessions_per_client;
+	uint32_t idle_timeout_ms;	/* then kept only while conntrack keeps the connection */
+	uint16_t queue_num;		/* the NFQUEUE queue the admin's rule feeds */
+	bool fail_open;			/* queue full: the kernel accepts untouched */
+};
 
 /*
  * What the engine needs from netfilter, replaceable for tests: verdicts,
@@ -38,20 +48,28 @@ struct inline_io {
 	void *ctx;
 };
 
-/* Binds cfg->queue_num, opens ctnetlink and the pinhole table on nat.  NULL with errno. */
-struct inline_engine *inline_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd);
-/* For tests: packets come from inline_input(), verdicts go to io; mappings
- * are counted but no kernel pinhole is made. */
-struct inline_engine *inline_new_io(const struct ftpalg_config *cfg, const struct inline_io *io);
+/*
+ * Binds p->queue_num and opens ctnetlink; data mappings go to gw, the shared
+ * layer with the one pinhole table (engine/gateway.h).  NULL with errno.
+ */
+struct inline_engine *inline_new(const struct inline_params *p, struct gateway *gw, int epfd);
+/*
+ * For tests: packets come from inline_input(), verdicts go to io; mappings
+ * are counted but no kernel pinhole is made, and gateway ports are drawn in
+ * turn from [port_min, port_max].
+ */
+struct inline_engine *inline_new_test(const struct inline_params *p, const struct inline_io *io,
+    uint16_t port_min, uint16_t port_max);
 void inline_free(struct inline_engine *e);
 
 /* One queued packet (from its IP header on); the verdict may come later. */
 void inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len);
 
-/* Timeouts: held packets, ended and idle connections, pinhole expiry. */
+/* Timeouts: held packets, ended and idle connections (pinholes: gw_tick). */
 void inline_tick(struct inline_engine *e, uint64_t now_ms);
 
 unsigned inline_nflows(const struct inline_engine *e);
+/* The pinholes this engine's connections hold. */
 unsigned inline_npinholes(const struct inline_engine *e);
 /* The control socket's answers: what = "sessions", "pinholes" or "stats". */
 void inline_json(const struct inline_engine *e, const char *what, FILE *out);

@@ -11,12 +11,21 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "daemon/log.h"
+#include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/pinhole.h"
 #include "engine/sockaddr.h"
 
 #define PH_COOL_MAX 1024
+
+struct pinhole {
+	uint64_t session;		/* owning session id, for logs and listings */
+	struct alg_mapping map;
+	struct nat_pinhole nat;
+	uint64_t opened_ms;
+	bool used, expired, owns_port;
+	struct pinhole *prev, *next;
+};
 
 struct ph_table {
 	struct nat_table *nat;
@@ -196,6 +205,30 @@ ph_mark_used(struct ph_table *t, struct pinhole *p)
 	t->stats.used++;
 }
 
+const struct alg_mapping *
+ph_map(const struct pinhole *p)
+{
+	return &p->map;
+}
+
+bool
+ph_used(const struct pinhole *p)
+{
+	return p->used;
+}
+
+bool
+ph_expired(const struct pinhole *p)
+{
+	return p->expired;
+}
+
+bool
+ph_has_kernel(const struct ph_table *t)
+{
+	return t != NULL && t->nat != NULL;
+}
+
 static void
 ph_cool_pop(struct ph_table *t)
 {
@@ -224,7 +257,7 @@ ph_close(struct ph_table *t, struct pinhole *p)
 	 * transaction while the 226 waits.  An unused one must go now.
 	 */
 	if (!p->expired && !p->used && nat_pinhole_del(t->nat, &p->nat) < 0)
-		log_warnx("pinhole delete: %s", nat_last_error(t->nat));
+		elog_warnx("pinhole delete: %s", nat_last_error(t->nat));
 	if (p->owns_port && p->used && !p->expired) {
 		ph_cool_push(t, p->map.dst.port, p->opened_ms + p->map.timeout_ms);
 	} else if (p->owns_port) {
@@ -253,7 +286,7 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 			continue;
 		p->expired = true;
 		t->stats.expired++;
-		log_info("[s%llu] pinhole expired #%u unused after %us: %s",
+		elog_info("[s%llu] pinhole expired #%u unused after %us: %s",
 		    (unsigned long long)p->session, p->map.id, p->map.timeout_ms / 1000,
 		    ph_describe(&p->map, d, sizeof(d)));
 	}

@@ -2,7 +2,8 @@
  * pinhole.h - the engines' pinhole manager: turns the core's data mappings
  * into nat/ pinholes, draws gateway ports, enforces the global limit, and
  * follows each pinhole through opened -> used -> closed, or expired.
- * Shared by the proxy engine and (later) the inline engine.
+ * One table per daemon, shared by both engines (engine/gateway.h): one port
+ * pool, one max-pinholes budget.
  */
 #ifndef FTPALG_PINHOLE_H
 #define FTPALG_PINHOLE_H
@@ -18,15 +19,7 @@ struct ph_stats {
 	uint64_t opened, used, expired, closed, refused, failed;
 };
 
-struct pinhole {
-	uint64_t session;		/* owning session id, for logs and listings */
-	struct alg_mapping map;
-	struct nat_pinhole nat;
-	uint64_t opened_ms;
-	bool used, expired, owns_port;
-	struct pinhole *prev, *next;
-};
-
+struct pinhole;		/* one open pinhole: the accessors below */
 struct ph_table;
 
 struct ph_table *ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max);
@@ -47,6 +40,12 @@ struct pinhole *ph_open(struct ph_table *t, uint64_t session, const struct alg_m
 struct pinhole *ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
     const struct alg_endpoint *snat, char *why, size_t whylen);
 void ph_mark_used(struct ph_table *t, struct pinhole *p);
+const struct alg_mapping *ph_map(const struct pinhole *p);
+bool ph_used(const struct pinhole *p);
+/* Its kernel element timed out unused (ph_tick). */
+bool ph_expired(const struct pinhole *p);
+/* False for a table without nftables (relay-only): ph_open always refuses. */
+bool ph_has_kernel(const struct ph_table *t);
 /* Removes it from the kernel (if still there) and frees it. */
 void ph_close(struct ph_table *t, struct pinhole *p);
 /* Marks pinholes whose kernel element has timed out; logs them. */

@@ -14,13 +14,9 @@
  *   DRAINING    ending: nothing more is read, what is queued is flushed
  *               (a 221, a 421 with the reason), then both sockets close
  *
- * Data connections: the core's mapping becomes a kernel pinhole (nat/)
- * wherever one can serve, else a userspace relay (relay.c): when the two
- * legs differ in address family (RFC 6384), when the inbound mapping is
- * configured `relay`, or when there is no nftables table at all.  Pinholes
- * of inbound sessions also rewrite the source to the gateway's own address
- * on the far side, as the relay does: the intranet server sees its data
- * connections come from its control peer, and hairpin clients work.
+ * Data connections: the core's events go to the shared layer
+ * (gateway.c), which makes the pinhole or relay, counts and logs, exactly
+ * as for the inline engine.
  *
  * Inbound mappings on "public:PORT" listen on the public address, fixed or
  * followed on an interface (ifaddr.c); when it changes their listeners are
@@ -36,12 +32,11 @@
 #include <unistd.h>
 
 #include "alg/alg.h"
-#include "daemon/log.h"
+#include "engine/elog.h"
 #include "engine/event.h"
+#include "engine/gateway.h"
 #include "engine/ifaddr.h"
-#include "engine/pinhole.h"
 #include "engine/proxy.h"
-#include "engine/relay.h"
 #include "engine/sockaddr.h"
 
 #define PX_TO_CLIENT 4096	/* replies may come in bursts (multi-line) */
@@ -62,7 +57,7 @@ struct px_listener {
 	bool tproxy;
 	bool inbound;
 	bool relay;			/* inbound: data through the userspace relay */
-	const struct cfg_mapping *map;	/* a public:PORT mapping, re-bound on change */
+	const struct proxy_mapping *map;	/* a public:PORT mapping, re-bound on change */
 	struct sockaddr_storage addr;	/* where it listens */
 	struct sockaddr_storage server;	/* inbound only */
 	struct px_listener *next;
@@ -71,22 +66,17 @@ struct px_listener {
 struct pxsess {
 	struct ev_handler hc, hs;
 	struct proxy *px;
-	uint64_t id;
+	struct gw_session gs;		/* id, pinhole or relay, transfers, close reason */
 	int cfd, sfd;
 	uint8_t phase, kind;
-	bool want_drain, tls;
+	bool want_drain;
 	bool closed;			/* on the dead list: events of this batch ignore it */
-	bool relay;			/* every data connection through the relay */
 	bool on_public;			/* gw_client follows the public address */
 	uint32_t ev_c, ev_s;		/* current epoll interest */
 	struct alg_session_addrs addrs;
 	struct alg_session *alg;
-	struct pinhole *ph;
-	struct relay *rl;
 	uint64_t created_ms, active_ms, drain_deadline;
 	uint64_t bytes_up, bytes_down;
-	unsigned transfers;
-	const char *close_reason;
 	uint32_t to_c_len, to_s_len, cin_len;
 	char to_c[PX_TO_CLIENT];
 	char to_s[PX_TO_SERVER];
@@ -94,19 +84,16 @@ struct pxsess {
 	struct pxsess *prev, *next;
 };
 
-struct px_stats {
-	uint64_t sessions_total, sessions_refused, errors;
-	uint64_t rewrites[7];		/* PORT EPRT LPRT 227 228 229 EPSV */
-	uint64_t refusals[ALG_R__COUNT];
+/* A public:PORT mapping, kept for re-binding when the address changes. */
+struct px_pubmap {
+	struct proxy_mapping m;
+	struct px_pubmap *next;
 };
 
-static const char *const px_rewrite_kinds[7] = { "PORT", "EPRT", "LPRT", "227", "228", "229", "EPSV" };
-
 struct proxy {
-	const struct ftpalg_config *cfg;
-	struct nat_table *nat;
-	struct ph_table *ph;
-	struct relay_table *rl;
+	struct proxy_params p;
+	struct gw_engine eng;		/* the shared layer: counters, pinholes, relays */
+	struct px_pubmap *pubmaps;
 	struct ifaddr_watch *ifw;
 	struct alg_endpoint pub[2];	/* public address: [0] IPv4, [1] IPv6 */
 	int epfd;
@@ -121,7 +108,6 @@ struct proxy {
 	struct pxsess *dead;
 	struct px_listener *dead_listeners;
 	struct px_listener *listeners;
-	struct px_stats stats;
 };
 
 static void px_client_event(struct ev_handler *h, uint32_t events);
@@ -138,7 +124,7 @@ px_epoll(struct pxsess *s, int fd, uint32_t *cur, uint32_t want, struct ev_handl
 	if (fd < 0 || *cur == want)
 		return;
 	if (epoll_ctl(s->px->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
-		log_warn("[s%llu] epoll_ctl", (unsigned long long)s->id);
+		elog_warn("[s%llu] epoll_ctl", (unsigned long long)s->gs.id);
 	*cur = want;
 }
 
@@ -171,8 +157,8 @@ px_drain(struct pxsess *s, const char *reason)
 		return;
 	s->phase = PX_DRAINING;
 	s->drain_deadline = ev_now_ms() + PX_DRAIN_MS;
-	if (s->close_reason == NULL)
-		s->close_reason = reason;
+	if (s->gs.close_reason == NULL)
+		s->gs.close_reason = reason;
 }
 
 /* A reply written by the gateway itself, straight to the client. */
@@ -198,14 +184,11 @@ px_close(struct pxsess *s)
 		alg_session_eof(s->alg, ALG_CLIENT);	/* closes the mapping, if any */
 		alg_session_free(s->alg);
 	}
-	if (s->ph != NULL)
-		ph_close(px->ph, s->ph);
-	if (s->rl != NULL)
-		relay_release(px->rl, s->rl);	/* a transfer still running runs on */
-	log_info("[s%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s",
-	    (unsigned long long)s->id, s->close_reason ? s->close_reason : "closed",
+	gw_session_end(&s->gs);		/* a relayed transfer still running runs on */
+	elog_info("[s%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s",
+	    (unsigned long long)s->gs.id, s->gs.close_reason ? s->gs.close_reason : "closed",
 	    (double)(now - s->created_ms) / 1000.0, (unsigned long long)s->bytes_up,
-	    (unsigned long long)s->bytes_down, s->transfers, s->transfers == 1 ? "" : "s");
+	    (unsigned long long)s->bytes_down, s->gs.transfers, s->gs.transfers == 1 ? "" : "s");
 	if (s->cfd >= 0)
 		close(s->cfd);	/* closing removes it from epoll */
 	if (s->sfd >= 0)
@@ -268,7 +251,7 @@ static void
 px_settle(struct pxsess *s)
 {
 	if (s->want_drain)
-		px_drain(s, s->close_reason);
+		px_drain(s, s->gs.close_reason);
 	if (s->phase == PX_DRAINING && s->to_c_len == 0 && (s->to_s_len == 0 || s->sfd < 0)) {
 		px_close(s);
 		return;
@@ -288,176 +271,25 @@ px_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 
 	if (len > cap - *dlen) {
 		/* Cannot happen while px_pump keeps PX_SLACK free; never overrun. */
-		log_warnx("[s%llu] output buffer full, closing", (unsigned long long)s->id);
-		s->px->stats.errors++;
+		elog_warnx("[s%llu] output buffer full, closing", (unsigned long long)s->gs.id);
+		s->px->eng.c.errors++;
 		s->want_drain = true;
-		s->close_reason = "buffer overrun";
+		s->gs.close_reason = "buffer overrun";
 		return;
 	}
 	memcpy(dst + *dlen, buf, len);
 	*dlen += (uint32_t)len;
 }
 
-static void
-px_count_rewrite(struct proxy *px, const char *after)
-{
-	for (int i = 0; i < 7; i++)
-		if (after != NULL && strncmp(after, px_rewrite_kinds[i], strlen(px_rewrite_kinds[i])) == 0) {
-			px->stats.rewrites[i]++;
-			return;
-		}
-}
-
-/* The session's current data path goes: pinhole removed, relay let go. */
-static void
-px_map_drop(struct pxsess *s)
-{
-	unsigned long long id = (unsigned long long)s->id;
-
-	if (s->ph != NULL) {
-		log_debug("[s%llu] pinhole closed #%u (%s)", id, s->ph->map.id,
-		    s->ph->used ? "used" : s->ph->expired ? "expired" : "unused");
-		ph_close(s->px->ph, s->ph);
-		s->ph = NULL;
-	}
-	if (s->rl != NULL) {
-		relay_release(s->px->rl, s->rl);
-		s->rl = NULL;
-	}
-}
-
-/*
- * The gateway's own address as the mapping's target end knows it: the
- * server sees its control connection come from gw_server, the client
- * dialled gw_client.  Data connections toward that end come from there.
- */
-static const struct alg_endpoint *
-px_near(const struct pxsess *s, const struct alg_mapping *m)
-{
-	return m->kind == ALG_MAP_PASSIVE ? &s->addrs.gw_server : &s->addrs.gw_client;
-}
-
-/* Pinhole or relay: the dispatcher between the kernel path and the userspace one. */
-static int
-px_map_open(struct pxsess *s, const struct alg_mapping *m)
-{
-	struct proxy *px = s->px;
-	unsigned long long id = (unsigned long long)s->id;
-	const struct alg_endpoint *near = px_near(s, m);
-	char d[200], why[160], n[ALG_EP_STRLEN];
-	const char *because = s->relay ? "mapping configured relay" :
-	    m->peer.family != m->to.family ? "address families differ" :
-	    px->nat == NULL ? "no nftables table" : NULL;
-
-	px_map_drop(s);		/* the core replaces: it closed the old one first */
-	if (because != NULL) {
-		s->rl = relay_open(px->rl, s->id, m, near, why, sizeof(why));
-		if (s->rl == NULL) {
-			log_warnx("[s%llu] relay refused #%u %s: %s", id, m->id,
-			    ph_describe(m, d, sizeof(d)), why);
-			px->stats.refusals[ALG_R_MAPFAIL]++;
-			return -1;
-		}
-		log_info("[s%llu] relay open #%u %s from %s (%us; %s)", id, m->id,
-		    ph_describe(m, d, sizeof(d)), alg_ep_str(near, n, sizeof(n)),
-		    m->timeout_ms / 1000, because);
-		if (px->nat != NULL) {
-			/*
-			 * Also a pinhole onto the relay's own socket, translating
-			 * nothing: the connection from the expected peer gets the
-			 * pinhole mark, so the admin's input filter accepts it by
-			 * the same exact rule as forwarded ones, and the data port
-			 * range need not be opened on the router.
-			 */
-			struct alg_mapping local = *m;
-
-			local.to = m->dst;
-			s->ph = ph_open(px->ph, s->id, &local, why, sizeof(why));
-			if (s->ph == NULL)
-				log_warnx("[s%llu] relay #%u: no pinhole mark for it (%s); the "
-				    "firewall must accept the data ports itself", id, m->id, why);
-		}
-		return 0;
-	}
-	/* Inbound: the source is rewritten too (see nat.h); outbound stays transparent. */
-	s->ph = ph_open_snat(px->ph, s->id, m, s->kind == PX_INBOUND ? near : NULL, why,
-	    sizeof(why));
-	if (s->ph == NULL) {
-		log_warnx("[s%llu] pinhole refused #%u %s: %s", id, m->id,
-		    ph_describe(m, d, sizeof(d)), why);
-		px->stats.refusals[ALG_R_MAPFAIL]++;
-		return -1;
-	}
-	if (s->kind == PX_INBOUND)
-		log_info("[s%llu] pinhole open #%u %s from %s (%us)", id, m->id,
-		    ph_describe(m, d, sizeof(d)), alg_ep_str(near, n, sizeof(n)),
-		    m->timeout_ms / 1000);
-	else
-		log_info("[s%llu] pinhole open #%u %s (%us)", id, m->id,
-		    ph_describe(m, d, sizeof(d)), m->timeout_ms / 1000);
-	return 0;
-}
-
 static int
 px_event(void *ctx, const struct alg_event *ev)
 {
 	struct pxsess *s = ctx;
-	struct proxy *px = s->px;
-	unsigned long long id = (unsigned long long)s->id;
+	int rc = gw_event(&s->gs, ev);
 
-	switch (ev->type) {
-	case ALG_EV_MAP_OPEN:
-		return px_map_open(s, ev->map);
-	case ALG_EV_MAP_USED:
-		s->transfers++;
-		if (s->ph != NULL && !s->ph->used) {
-			ph_mark_used(px->ph, s->ph);
-			log_info("[s%llu] pinhole used #%u", id, ev->map->id);
-		}
-		if (s->rl != NULL) {
-			relay_mark_used(px->rl, s->rl);
-			log_debug("[s%llu] relay used #%u (%s)", id, ev->map->id,
-			    relay_state(s->rl));
-		}
-		return 0;
-	case ALG_EV_MAP_CLOSE:
-		px_map_drop(s);
-		return 0;
-	case ALG_EV_REWRITE:
-		px_count_rewrite(px, ev->after);
-		log_info("[s%llu] rewrite \"%s\" -> \"%s\"", id, ev->before, ev->after);
-		return 0;
-	case ALG_EV_REFUSED:
-		px->stats.refusals[ev->reason < ALG_R__COUNT ? ev->reason : 0]++;
-		log_info("[s%llu] refused \"%s\" (%s): answered \"%s\"", id,
-		    ev->before ? ev->before : "", alg_reason_name((enum alg_reason)ev->reason),
-		    ev->after ? ev->after : "");
-		return 0;
-	case ALG_EV_NOTICE:
-		if (ev->reason == ALG_R_PASV_ADDR)
-			px->stats.rewrites[3]++;	/* counted with the 227 rewrites */
-		log_info("[s%llu] note (%s): %s", id, alg_reason_name((enum alg_reason)ev->reason),
-		    ev->before ? ev->before : "");
-		return 0;
-	case ALG_EV_TLS:
-		s->tls = true;
-		log_info("[s%llu] control channel is now encrypted (%s): data-channel commands "
-		    "are invisible from here on; passive transfers that the firewall allows "
-		    "still work, active ones will not", id, ev->before ? ev->before : "TLS");
-		return 0;
-	case ALG_EV_CLOSE:
-		if (ev->reason == ALG_R_LINE) {
-			px->stats.errors++;
-			log_warnx("[s%llu] protocol error: %s", id, ev->before ? ev->before : "");
-		}
-		s->want_drain = true;
-		if (s->close_reason == NULL)
-			s->close_reason = ev->reason == ALG_R_LINE ? "protocol error" :
-			    ev->before != NULL && strcmp(ev->before, "QUIT") == 0 ? "QUIT" : "ended";
-		return 0;
-	default:
-		return 0;
-	}
+	if (s->gs.ended)
+		s->want_drain = true;	/* the core is done: flush, then close */
+	return rc;
 }
 
 static int
@@ -465,7 +297,7 @@ px_alloc_port(void *ctx, uint8_t family, uint16_t *port)
 {
 	struct pxsess *s = ctx;
 
-	return ph_alloc_port(s->px->ph, port);
+	return gw_alloc_port(&s->gs, port);
 }
 
 static const struct alg_session_ops px_ops = {
@@ -581,7 +413,7 @@ px_connected(struct pxsess *s)
 	if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 		err = errno;
 	if (err != 0) {
-		log_warnx("[s%llu] cannot connect to %s: %s", (unsigned long long)s->id,
+		elog_warnx("[s%llu] cannot connect to %s: %s", (unsigned long long)s->gs.id,
 		    alg_ep_str(&s->addrs.server, a, sizeof(a)), strerror(err));
 		snprintf(text, sizeof(text), "ftpalg: cannot reach the server %s: %s", a, strerror(err));
 		px_say(s, 421, text);
@@ -595,14 +427,14 @@ px_connected(struct pxsess *s)
 		return;
 	}
 	s->addrs.gw_server.port = 0;
-	s->alg = alg_session_new(&s->px->cfg->policy, &s->addrs, &px_ops, s);
+	s->alg = alg_session_new(&s->px->p.policy, &s->addrs, &px_ops, s);
 	if (s->alg == NULL) {
 		px_say(s, 421, "ftpalg: out of memory");
 		px_drain(s, "out of memory");
 		return;
 	}
 	s->phase = PX_OPEN;
-	log_debug("[s%llu] connected to %s from %s", (unsigned long long)s->id,
+	elog_debug("[s%llu] connected to %s from %s", (unsigned long long)s->gs.id,
 	    alg_ep_str(&s->addrs.server, a, sizeof(a)), sa_str(&local, b, sizeof(b)));
 }
 
@@ -643,7 +475,7 @@ px_refuse(int fd, const char *text)
 	int n = alg_fmt_reply(line, sizeof(line), 421, text);
 
 	if (n > 0 && send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_debug("refusal not sent: %s", strerror(errno));
+		elog_debug("refusal not sent: %s", strerror(errno));
 	close(fd);
 }
 
@@ -687,9 +519,9 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 		if (nat_original_dst(cfd, &local, false) < 0)
 			ll = sizeof(local), getsockname(cfd, (struct sockaddr *)&local, &ll);
 	} else if (nat_original_dst(cfd, &dst, l->tproxy) < 0) {
-		log_warn("original destination of %s", alg_ep_str(&client, a, sizeof(a)));
+		elog_warn("original destination of %s", alg_ep_str(&client, a, sizeof(a)));
 		px_refuse(cfd, "ftpalg: cannot find the original destination");
-		px->stats.sessions_refused++;
+		px->eng.c.sessions_refused++;
 		return;
 	}
 	if (sa_to_ep(&dst, &server) < 0 || sa_to_ep(&local, &gw_client) < 0) {
@@ -698,24 +530,24 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	}
 	if (!l->inbound && alg_ep_equal(&server, &gw_client) && !l->tproxy) {
 		/* Not redirected: someone dialled the listener itself; do not loop. */
-		log_info("refused %s: direct connection to the proxy port",
+		elog_info("refused %s: direct connection to the proxy port",
 		    alg_ep_str(&client, a, sizeof(a)));
 		px_refuse(cfd, "ftpalg: this port only serves redirected FTP connections");
-		px->stats.sessions_refused++;
+		px->eng.c.sessions_refused++;
 		return;
 	}
-	if (px->nsessions >= px->cfg->max_sessions) {
-		log_warnx("refused %s: %u sessions (max-sessions)", alg_ep_str(&client, a, sizeof(a)),
+	if (px->nsessions >= px->p.max_sessions) {
+		elog_warnx("refused %s: %u sessions (max-sessions)", alg_ep_str(&client, a, sizeof(a)),
 		    px->nsessions);
 		px_refuse(cfd, "ftpalg: too many sessions, try again later");
-		px->stats.sessions_refused++;
+		px->eng.c.sessions_refused++;
 		return;
 	}
-	if (px_count_client(px, &client) >= px->cfg->max_sessions_per_client) {
-		log_warnx("refused %s: too many sessions from this client (max-sessions-per-client)",
+	if (px_count_client(px, &client) >= px->p.max_sessions_per_client) {
+		elog_warnx("refused %s: too many sessions from this client (max-sessions-per-client)",
 		    alg_ep_str(&client, a, sizeof(a)));
 		px_refuse(cfd, "ftpalg: too many sessions from your address, try again later");
-		px->stats.sessions_refused++;
+		px->eng.c.sessions_refused++;
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -723,11 +555,12 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 		return;
 	}
 	s->px = px;
-	s->id = ++px->next_id;
+	gw_session_init(&s->gs, &px->eng, ++px->next_id, &s->addrs);
 	s->cfd = cfd;
 	s->sfd = -1;
 	s->kind = l->inbound ? PX_INBOUND : PX_TRANSPARENT;
-	s->relay = l->relay;
+	s->gs.inbound = l->inbound;
+	s->gs.relay = l->relay;
 	s->on_public = l->map != NULL;
 	s->hc.fn = px_client_event;
 	s->hs.fn = px_server_event;
@@ -743,7 +576,7 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 		px->sessions->prev = s;
 	px->sessions = s;
 	px->nsessions++;
-	px->stats.sessions_total++;
+	px->eng.c.sessions_total++;
 
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Telnet urgent data (IAC IP, IAC DM before ABOR) stays in the stream. */
@@ -751,7 +584,7 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	{
 		char g[ALG_EP_STRLEN];
 
-		log_info("[s%llu] open %s -> %s (%s%s, via %s)", (unsigned long long)s->id,
+		elog_info("[s%llu] open %s -> %s (%s%s, via %s)", (unsigned long long)s->gs.id,
 		    alg_ep_str(&client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
 		    l->inbound ? "inbound" : l->tproxy ? "tproxy" : "redirect",
 		    l->relay ? ", relay" : "", alg_ep_str(&gw_client, g, sizeof(g)));
@@ -763,7 +596,7 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	    connect(s->sfd, (struct sockaddr *)&dst, sa_len(&dst)) < 0 && errno != EINPROGRESS)) {
 		char text[200];
 
-		log_warn("[s%llu] connect to %s", (unsigned long long)s->id, b);
+		elog_warn("[s%llu] connect to %s", (unsigned long long)s->gs.id, b);
 		snprintf(text, sizeof(text), "ftpalg: cannot reach the server %s: %s", b, strerror(errno));
 		if (s->sfd >= 0)
 			close(s->sfd);
@@ -776,8 +609,8 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	}
 	s->phase = PX_CONNECTING;
 	if (px_add_fd(px, cfd, 0, &s->hc) < 0 || px_add_fd(px, s->sfd, 0, &s->hs) < 0) {
-		log_warn("[s%llu] epoll", (unsigned long long)s->id);
-		s->close_reason = "epoll";
+		elog_warn("[s%llu] epoll", (unsigned long long)s->gs.id);
+		s->gs.close_reason = "epoll";
 		px_close(s);
 		return;
 	}
@@ -798,7 +631,7 @@ px_listener_event(struct ev_handler *h, uint32_t events)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				log_warn("accept");
+				elog_warn("accept");
 			return;
 		}
 		px_accept_one(l, fd, &peer);
@@ -810,30 +643,16 @@ px_listener_event(struct ev_handler *h, uint32_t events)
 static void px_public_changed(void *ctx, int af, const struct alg_endpoint *addr);
 
 struct proxy *
-proxy_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
+proxy_new(const struct proxy_params *p, struct gateway *gw, int epfd)
 {
 	struct proxy *px = calloc(1, sizeof(*px));
-	struct relay_limits lim;
 
 	if (px == NULL)
 		return NULL;
-	px->cfg = cfg;
-	px->nat = nat;
+	px->p = *p;
 	px->epfd = epfd;
-	px->ph = ph_new(nat, cfg->max_pinholes, cfg->data_port_min, cfg->data_port_max);
-	memset(&lim, 0, sizeof(lim));
-	lim.max_total = cfg->max_relays;
-	lim.max_per_session = cfg->max_relays_per_session;
-	lim.pipe_size = cfg->relay_buffer;
-	lim.connect_timeout_ms = cfg->connect_timeout_ms;
-	lim.idle_timeout_ms = cfg->idle_timeout_ms;
-	px->rl = relay_new(epfd, &lim, px->ph);
-	if (px->ph == NULL || px->rl == NULL) {
-		ph_free(px->ph);
-		relay_free(px->rl);
-		free(px);
-		return NULL;
-	}
+	gw_engine_init(&px->eng, gw, 's', "data-channel commands are invisible from here on; "
+	    "passive transfers that the firewall allows still work, active ones will not");
 	return px;
 }
 
@@ -843,7 +662,7 @@ proxy_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd)
  */
 static struct px_listener *
 px_listener_open(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
-    const struct sockaddr_storage *server, bool relay, const struct cfg_mapping *map)
+    const struct sockaddr_storage *server, bool relay, const struct proxy_mapping *map)
 {
 	struct px_listener *l = calloc(1, sizeof(*l));
 	int one = 1, fd = -1, saved;
@@ -893,72 +712,70 @@ fail:
 	return NULL;
 }
 
+/* "[::]:P" means every address of both families: one socket per family. */
+static int
+px_listen_any(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
+    const struct sockaddr_storage *server, bool relay)
+{
+	struct sockaddr_storage v4;
+
+	if (px_listener_open(px, addr, tproxy, server, relay, NULL) == NULL)
+		return -1;
+	if (sa_is_any6(addr)) {
+		sa_any4(&v4, sa_port(addr));
+		if (px_listener_open(px, &v4, tproxy, server, relay, NULL) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 int
 proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
     const struct sockaddr_storage *server)
 {
-	return px_listener_open(px, addr, tproxy, server, false, NULL) != NULL ? 0 : -1;
-}
-
-static bool
-px_sa_is_any6(const struct sockaddr_storage *ss)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)ss;
-
-	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
-}
-
-static uint16_t
-px_sa_port(const struct sockaddr_storage *ss)
-{
-	struct alg_endpoint ep;
-
-	return sa_to_ep(ss, &ep) == 0 ? ep.port : 0;
+	return px_listen_any(px, addr, tproxy, server, false);
 }
 
 /* Opens (addr known) the listener of a public:PORT mapping for one family. */
 static void
-px_public_listen(struct proxy *px, const struct cfg_mapping *m, const struct alg_endpoint *addr)
+px_public_listen(struct proxy *px, const struct proxy_mapping *m, const struct alg_endpoint *addr)
 {
 	struct alg_endpoint ep = *addr;
 	struct sockaddr_storage ss;
 	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
 
-	ep.port = px_sa_port(&m->listen);
+	ep.port = sa_port(&m->listen);
 	ep_to_sa(&ep, &ss);
 	if (px_listener_open(px, &ss, false, &m->server, m->relay, m) == NULL)
-		log_warn("cannot listen on public address %s", alg_ep_str(&ep, a, sizeof(a)));
+		elog_warn("cannot listen on public address %s", alg_ep_str(&ep, a, sizeof(a)));
 	else
-		log_info("listening on %s (public address) -> %s%s", alg_ep_str(&ep, a, sizeof(a)),
+		elog_info("listening on %s (public address) -> %s%s", alg_ep_str(&ep, a, sizeof(a)),
 		    sa_str(&m->server, b, sizeof(b)), m->relay ? " (relay)" : "");
 }
 
 int
-proxy_listen_mapping(struct proxy *px, const struct cfg_mapping *m)
+proxy_listen_mapping(struct proxy *px, const struct proxy_mapping *m)
 {
 	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
 
 	if (m->on_public) {
+		struct px_pubmap *pm = calloc(1, sizeof(*pm));
+
+		if (pm == NULL)
+			return -1;
+		pm->m = *m;
+		pm->next = px->pubmaps;
+		px->pubmaps = pm;
 		/* Bound now if the address is known, else when it appears. */
 		for (int i = 0; i < 2; i++)
 			if (px->pub[i].family != ALG_AF_NONE)
-				px_public_listen(px, m, &px->pub[i]);
+				px_public_listen(px, &pm->m, &px->pub[i]);
 		return 0;
 	}
-	if (px_listener_open(px, &m->listen, false, &m->server, m->relay, NULL) == NULL)
+	if (px_listen_any(px, &m->listen, false, &m->server, m->relay) < 0)
 		return -1;
-	/* "[::]:P" means every address of both families: one socket per family. */
-	if (px_sa_is_any6(&m->listen)) {
-		struct sockaddr_storage v4 = { .ss_family = AF_INET };
-		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)&v4;
-
-		s4->sin_port = htons(px_sa_port(&m->listen));
-		s4->sin_addr.s_addr = htonl(INADDR_ANY);
-		if (px_listener_open(px, &v4, false, &m->server, m->relay, NULL) == NULL)
-			return -1;
-	}
-	log_info("listening on %s%s -> %s%s", sa_str(&m->listen, a, sizeof(a)),
-	    px_sa_is_any6(&m->listen) ? " (IPv4 and IPv6)" : "", sa_str(&m->server, b, sizeof(b)),
+	elog_info("listening on %s%s -> %s%s", sa_str(&m->listen, a, sizeof(a)),
+	    sa_is_any6(&m->listen) ? " (IPv4 and IPv6)" : "", sa_str(&m->server, b, sizeof(b)),
 	    m->relay ? " (inbound, relay)" : " (inbound)");
 	return 0;
 }
@@ -991,9 +808,8 @@ px_public_changed(void *ctx, int af, const struct alg_endpoint *addr)
 	}
 	if (addr->family == ALG_AF_NONE)
 		return;
-	for (unsigned m = 0; m < px->cfg->n_mappings; m++)
-		if (px->cfg->mappings[m].on_public)
-			px_public_listen(px, &px->cfg->mappings[m], addr);
+	for (const struct px_pubmap *pm = px->pubmaps; pm != NULL; pm = pm->next)
+		px_public_listen(px, &pm->m, addr);
 	for (struct pxsess *s = px->sessions; s != NULL; s = s->next) {
 		if (!s->on_public || s->addrs.gw_client.family != fam ||
 		    alg_ep_same_addr(&s->addrs.gw_client, addr))
@@ -1005,26 +821,26 @@ px_public_changed(void *ctx, int af, const struct alg_endpoint *addr)
 		moved++;
 	}
 	if (moved > 0)
-		log_info("%u live session%s announce the new public address from now on", moved,
+		elog_info("%u live session%s announce the new public address from now on", moved,
 		    moved == 1 ? "" : "s");
 }
 
 int
 proxy_public_start(struct proxy *px)
 {
-	const struct ftpalg_config *cfg = px->cfg;
+	const struct proxy_params *p = &px->p;
 
-	if (cfg->public_iif[0] != '\0') {
-		px->ifw = ifaddr_open(cfg->public_iif, px->epfd, px_public_changed, px);
+	if (p->public_iif[0] != '\0') {
+		px->ifw = ifaddr_open(p->public_iif, px->epfd, px_public_changed, px);
 		return px->ifw != NULL ? 0 : -1;
 	}
-	for (unsigned i = 0; i < cfg->n_public_addr; i++) {
+	for (unsigned i = 0; i < p->n_public_addr; i++) {
 		struct alg_endpoint ep;
 
-		if (sa_to_ep(&cfg->public_addr[i], &ep) < 0)
+		if (sa_to_ep(&p->public_addr[i], &ep) < 0)
 			continue;
 		ep.port = 0;
-		px_public_changed(px, cfg->public_addr[i].ss_family, &ep);
+		px_public_changed(px, p->public_addr[i].ss_family, &ep);
 	}
 	return 0;
 }
@@ -1035,20 +851,18 @@ proxy_tick(struct proxy *px, uint64_t now)
 	struct pxsess *s, *next;
 
 	px_reap(px);
-	ph_tick(px->ph, now);
-	relay_tick(px->rl, now);
 	for (s = px->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->phase == PX_CONNECTING && now - s->created_ms > px->cfg->connect_timeout_ms) {
+		if (s->phase == PX_CONNECTING && now - s->created_ms > px->p.connect_timeout_ms) {
 			char a[ALG_EP_STRLEN], text[160];
 
-			log_warnx("[s%llu] connect to %s timed out", (unsigned long long)s->id,
+			elog_warnx("[s%llu] connect to %s timed out", (unsigned long long)s->gs.id,
 			    alg_ep_str(&s->addrs.server, a, sizeof(a)));
 			snprintf(text, sizeof(text), "ftpalg: the server %s does not answer", a);
 			px_say(s, 421, text);
 			px_drain(s, "connect timeout");
 		} else if (s->phase == PX_OPEN && !alg_session_transferring(s->alg) &&
-		    now - s->active_ms > px->cfg->idle_timeout_ms) {
+		    now - s->active_ms > px->p.idle_timeout_ms) {
 			/* Not while a transfer runs: control sits idle then (RFC 5382). */
 			px_say(s, 421, "ftpalg: control connection idle too long, closing");
 			px_drain(s, "idle timeout");
@@ -1073,7 +887,7 @@ proxy_free(struct proxy *px)
 		px_say(s, 421, "ftpalg: gateway shutting down");
 		if (s->to_c_len > 0)
 			px_flush(s->cfd, s->to_c, &s->to_c_len);
-		s->close_reason = "shutdown";
+		s->gs.close_reason = "shutdown";
 		px_close(s);
 	}
 	for (l = px->listeners; l != NULL; l = ln) {
@@ -1083,8 +897,12 @@ proxy_free(struct proxy *px)
 	}
 	px_reap(px);
 	ifaddr_close(px->ifw);
-	relay_free(px->rl);	/* detached transfers still running are cut (reset) */
-	ph_free(px->ph);
+	while (px->pubmaps != NULL) {
+		struct px_pubmap *pm = px->pubmaps;
+
+		px->pubmaps = pm->next;
+		free(pm);
+	}
 	free(px);
 }
 
@@ -1097,7 +915,7 @@ proxy_nsessions(const struct proxy *px)
 unsigned
 proxy_npinholes(const struct proxy *px)
 {
-	return ph_count(px->ph);
+	return px->eng.nmaps;
 }
 
 static void
@@ -1115,52 +933,27 @@ px_json_sessions(const struct proxy *px, FILE *out, uint64_t now)
 		fprintf(out, "%s{\"id\":%llu,\"client\":\"%s\",\"server\":\"%s\",\"kind\":\"%s\","
 		    "\"mode\":\"%s\",\"state\":\"%s\",\"bytes_up\":%llu,\"bytes_down\":%llu,"
 		    "\"age_s\":%llu,\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
-		    first ? "" : ",", (unsigned long long)s->id,
+		    first ? "" : ",", (unsigned long long)s->gs.id,
 		    alg_ep_str(&s->addrs.client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
 		    s->kind == PX_INBOUND ? "inbound" : "transparent",
 		    s->alg != NULL ? alg_session_mode(s->alg) : "-", state,
 		    (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
 		    (unsigned long long)((now - s->created_ms) / 1000),
-		    (unsigned long long)((now - s->active_ms) / 1000), s->tls ? "true" : "false",
+		    (unsigned long long)((now - s->active_ms) / 1000), s->gs.tls ? "true" : "false",
 		    s->alg != NULL && alg_session_transferring(s->alg) ? "true" : "false");
 		first = false;
 	}
 	fprintf(out, "]}\n");
 }
 
+/* The proxy's own part of the stats: its relays, after the pinholes. */
 static void
-px_json_stats(const struct proxy *px, FILE *out)
+px_json_more(FILE *out, enum gw_json_part part, const void *ctx)
 {
-	const struct ph_stats *p = ph_stats(px->ph);
+	const struct proxy *px = ctx;
 
-	fprintf(out, "{\"sessions_total\":%llu,\"sessions_active\":%u,\"sessions_refused\":%llu,"
-	    "\"rewrites\":{", (unsigned long long)px->stats.sessions_total, px->nsessions,
-	    (unsigned long long)px->stats.sessions_refused);
-	for (int i = 0; i < 7; i++)
-		fprintf(out, "%s\"%s\":%llu", i ? "," : "", px_rewrite_kinds[i],
-		    (unsigned long long)px->stats.rewrites[i]);
-	fprintf(out, "},\"pinholes\":{\"opened\":%llu,\"used\":%llu,\"expired\":%llu,"
-	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},",
-	    (unsigned long long)p->opened, (unsigned long long)p->used,
-	    (unsigned long long)p->expired, (unsigned long long)p->closed,
-	    (unsigned long long)p->refused, (unsigned long long)p->failed, ph_count(px->ph));
-	{
-		const struct relay_stats *r = relay_stats(px->rl);
-
-		fprintf(out, "\"relays\":{\"opened\":%llu,\"accepted\":%llu,\"foreign\":%llu,"
-		    "\"expired\":%llu,\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,"
-		    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"open\":%u},",
-		    (unsigned long long)r->opened, (unsigned long long)r->accepted,
-		    (unsigned long long)r->foreign, (unsigned long long)r->expired,
-		    (unsigned long long)r->closed, (unsigned long long)r->refused,
-		    (unsigned long long)r->failed, (unsigned long long)r->bytes_in,
-		    (unsigned long long)r->bytes_out, relay_count(px->rl));
-	}
-	fprintf(out, "\"refusals\":{");
-	for (int r = 1; r < ALG_R__COUNT; r++)
-		fprintf(out, "%s\"%s\":%llu", r > 1 ? "," : "", alg_reason_name((enum alg_reason)r),
-		    (unsigned long long)px->stats.refusals[r]);
-	fprintf(out, "},\"errors\":%llu}\n", (unsigned long long)px->stats.errors);
+	if (part == GW_JSON_PINHOLES)
+		gw_json_relay_stats(px->eng.gw, out);
 }
 
 void
@@ -1170,10 +963,8 @@ proxy_json(const struct proxy *px, const char *what, FILE *out)
 
 	if (strcmp(what, "sessions") == 0)
 		px_json_sessions(px, out, now);
-	else if (strcmp(what, "pinholes") == 0)
-		ph_json(px->ph, out, now);
-	else if (strcmp(what, "relays") == 0)
-		relay_json(px->rl, out, now);
+	else if (strcmp(what, "pinholes") == 0 || strcmp(what, "relays") == 0)
+		gw_json(px->eng.gw, what, out, now);
 	else
-		px_json_stats(px, out);
+		gw_json_stats(&px->eng, px->nsessions, out, px_json_more, px);
 }

@@ -9,22 +9,49 @@
 #ifndef FTPALG_PROXY_H
 #define FTPALG_PROXY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include "daemon/config.h"
-#include "nat/nat.h"
+#include "alg/alg.h"
 
 struct proxy;
+struct gateway;
 
-struct proxy *proxy_new(const struct ftpalg_config *cfg, struct nat_table *nat, int epfd);
+/* What the proxy engine is told (daemon/: from ftpalgd.conf). */
+struct proxy_params {
+	struct alg_policy policy;
+	uint32_t max_sessions;
+	uint32_t max_sessions_per_client;
+	uint32_t connect_timeout_ms;	/* to the server */
+	uint32_t idle_timeout_ms;	/* control idle, not counted during transfers */
+	/* The public address for public:PORT mappings: followed on public_iif,
+	 * or fixed (one per family). */
+	char public_iif[32];		/* "" = none */
+	struct sockaddr_storage public_addr[2];
+	unsigned n_public_addr;
+};
+
+/* An inbound mapping: a public port in front of an intranet server. */
+struct proxy_mapping {
+	struct sockaddr_storage listen;	/* address:port accepted on ([::]:P: both families) */
+	struct sockaddr_storage server;	/* the intranet server */
+	bool relay;			/* data through the userspace relay */
+	bool on_public;			/* listen on the public address, re-bound on change */
+};
+
+/*
+ * gw: the shared layer (engine/gateway.h) holding the one pinhole table
+ * and the relays.  epfd: the daemon's epoll set.  NULL with errno.
+ */
+struct proxy *proxy_new(const struct proxy_params *p, struct gateway *gw, int epfd);
 void proxy_free(struct proxy *px);
 
 /*
  * A transparent listener (redirect or TPROXY): the server is the connection's
  * original destination.  With `server` set, an inbound listener in front of
- * that server instead.  Returns 0 or -1 with errno.
+ * that server instead.  "[::]:P" listens on both families.  0 or -1 with errno.
  */
 int proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tproxy,
     const struct sockaddr_storage *server);
@@ -34,7 +61,7 @@ int proxy_listen(struct proxy *px, const struct sockaddr_storage *addr, bool tpr
  * public:PORT mapping is bound on the public address once it is known
  * (proxy_public_start) and re-bound whenever it changes.  0 or -1 with errno.
  */
-int proxy_listen_mapping(struct proxy *px, const struct cfg_mapping *m);
+int proxy_listen_mapping(struct proxy *px, const struct proxy_mapping *m);
 
 /*
  * Starts following the public address: the fixed public-address values, or
@@ -43,10 +70,11 @@ int proxy_listen_mapping(struct proxy *px, const struct cfg_mapping *m);
  */
 int proxy_public_start(struct proxy *px);
 
-/* Timeouts: connect, idle control sessions, closing ones, pinhole expiry. */
+/* Timeouts: connect, idle control sessions, closing ones (pinholes: gw_tick). */
 void proxy_tick(struct proxy *px, uint64_t now_ms);
 
 unsigned proxy_nsessions(const struct proxy *px);
+/* The pinholes this engine's sessions hold. */
 unsigned proxy_npinholes(const struct proxy *px);
 /* The control socket's answers: what = "sessions", "pinholes", "relays" or "stats". */
 void proxy_json(const struct proxy *px, const char *what, FILE *out);

@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon/log.h"
+#include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/pinhole.h"
 #include "engine/relay.h"
@@ -210,7 +210,7 @@ rl_abort(struct relay *r, const char *why)
 {
 	char d[200];
 
-	log_info("[s%llu] relay #%u aborted (%s) after %llu B in, %llu B out: %s",
+	elog_info("[s%llu] relay #%u aborted (%s) after %llu B in, %llu B out: %s",
 	    (unsigned long long)r->session, r->map.id, why,
 	    (unsigned long long)r->d[0].bytes, (unsigned long long)r->d[1].bytes,
 	    rl_describe(r, d, sizeof(d)));
@@ -347,7 +347,7 @@ rl_carry(struct relay *r)
 			return true;
 		}
 	if (r->d[0].shut && r->d[1].shut) {
-		log_info("[s%llu] relay #%u done: %llu B in, %llu B out in %.2fs: %s",
+		elog_info("[s%llu] relay #%u done: %llu B in, %llu B out in %.2fs: %s",
 		    (unsigned long long)r->session, r->map.id,
 		    (unsigned long long)r->d[0].bytes, (unsigned long long)r->d[1].bytes,
 		    (double)(ev_now_ms() - r->accepted_ms) / 1000.0, rl_describe(r, d, sizeof(d)));
@@ -405,7 +405,7 @@ rl_pipes(struct relay *r)
 		/* Best effort: above pipe-max-size (or the user's pipe pages) the
 		 * default 64 KiB stays, which works, only slower. */
 		if (fcntl(p[1], F_SETPIPE_SZ, (int)r->t->lim.pipe_size) < 0)
-			log_debug("relay: pipe size %u: %s", r->t->lim.pipe_size, strerror(errno));
+			elog_debug("relay: pipe size %u: %s", r->t->lim.pipe_size, strerror(errno));
 	}
 	return 0;
 }
@@ -430,20 +430,20 @@ rl_b_event(struct ev_handler *h, uint32_t events)
 		return;
 	if (err != 0) {
 		errno = err;
-		log_warn("[s%llu] relay #%u cannot connect to %s", (unsigned long long)r->session,
+		elog_warn("[s%llu] relay #%u cannot connect to %s", (unsigned long long)r->session,
 		    r->map.id, alg_ep_str(&r->map.to, a, sizeof(a)));
 		rl_abort(r, "connect failed");
 		return;
 	}
 	if (rl_pipes(r) < 0) {
-		log_warn("[s%llu] relay #%u pipe", (unsigned long long)r->session, r->map.id);
+		elog_warn("[s%llu] relay #%u pipe", (unsigned long long)r->session, r->map.id);
 		rl_abort(r, "no pipe");
 		return;
 	}
 	r->state = RL_CARRY;
 	r->active_ms = ev_now_ms();
 	r->ev_a = r->ev_b = ~1u;	/* force the first update */
-	log_debug("[s%llu] relay #%u connected to %s", (unsigned long long)r->session, r->map.id,
+	elog_debug("[s%llu] relay #%u connected to %s", (unsigned long long)r->session, r->map.id,
 	    alg_ep_str(&r->map.to, a, sizeof(a)));
 	rl_carry(r);
 }
@@ -475,7 +475,7 @@ rl_connect(struct relay *r)
 		sl = ep_to_sa(&e, &src);
 		setsockopt(r->fb, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 		if (bind(r->fb, (struct sockaddr *)&src, sl) < 0)
-			log_debug("[s%llu] relay #%u: bind source: %s", (unsigned long long)r->session,
+			elog_debug("[s%llu] relay #%u: bind source: %s", (unsigned long long)r->session,
 			    r->map.id, strerror(errno));
 	}
 	if (connect(r->fb, (struct sockaddr *)&to, tl) < 0 && errno != EINPROGRESS)
@@ -499,7 +499,7 @@ rl_accept_one(struct relay *r, int fd, const struct sockaddr_storage *peer)
 	if (sa_to_ep(peer, &from) < 0 || !alg_ep_same_addr(&from, &r->map.peer)) {
 		/* Exact like a pinhole: only the peer the core expects. */
 		t->stats.foreign++;
-		log_warnx("[s%llu] relay #%u refused a connection from %s: only %s may use it",
+		elog_warnx("[s%llu] relay #%u refused a connection from %s: only %s may use it",
 		    (unsigned long long)r->session, r->map.id, alg_ep_str(&from, a, sizeof(a)),
 		    alg_ep_str(&r->map.peer, b, sizeof(b)));
 		rl_reset_fd(&fd);
@@ -512,11 +512,11 @@ rl_accept_one(struct relay *r, int fd, const struct sockaddr_storage *peer)
 	r->accepted_ms = r->active_ms = ev_now_ms();
 	t->stats.accepted++;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	log_info("[s%llu] relay #%u accepted %s: %s", (unsigned long long)r->session, r->map.id,
+	elog_info("[s%llu] relay #%u accepted %s: %s", (unsigned long long)r->session, r->map.id,
 	    alg_ep_str(&from, a, sizeof(a)), rl_describe(r, d, sizeof(d)));
 	r->state = RL_CONNECTING;
 	if (rl_connect(r) < 0) {
-		log_warn("[s%llu] relay #%u connect to %s", (unsigned long long)r->session,
+		elog_warn("[s%llu] relay #%u connect to %s", (unsigned long long)r->session,
 		    r->map.id, alg_ep_str(&r->map.to, a, sizeof(a)));
 		rl_abort(r, "connect failed");
 	}
@@ -535,7 +535,7 @@ rl_listener_event(struct ev_handler *h, uint32_t events)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				log_warn("[s%llu] relay #%u accept", (unsigned long long)r->session,
+				elog_warn("[s%llu] relay #%u accept", (unsigned long long)r->session,
 				    r->map.id);
 			return;
 		}
@@ -684,7 +684,7 @@ relay_release(struct relay_table *t, struct relay *r)
 	r->owned = false;
 	switch (r->state) {
 	case RL_LISTEN:
-		log_debug("[s%llu] relay #%u closed unused: %s", (unsigned long long)r->session,
+		elog_debug("[s%llu] relay #%u closed unused: %s", (unsigned long long)r->session,
 		    r->map.id, rl_describe(r, d, sizeof(d)));
 		rl_free(r);
 		break;
@@ -711,7 +711,7 @@ relay_tick(struct relay_table *t, uint64_t now)
 			if (now - r->opened_ms < r->map.timeout_ms)
 				break;
 			t->stats.expired++;
-			log_info("[s%llu] relay expired #%u unused after %us: %s",
+			elog_info("[s%llu] relay expired #%u unused after %us: %s",
 			    (unsigned long long)r->session, r->map.id, r->map.timeout_ms / 1000,
 			    rl_describe(r, d, sizeof(d)));
 			rl_finish(r, RL_EXPIRED);

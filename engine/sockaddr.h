@@ -6,6 +6,7 @@
 #define FTPALG_SOCKADDR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "alg/alg.h"
@@ -17,5 +18,11 @@ socklen_t ep_to_sa(const struct alg_endpoint *ep, struct sockaddr_storage *ss);
 void ep_to_nat(const struct alg_endpoint *ep, struct nat_addr *na);
 socklen_t sa_len(const struct sockaddr_storage *ss);
 const char *sa_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+/* The port, host order (0 for a family other than IPv4/IPv6). */
+uint16_t sa_port(const struct sockaddr_storage *ss);
+/* [::]: with a listener, every address of both families. */
+bool sa_is_any6(const struct sockaddr_storage *ss);
+/* 0.0.0.0:port, the IPv4 twin of a [::]:port listener. */
+void sa_any4(struct sockaddr_storage *ss, uint16_t port);
 
 #endif

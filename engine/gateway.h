@@ -1,0 +1,118 @@
+/*
+ * gateway.h - the layer under both engines: what the core's decisions
+ * become, whichever engine fed it the bytes.
+ *
+ *   struct gateway     one per daemon: THE pinhole table (one gateway port
+ *                      pool, one max-pinholes budget) and the relay table,
+ *                      both made by the daemon and handed to every engine
+ *   struct gw_engine   one per engine: its counters and its log tag
+ *   struct gw_session  one per control session, inside the engine's own
+ *                      session: its pinhole or relay, transfers, TLS, the
+ *                      reason it ended
+ *
+ * gw_event() is the one handler from alg_event to pinholes, relays,
+ * counters and log lines; gw_json_stats() writes the stats document both
+ * engines answer `ftpalg stats` with.
+ */
+#ifndef FTPALG_GATEWAY_H
+#define FTPALG_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "alg/alg.h"
+
+struct ph_table;
+struct relay_table;
+struct pinhole;
+struct relay;
+
+struct gateway;
+
+/*
+ * ph: the pinhole table (nat/ behind it, or none: then ph_open refuses and
+ * data goes through the relay); rl: the relays, or NULL where the engines
+ * have none.  Neither is freed by gw_free: the daemon made them.
+ */
+struct gateway *gw_new(struct ph_table *ph, struct relay_table *rl);
+/*
+ * For tests without a kernel: mappings are counted, not made, and gateway
+ * ports are drawn in turn from [port_min, port_max].
+ */
+struct gateway *gw_new_dry(uint16_t port_min, uint16_t port_max);
+void gw_free(struct gateway *gw);
+
+/* Pinhole expiry, relay timeouts. */
+void gw_tick(struct gateway *gw, uint64_t now_ms);
+/* The pinholes open in the table (or the test mappings). */
+unsigned gw_npinholes(const struct gateway *gw);
+/* The control socket's "pinholes" and "relays" answers. */
+void gw_json(const struct gateway *gw, const char *what, FILE *out, uint64_t now_ms);
+
+/* Counters every engine keeps, keyed by the core's enums. */
+struct gw_counters {
+	uint64_t sessions_total, sessions_refused, errors;
+	uint64_t rewrites[ALG_RW__COUNT];
+	uint64_t refusals[ALG_R__COUNT];
+};
+
+struct gw_engine {
+	struct gateway *gw;
+	char tag;		/* log lines say "[s12]" (proxy) or "[i12]" (inline) */
+	/* What an encrypted control channel means for this engine, for the log. */
+	const char *tls_note;
+	unsigned nmaps;		/* pinholes (or test mappings) its sessions hold */
+	struct gw_counters c;
+};
+
+void gw_engine_init(struct gw_engine *eng, struct gateway *gw, char tag, const char *tls_note);
+
+struct gw_session {
+	struct gw_engine *eng;
+	uint64_t id;
+	const struct alg_session_addrs *addrs;	/* the session's, kept current by it */
+	struct pinhole *ph;
+	struct relay *rl;
+	bool relay;		/* every data connection through the relay */
+	bool inbound;		/* pinholes rewrite the source to the gateway's too */
+	bool tls;
+	bool ended;		/* the core ended the session (ALG_EV_CLOSE) */
+	bool dry_map;		/* a test mapping is open */
+	unsigned transfers;
+	const char *close_reason;
+};
+
+void gw_session_init(struct gw_session *gs, struct gw_engine *eng, uint64_t id,
+    const struct alg_session_addrs *addrs);
+/* The session is gone: its pinhole is removed, its relay let go (a running transfer runs on). */
+void gw_session_end(struct gw_session *gs);
+
+/* The core's callbacks, shared: alg_session_ops.event and .alloc_port. */
+int gw_event(struct gw_session *gs, const struct alg_event *ev);
+int gw_alloc_port(struct gw_session *gs, uint16_t *port);
+
+/* The JSON stats document's engine-specific parts, in the order they stand. */
+enum gw_json_part {
+	GW_JSON_HEAD,		/* before "sessions_total" */
+	GW_JSON_SESSIONS,	/* after "sessions_refused" */
+	GW_JSON_PINHOLES,	/* after "pinholes" */
+};
+/* Each part the callback writes ends in a comma. */
+typedef void gw_json_more_fn(FILE *out, enum gw_json_part part, const void *ctx);
+
+/*
+ * {"sessions_total":N,"sessions_active":N,"sessions_refused":N,
+ *  "rewrites":{"PORT":N,...},"pinholes":{...},"refusals":{...},"errors":N}
+ * with the engine's own fields where more puts them.
+ */
+void gw_json_stats(const struct gw_engine *eng, unsigned active, FILE *out,
+    gw_json_more_fn *more, const void *ctx);
+
+/* "relays":{...}, (the relay counters, for the proxy's stats) */
+void gw_json_relay_stats(const struct gateway *gw, FILE *out);
+
+/* "PORT", "227"...: the stats key of a rewrite kind ("" for ALG_RW_NONE). */
+const char *gw_rewrite_name(enum alg_rewrite k);
+
+#endif
