@@ -26,6 +26,11 @@ active, lftp with ftp:sync-mode off (it sends FEAT before the greeting), and the
 command sequences of FileZilla (AUTH TLS first, FEAT, OPTS UTF8 ON, CLNT) and
 WinSCP (HOST, XSHA256...) with an ABOR sent as Telnet IAC IP/DM urgent data.
 
+Bounce and low ports: a LAN FTP client logged in to the hostile server sends
+PORT naming another host (the router's LAN address) or its own port 22 (the
+victim also listens there); the hostile server dials what it got.  ftpalgd must
+answer 501 itself and nothing may reach the victim; the kernel helper is measured.
+
 Unsolicited 227: the hostile server answers a NOOP with "227 (192,168,1,7,12,234)"
 (a LAN host).  Through ftpalgd the client must not get that address.
 
@@ -54,6 +59,7 @@ LABOUT = os.path.join(L.REPO, "build", "lab")
 PEERS = os.path.join(L.HERE, "attack_peers.py")
 HOSTILE4 = "203.0.113.5"
 VICTIM_PORT = 3306
+LOW_PORT = 22
 MODES = ("kernel", "proxy", "inline")
 VARIANTS = ("one-segment", "segment-start", "before-greeting", "eprt")
 UNSOLICITED_LAN = "192,168,1,7"
@@ -200,6 +206,40 @@ class Attack:
                            "; ".join(notes) or "no not-FTP line")
         self.legit(name)
 
+    def active_abuse(self, mode, what):
+        """PORT naming another host (bounce) or a port below 1024, from an FTP client."""
+        lab = self.lab
+        name = "%s:21 %s" % (mode, what)
+        self.set_hostile("greet-first")
+        cmd = ("PORT 192,168,1,1,12,234" if what == "bounce" else
+               "PORT %s,0,%d" % (L.CLIENT4.replace(".", ","), LOW_PORT))
+        hoff, voff = fsize(self.hostile_log), fsize(self.victim_log)
+        lab.flush_conntrack()
+        r = lab.run("c", [L.PY, PEERS, "noop", "--addr", HOSTILE4, "--port", "21", "--cmd", cmd],
+                    timeout=20, check=False)
+        try:
+            got = json.loads(r.out).get("PORT", "").strip()
+        except ValueError:
+            got = ""
+        end = time.monotonic() + 6
+        recs = []
+        while time.monotonic() < end and not recs:
+            recs = tail_lines(self.hostile_log, hoff)
+            time.sleep(0.1)
+        time.sleep(0.2)
+        hits = tail_lines(self.victim_log, voff)
+        seen = [l for l in (recs[0]["lines"] if recs else []) if l.upper().startswith("PORT")]
+        if mode == "kernel":
+            self.rep.check(name, "kernel helper: client got %r; server saw %s; victim %s" % (
+                got[:30], seen or "no PORT", "REACHED on port %d" % hits[0]["port"] if hits
+                else "not reached"), r.ok and bool(seen), r.why())
+        else:
+            self.rep.check(name, "refused by ftpalgd: %r, server saw no PORT, victim not "
+                           "reached" % got[:60], r.ok and got.startswith("501 ftpalg:")
+                           and not seen and not hits, "seen=%s hits=%s %s" % (seen, hits, r.why()))
+        self.legit(name)
+        return hits
+
     def unsolicited(self, mode, port):
         lab = self.lab
         name = "%s:%s unsolicited 227" % (mode, port)
@@ -278,6 +318,8 @@ def run_mode(lab, rep, att, mode):
         for v in VARIANTS:
             att.slipstream(mode, port, v)
     att.unsolicited(mode, 21)
+    for what in ("bounce", "low-port"):
+        att.active_abuse(mode, what)
     if mode != "kernel":
         real_clients(lab, rep, mode)
     if lab.daemon is not None:
@@ -325,7 +367,7 @@ def main():
                                    "--mode-file", files[2], "--log", files[0]],
                   os.path.join(lab.logdir, "hostile.out"))
         lab.spawn("victim", "c", [L.PY, PEERS, "victim", "--addr", L.CLIENT4, "--port",
-                                  str(VICTIM_PORT), "--log", files[1]],
+                                  "%d,%d" % (VICTIM_PORT, LOW_PORT), "--log", files[1]],
                   os.path.join(lab.logdir, "victim.out"))
         for port in (21, 2121):
             if not lab.wait_listen("s", port, HOSTILE4, timeout=10):

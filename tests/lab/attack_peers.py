@@ -36,8 +36,9 @@
         passive and an active RETR (size checked) and an ABOR sent with Telnet
         IAC IP / IAC DM as urgent data (ftplib's abort()).  Prints JSON.
 
-    attack_peers.py noop --addr A --port P
-        A minimal FTP client: USER, PASS, NOOP; prints the NOOP's reply (JSON).
+    attack_peers.py noop --addr A --port P [--cmd "NOOP"]
+        A minimal FTP client: USER, PASS, then --cmd (NOOP by default); prints the
+        replies (JSON, keyed by verb).
 
 Everything is bounded in time.  Test traffic stays in the lab's namespaces.
 """
@@ -169,10 +170,19 @@ def hostile(args):
 
 
 def victim(args):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((args["addr"], int(args["port"])))
-    s.listen(16)
+    socks = []
+    for p in args["port"].split(","):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((args["addr"], int(p)))
+        s.listen(16)
+        socks.append(s)
+    for s in socks[1:]:
+        threading.Thread(target=victim_loop, args=(s, args), daemon=True).start()
+    victim_loop(socks[0], args)
+
+
+def victim_loop(s, args):
     while True:
         c, peer = s.accept()
         c.settimeout(1.0)
@@ -181,7 +191,8 @@ def victim(args):
         except OSError:
             got = ""
         c.close()
-        jlog(args["log"], {"peer": peer[0], "got": got, "t": time.time()})
+        jlog(args["log"], {"peer": peer[0], "port": s.getsockname()[1], "got": got,
+                           "t": time.time()})
 
 
 def recv_until(s, pred, limit_s):
@@ -231,7 +242,7 @@ def noop(args):
     s = socket.create_connection((args["addr"], int(args["port"])), timeout=5)
     out = {}
     out["greeting"] = recv_until(s, lambda d: d.endswith(b"\n"), 4.0).decode("latin-1")
-    for cmd in ("USER a", "PASS b", "NOOP"):
+    for cmd in ("USER a", "PASS b", args.get("cmd", "NOOP")):
         s.sendall((cmd + "\r\n").encode())
         out[cmd.split()[0]] = recv_until(s, lambda d: d.endswith(b"\n"), 4.0).decode("latin-1")
     s.sendall(b"QUIT\r\n")
