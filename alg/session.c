@@ -537,8 +537,9 @@ alg_not_ftp(struct alg_session *s, const char *line, size_t len, const char *why
 	s->transferring = false;
 	s->state = ALG_ST_NOTFTP;
 	alg_event(s, ALG_EV_NOTICE, ALG_R_NOT_FTP, NULL, note, NULL);
-	alg_flush_partial(s, ALG_CLIENT);
-	alg_flush_partial(s, ALG_SERVER);
+	/* A partial line still held from either side goes on with that side's
+	 * next bytes (alg_session_input): sent now, the inline engine would
+	 * take server bytes written on client input for a local answer. */
 }
 
 static void
@@ -1030,6 +1031,8 @@ alg_session_input(struct alg_session *s, enum alg_side from, const char *data, s
 	if (s->state == ALG_ST_CLOSED)
 		return -1;
 	if (s->state == ALG_ST_TLS || s->state == ALG_ST_NOTFTP) {
+		if (s->state == ALG_ST_NOTFTP)
+			alg_flush_partial(s, from);	/* untouched means all of it */
 		alg_send(s, to, data, len);	/* blind: encrypted, or not FTP */
 		return (long)len;
 	}

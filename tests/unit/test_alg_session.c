@@ -1120,6 +1120,24 @@ START_TEST(t_slip_after_login)
 }
 END_TEST
 
+START_TEST(t_slip_partial_lines)
+{
+	/* bytes held in a partial line go on untouched once the session is not FTP,
+	 * with that side's next bytes (never as if the core answered locally) */
+	h_start();
+	feed_all(ALG_SERVER, "220 ready\r\n");
+	feed_all(ALG_SERVER, "200-part");
+	h_clear();
+	feed_all(ALG_CLIENT, "GET / HTTP/1.1\r\nHo");
+	expect_out(ALG_SERVER, "GET / HTTP/1.1\r\nHo");
+	expect_out(ALG_CLIENT, "");
+	feed_all(ALG_SERVER, "ial\r\n");
+	expect_out(ALG_CLIENT, "200-partial\r\n");
+	feed_all(ALG_CLIENT, "st: x\r\n");
+	expect_out(ALG_SERVER, "GET / HTTP/1.1\r\nHost: x\r\n");
+}
+END_TEST
+
 static const struct { const char *line, *why; } slip_lines[] = {
 	{ "GET / HTTP/1.1", "unknown command" },
 	{ "OPTIONS * HTTP/1.1", "unknown command" },
@@ -1349,6 +1367,7 @@ session_suite(void)
 	tcase_add_test(ok, t_slip_bytewise);
 	tcase_add_test(ok, t_slip_custom_method);
 	tcase_add_test(ok, t_slip_after_login);
+	tcase_add_test(ok, t_slip_partial_lines);
 	tcase_add_loop_test(ok, t_slip_lines, 0, (int)(sizeof(slip_lines) / sizeof(slip_lines[0])));
 	tcase_add_loop_test(ok, t_real_clients_stay_ftp, 0,
 	    (int)(sizeof(real_sessions) / sizeof(real_sessions[0])));
