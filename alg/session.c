@@ -844,8 +844,7 @@ alg_rep_quit(struct alg_session *s, const struct alg_cmd_rep *r)
  * Returns true when the line was sent here.
  */
 static bool
-alg_unsolicited(struct alg_session *s, int code, bool final, const char *raw, size_t rawlen,
-    const char *clean, size_t cl)
+alg_unsolicited(struct alg_session *s, int code, bool final, const char *clean, size_t cl)
 {
 	const struct alg_session_addrs *ad = &s->addrs;
 	struct alg_endpoint ann, peer;
@@ -892,8 +891,6 @@ alg_unsolicited(struct alg_session *s, int code, bool final, const char *raw, si
 	snprintf(note, sizeof(note), "unsolicited %d named %s address %s: rewritten to the "
 	    "control peer %s, no pinhole", code, alg_addr_class_name(c), a, b);
 	alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, note, NULL);
-	(void)raw;
-	(void)rawlen;
 	return true;
 }
 
@@ -930,7 +927,7 @@ alg_server_line(struct alg_session *s, const char *raw, size_t rawlen)
 	def = p != NULL ? alg_p_def(p) : NULL;
 	if ((code == 227 || code == 228 || code == 229) &&
 	    (def == NULL || !(def->flags & ALG_CF_PASSIVE)))
-		handled = alg_unsolicited(s, code, final, raw, rawlen, clean, cl);
+		handled = alg_unsolicited(s, code, final, clean, cl);
 	if (p == NULL) {
 		if (!handled)
 			alg_send(s, ALG_CLIENT, raw, rawlen);
