@@ -9,7 +9,7 @@
                         came before the greeting)
           unsolicited   a plain FTP server whose answer to NOOP is an unsolicited
                         "227" naming a LAN host (UNSOLICITED below)
-        It answers USER 331, PASS 230, PORT/EPRT 200 wherever they appear in the
+        It answers USER 331, PASS 230, NOOP 200, PORT/EPRT 200 wherever they appear in the
         stream (inside an HTTP body too), and after each PORT/EPRT connects to the
         endpoint it was told, as the attacker does to reach the victim.  One JSON
         line per connection goes to the log: the lines seen, each connect and its
@@ -131,8 +131,10 @@ def hostile_conn(conn, lport, mode_file, log):
                     conn.sendall(b"331 send the password\r\n")
                 elif up.startswith("PASS"):
                     conn.sendall(b"230 logged in\r\n")
-                elif up.startswith("NOOP") and mode == "unsolicited":
-                    conn.sendall((UNSOLICITED + "\r\n").encode())
+                elif up.startswith("NOOP"):
+                    # the inline engine sends NOOP for a command it answered itself
+                    conn.sendall(((UNSOLICITED if mode == "unsolicited" else "200 NOOP ok")
+                                  + "\r\n").encode())
                 elif up.startswith("QUIT"):
                     conn.sendall(b"221 bye\r\n")
                     raise EOFError
