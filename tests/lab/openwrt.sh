@@ -12,11 +12,14 @@
 # the UCI option named.  The uci-defaults script adds the fw4 include once, on
 # the real uci.  The init and uci-defaults scripts pass `sh -n` under dash and
 # busybox sh, and shellcheck.  The package Makefile's fields are checked, and
-# that the daemon and the small CLI do not link libpcap.
+# the Makefile is run on a stand-in for OpenWrt's SDK (tests/openwrt/sdk:
+# host compiler and libraries, OpenWrt's variable names): it builds with
+# gc-sections and installs both packages; the daemon and the small CLI do not
+# link libpcap.
 #
 # What cannot run here: OpenWrt itself, procd (respawn, triggers, signals),
 # netifd (the WAN device lookup), fw4 (the include at work), the package
-# build in an OpenWrt SDK.
+# build in a real OpenWrt SDK (cross compiler, musl, ipk).
 #
 # Writes build/results/openwrt.txt ("passed=N failed=M").  Needs no root.
 set -u
@@ -118,6 +121,46 @@ case "$rc:$out" in
 1:*ftpalg-trace*) ok "the small CLI's trace names the ftpalg-trace package" ;;
 *) bad "the small CLI's trace: exit $rc: $out" ;;
 esac
+
+# ---------------------------------------------------------------- package build, stand-in SDK
+# openwrt/Makefile run by GNU make with tests/openwrt/sdk standing in for
+# OpenWrt's rules.mk and package.mk (host compiler and libraries): its
+# Build/Prepare, Build/Compile (gc-sections) and Package/*/install recipes.
+sdk=$tmp/sdk
+mkdir -p "$sdk/staging/usr/lib" "$sdk/staging-host/bin"
+ln -s "/usr/lib/$(cc -dumpmachine)/pkgconfig" "$sdk/staging/usr/lib/pkgconfig"
+ln -s "$(command -v pkg-config)" "$sdk/staging-host/bin/pkg-config"
+if make -C openwrt TOPDIR="$ROOT/tests/openwrt/sdk" TMP_DIR="$sdk" OUT="$sdk/out" \
+    CONFIG_PACKAGE_ftpalg-trace=y install-ftpalgd install-ftpalg-trace >"$sdk/log" 2>&1; then
+	ok "openwrt/Makefile builds and installs ftpalgd and ftpalg-trace (stand-in SDK)"
+else
+	tail -n 20 "$sdk/log" | sed 's/^/  | /'
+	bad "openwrt/Makefile on the stand-in SDK"
+fi
+grep -q -- '-Os .*-ffunction-sections -fdata-sections' "$sdk/log" && grep -q -- '-Wl,--gc-sections' "$sdk/log" &&
+	ok "the package compiles with -Os and gc-sections (PKG_BUILD_FLAGS)" || bad "no -Os/gc-sections in the build"
+p=$sdk/out/ftpalgd
+for f in usr/sbin/ftpalgd usr/sbin/ftpalg etc/init.d/ftpalgd etc/uci-defaults/90-ftpalgd \
+    etc/ftpalg/ftpalgd-forward.nft usr/share/bash-completion/completions/ftpalg; do
+	[ -x "$p/$f" ] || [ -f "$p/$f" ] && ok "ftpalgd package: /$f" || bad "ftpalgd package: no /$f"
+done
+[ -x "$p/etc/init.d/ftpalgd" ] && [ -x "$p/etc/uci-defaults/90-ftpalgd" ] &&
+	ok "init and uci-defaults are executable" || bad "init or uci-defaults not executable"
+cmp -s "$p/etc/config/ftpalgd" openwrt/files/ftpalgd.config &&
+	ok "ftpalgd package: /etc/config/ftpalgd" || bad "ftpalgd package: /etc/config/ftpalgd differs or is missing"
+grep -qx /etc/config/ftpalgd "$sdk/out/ftpalgd.conffiles" && ok "conffile /etc/config/ftpalgd" ||
+	bad "conffiles: $(cat "$sdk/out/ftpalgd.conffiles" 2>/dev/null)"
+for b in "$p/usr/sbin/ftpalgd" "$p/usr/sbin/ftpalg" "$sdk/out/ftpalg-trace/usr/sbin/ftpalg-trace"; do
+	n=$(readelf -d "$b" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+	case "$b:$n" in
+	*ftpalg-trace:*libpcap*) ok "ftpalg-trace package: $(basename "$b") NEEDED $n" ;;
+	*ftpalg-trace:*) bad "ftpalg-trace: NEEDED $n" ;;
+	*:*libpcap*|*:) bad "ftpalgd package: $(basename "$b") NEEDED ${n:-?}" ;;
+	*) ok "ftpalgd package: $(basename "$b") NEEDED $n(no libpcap)" ;;
+	esac
+done
+grep -q /usr/sbin/ftpalg-trace "$p/usr/sbin/ftpalg" && ok "the small ftpalg runs /usr/sbin/ftpalg-trace for trace" ||
+	bad "the small ftpalg does not name /usr/sbin/ftpalg-trace"
 
 # ---------------------------------------------------------------- real uci
 if [ ! -x "$SHARED/build-uci.sh" ]; then
