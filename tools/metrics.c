@@ -8,7 +8,8 @@
  * never silently loses a counter.  Objects of numbers ("rewrites",
  * "refusals", "pinholes", ...) become one metric family with a label
  * (kind, reason, event).  Every stats sample carries engine="proxy" or
- * engine="inline".
+ * engine="inline", but those of the pinhole table and the relays, which the
+ * engines share.
  *
  * Samples are collected first and printed family by family at the end:
  * the exposition format wants one HELP/TYPE header and all samples of a
@@ -238,7 +239,13 @@ m_number(struct m_set *m, const char *engine, const char *obj, const struct m_kn
 	    obj, key);
 	char labels[M_LABELS] = "", name[M_NAME], help[200];
 
-	m_label(labels, "engine", engine);
+	/*
+	 * The pinhole table and the relays are the gateway's, shared by both
+	 * engines (each engine's reply shows the same table): no engine label,
+	 * so that the second reply's copy is a duplicate and dropped.
+	 */
+	if (obj == NULL || (strcmp(obj, "pinholes") != 0 && strcmp(obj, "relays") != 0))
+		m_label(labels, "engine", engine);
 	if (k != NULL) {
 		m_label(labels, k->label, k->lvalue != NULL ? k->lvalue : key);
 		m_add(m, k->family, k->type, k->help, labels, k->scale != 0 ? v * k->scale : v);

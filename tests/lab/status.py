@@ -122,7 +122,7 @@ def main():
         check("metrics: the live counters match stats (PORT rewrites, pinholes opened)",
               samples.get('ftpalg_rewrites_total{engine="proxy",kind="PORT"}') ==
               stats.get("rewrites", {}).get("PORT") and
-              samples.get('ftpalg_pinholes_total{engine="proxy",event="opened"}') ==
+              samples.get('ftpalg_pinholes_total{event="opened"}') ==
               stats.get("pinholes", {}).get("opened") and
               samples.get("ftpalg_sessions_active{engine=\"proxy\"}") == 0,
               {k: v for k, v in samples.items() if "rewrites" in k or "pinholes_total" in k})
