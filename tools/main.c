@@ -319,7 +319,10 @@ cli_trace(int json, int argc, char **argv)
 
 		if (takes && i + 1 >= argc)
 			return cli_usage_error("trace: %s needs a value", a);
-		if (strcmp(a, "--json") == 0) {
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			trace_usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
 			json = 1;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			verbose = true;
@@ -400,6 +403,7 @@ cli_trace(int json, int argc, char **argv)
 		if (ctx[i]->warning[0] != '\0')
 			fprintf(stderr, "ftpalg: %s: %s\n", ctx[i]->name, ctx[i]->warning);
 	}
+	trace_pair_nat(ctx, nctx);	/* the two sides of a NAT, in one capture or two */
 	if (nctx > 0) {
 		if (json)
 			trace_report_json(ctx, nctx, stdout);

@@ -24,6 +24,7 @@
 #ifndef FTPALG_TRACE_H
 #define FTPALG_TRACE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,10 +35,15 @@
 
 #define TRACE_MAX_CONNS 65536		/* TCP connections tracked per capture */
 #define TRACE_MAX_SESSIONS 256		/* FTP control sessions per capture */
-#define TRACE_MAX_EVENTS 4096		/* lines kept per session */
-#define TRACE_MAX_EVENTS_TOTAL 100000	/* lines kept per capture */
-#define TRACE_MAX_ANN 1024		/* announcements followed per session */
-#define TRACE_MAX_DIAG 16		/* distinct findings per session */
+#define TRACE_MAX_EVENTS 4096		/* lines kept (shown) per session */
+/* Past TRACE_MAX_EVENTS, commands and replies are still kept without being
+ * shown, so that pairing, announcements and outcomes stay counted (a
+ * session with thousands of PASVs is normal); these bound that. */
+#define TRACE_MAX_EVENTS_HARD 65536	/* events per session */
+#define TRACE_MAX_EVENTS_TOTAL 400000	/* events per capture */
+#define TRACE_MAX_ANN 16384		/* announcements followed per session */
+#define TRACE_MAX_DIAG 24		/* distinct findings per session */
+#define TRACE_MAX_ORPHANS 64		/* orphan data connections reported */
 #define TRACE_MAX_PORTS 8		/* extra control ports (-p) */
 #define TRACE_SEG_MAX 256		/* out-of-order segments held per direction */
 #define TRACE_PEND_MAX (256u * 1024)	/* out-of-order bytes held per direction */
@@ -117,6 +123,8 @@ enum trace_ev_kind {
 	TRACE_EV_JUNK,		/* a server line that is not a reply */
 	TRACE_EV_GAP,		/* bytes the capture missed */
 	TRACE_EV_TLS,		/* encrypted bytes start in this direction */
+	TRACE_EV_LONG,		/* a line over the reader's limit (or with a NUL): not parsed */
+	TRACE_EV_CLEAR,		/* TLS ended (close_notify, CCC): clear text again */
 };
 
 struct trace_event {
@@ -127,10 +135,12 @@ struct trace_event {
 	uint8_t kind;		/* enum trace_ev_kind */
 	uint8_t cmd;		/* commands: enum alg_cmd */
 	bool ep_ok;		/* ep parsed (PORT/EPRT/LPRT/227/228/229) */
+	bool hidden;		/* past the kept-lines limit: counted, not shown */
+	bool prot;		/* RFC 2228 protected: ENC/MIC/CONF, 631/632/633 */
 	int16_t code;		/* replies */
 	uint16_t lines;		/* replies: lines folded in */
 	int32_t pair;		/* command <-> its final reply (index), or -1 */
-	uint32_t bytes;		/* GAP: bytes missed */
+	uint32_t bytes;		/* GAP: bytes missed; LONG: length of the line */
 	struct alg_endpoint ep;	/* 229: port only, address filled in later */
 	char text[TRACE_TEXT_MAX];	/* printable ASCII only */
 };
@@ -139,6 +149,7 @@ struct trace_event {
 struct trace_seg;
 struct trace_stream {
 	bool started;			/* nxt is valid */
+	uint32_t seq0;			/* first sequence number of the stream seen */
 	uint32_t nxt;			/* next sequence number expected */
 	struct trace_seg *pend;		/* out-of-order segments, sorted */
 	uint32_t npend, pend_bytes;
@@ -149,9 +160,20 @@ struct trace_stream {
 	/* framing */
 	struct alg_linebuf lb;
 	bool skip_to_lf, encrypted, at_gap;
-	int ml_code;			/* multi-line reply open: its code */
-	uint16_t ml_lines;
-	char ml_first[ALG_LINE_MAX];	/* its first line, clean */
+	/* a line over the limit being skipped: its length so far, its start */
+	bool long_line;
+	uint8_t long_why;		/* enum alg_err: ALG_E_TOOLONG or ALG_E_NUL */
+	uint64_t long_len;
+	char long_head[TRACE_TEXT_MAX];
+	/* TLS record layer while encrypted, to see where TLS ends (CCC) */
+	uint8_t tls_hdr[5];
+	uint8_t tls_hlen;		/* header bytes held */
+	uint8_t tls_last;		/* content type of the last record */
+	uint32_t tls_left;		/* bytes of the current record still to come */
+	uint32_t tls_records;
+	bool tls_lost;			/* a gap or junk: record boundaries unknown */
+	struct alg_rframe rf;		/* reply framing (alg/reply.c) */
+	char ml_first[ALG_LINE_MAX];	/* first line of an open multi-line reply, clean */
 };
 
 enum trace_ann_kind {
@@ -167,6 +189,8 @@ enum trace_outcome {
 	TRACE_OUT_NOT_ATTEMPTED,	/* a transfer command followed, no SYN seen */
 	TRACE_OUT_UNUSED,	/* no transfer command followed */
 	TRACE_OUT_DECLINED,	/* PORT/EPRT/LPRT refused by the server (5xx) */
+	TRACE_OUT_NOT_CAPTURED,	/* no SYN here, but the transfer succeeded (226/250) */
+	TRACE_OUT_SERVER_REFUSED,	/* the server refused the transfer command (550, 530, 45x) */
 };
 
 enum trace_match {
@@ -188,6 +212,7 @@ struct trace_ann {
 	uint64_t ts_us;
 	struct alg_endpoint ep;		/* where the data connection should go */
 	struct trace_conn *conn;	/* the data connection found, or NULL */
+	int32_t peer;			/* NAT pair: the other view's announcement, or -1 */
 };
 
 enum trace_diag_code {
@@ -208,6 +233,20 @@ enum trace_diag_code {
 	TRACE_D_GAP,			/* the capture missed control bytes */
 	TRACE_D_MIDSTREAM,		/* capture began after the session started */
 	TRACE_D_CTL_FAILED,		/* the control connection itself got no answer */
+	TRACE_D_DATA_NOT_CAPTURED,	/* transfers worked, data not in the capture */
+	TRACE_D_SERVER_REFUSED,		/* 550/530/45x to a transfer: the server said no */
+	TRACE_D_NO_PORT_PASV,		/* 425 without PORT/PASV first: client mistake */
+	TRACE_D_AF_MISMATCH,		/* EPRT family is not the control connection's */
+	TRACE_D_LONG_LINE,		/* a line over the limit, not parsed */
+	TRACE_D_PARTIAL,		/* per-session event limit reached */
+	TRACE_D_CCC,			/* TLS ended, clear text again (CCC) */
+	TRACE_D_RFC2228,		/* ENC/MIC/CONF: protected like TLS */
+	TRACE_D_ORPHAN,			/* data connection without control session */
+	TRACE_D_NAT_PAIRED,		/* both sides of a NAT seen: the two tuples */
+	TRACE_D_NAT_PORT_INSIDE,	/* PORT/EPRT still names the inside address */
+	TRACE_D_NAT_PASV_PRIVATE,	/* 227 names a private address, on both sides */
+	TRACE_D_NAT_DROPPED,		/* data SYN on one side of the NAT only */
+	TRACE_D_NAT_BEYOND,		/* data SYN crossed the NAT, unanswered beyond */
 	TRACE_D__COUNT
 };
 
@@ -237,6 +276,17 @@ struct trace_session {
 	uint32_t ndiag;
 	bool tls;			/* AUTH accepted */
 	uint64_t tls_us;
+	bool ccc;			/* clear text again after TLS */
+	uint64_t ccc_us;
+	bool gss;			/* AUTH GSSAPI (or other RFC 2228 mechanism) */
+	uint32_t prot_lines;		/* ENC/MIC/CONF commands, 631-633 replies */
+	uint64_t prot_us;
+	uint32_t long_lines;		/* lines over the limit */
+	uint32_t ev_hidden;		/* events kept past TRACE_MAX_EVENTS, not shown */
+	/* NAT: the same control connection seen on the other side of a NAT */
+	struct trace_session *peer;
+	struct trace_ctx *peer_ctx;
+	bool outside;			/* this is the view from the server's side */
 	uint32_t tls_conns[3];		/* data connections after TLS: ok, refused, unanswered */
 	uint64_t start_us, end_us;
 };
@@ -272,6 +322,12 @@ struct trace_ctx {
 	uint32_t order;			/* event delivery counter */
 	struct trace_portref *portidx;	/* connections by port, for the second pass */
 	uint32_t nportidx;
+	/* data connections with no control session (port 20, ...) */
+	struct trace_conn *orphan[TRACE_MAX_ORPHANS];
+	uint32_t norphans, orphans_more;
+	struct trace_diag diag[TRACE_MAX_DIAG];	/* capture-level findings */
+	uint32_t ndiag;
+	unsigned index;			/* position among the captures of one run */
 	char warning[256];		/* a read error after some packets, say */
 	bool finished;
 	bool oom;			/* an allocation failed: the report is partial */
@@ -310,6 +366,17 @@ void trace_report_text(struct trace_ctx *const *t, unsigned n, bool verbose, FIL
 void trace_report_json(struct trace_ctx *const *t, unsigned n, FILE *out);
 void trace_report_html(struct trace_ctx *const *t, unsigned n, FILE *out);
 
+/*
+ * Pairs the two views of each control connection seen on both sides of a
+ * NAT, in one capture ("-i any" on the router) or across several (LAN side
+ * and WAN side), and diagnoses across each pair.  Call after trace_finish
+ * on every capture, before the reports.
+ */
+void trace_pair_nat(struct trace_ctx *const *t, unsigned n);
+
+/* `ftpalg trace` usage. */
+void trace_usage(FILE *out);
+
 /* Names, stable: they are the JSON vocabulary. */
 const char *trace_diag_name(enum trace_diag_code c);
 const char *trace_severity_name(enum trace_severity s);
@@ -321,5 +388,14 @@ void trace_flow_finish(struct trace_ctx *t);
 void trace_conn_swap(struct trace_conn *c);
 void trace_analyze(struct trace_ctx *t, struct trace_session *s);
 const struct trace_diag *trace_worst(const struct trace_session *s);
+bool trace_partial(const struct trace_ctx *t);
+double trace_rel(const struct trace_session *s, uint64_t ts);
+void trace_diag(struct trace_session *s, enum trace_diag_code code, enum trace_severity sev,
+    uint64_t ts, const char *fix, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void trace_diag_va(struct trace_diag *list, uint32_t *n, enum trace_diag_code code,
+    enum trace_severity sev, uint64_t ts, const char *fix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+void trace_diag_sort(struct trace_diag *list, uint32_t n);
+void trace_orphan_outcome(const struct trace_conn *c, char *buf, size_t len);
 
 #endif

@@ -17,6 +17,7 @@
  * capture time of the bytes up to its end.  The second pass merges the two
  * directions by that time.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,7 +261,7 @@ trace_event_add(struct trace_ctx *t, struct trace_session *s, enum alg_side side
 	struct trace_stream *st = &s->st[side];
 	struct trace_event *e;
 
-	if (s->nev >= TRACE_MAX_EVENTS || t->events_total >= TRACE_MAX_EVENTS_TOTAL) {
+	if (s->nev >= TRACE_MAX_EVENTS_HARD || t->events_total >= TRACE_MAX_EVENTS_TOTAL) {
 		s->ev_dropped++;
 		return NULL;
 	}
@@ -285,7 +286,33 @@ trace_event_add(struct trace_ctx *t, struct trace_session *s, enum alg_side side
 	e->side = (uint8_t)side;
 	e->kind = (uint8_t)kind;
 	e->pair = -1;
+	/* Past the shown-lines limit an event is still analysed (pairing,
+	 * announcements, outcomes), only not listed in the reports. */
+	if (s->nev > TRACE_MAX_EVENTS) {
+		e->hidden = true;
+		s->ev_hidden++;
+	}
 	return e;
+}
+
+/* RFC 2228 protected commands: the real command is inside, encoded. */
+static bool
+trace_is_prot_cmd(const char *line, size_t len)
+{
+	static const char *const verbs[] = { "ENC", "MIC", "CONF" };
+
+	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+		size_t n = strlen(verbs[v]), i;
+
+		if (len < n + 1 || (line[n] != ' ' && line[n] != '\t'))
+			continue;
+		for (i = 0; i < n; i++)
+			if ((line[i] & ~0x20) != verbs[v][i])
+				break;
+		if (i == n)
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -305,6 +332,7 @@ trace_cmd_line(struct trace_ctx *t, struct trace_session *s, const char *line, s
 	if (e == NULL)
 		return;
 	e->cmd = (uint8_t)cmd;
+	e->prot = cmd == ALG_CMD_OTHER && trace_is_prot_cmd(line, len);
 	/* The report is for sharing: no passwords in it. */
 	if (cmd == ALG_CMD_PASS)
 		snprintf(e->text, sizeof(e->text), "PASS ****");
@@ -345,6 +373,7 @@ trace_reply_done(struct trace_ctx *t, struct trace_session *s, int code,
 		return;
 	e->code = (int16_t)code;
 	e->lines = lines;
+	e->prot = code >= 631 && code <= 633;
 	/* The address of a multi-line 227 is on its last line ("227 (0,0,0,0,p1,p2)"
 	 * style servers) or on its first: try the last line first. */
 	if (last != NULL && trace_reply_ep(code, last, llen, &e->ep)) {
@@ -365,38 +394,112 @@ static void
 trace_reply_line(struct trace_ctx *t, struct trace_session *s, const char *line, size_t len)
 {
 	struct trace_stream *st = &s->st[ALG_SERVER];
-	bool more;
-	int code = alg_reply_code(line, len, &more);
+	struct trace_event *e;
+	int code;
 
-	if (st->ml_code != 0) {
-		/* Inside a multi-line reply: only "ddd " with the same code ends it. */
-		if (st->ml_lines < UINT16_MAX)
-			st->ml_lines++;
-		if (code == st->ml_code && !more) {
-			trace_reply_done(t, s, code, st->ml_first, strlen(st->ml_first),
-			    line, len, st->ml_lines);
-			st->ml_code = 0;
-		}
-		return;
-	}
-	if (code < 0) {
-		struct trace_event *e;
-
+	switch (alg_rframe_line(&st->rf, line, len, &code)) {
+	case ALG_RF_NONE:
 		if (len == 0)
 			return;
 		e = trace_event_add(t, s, ALG_SERVER, TRACE_EV_JUNK);
 		if (e != NULL)
 			trace_text(e->text, line, len);
 		return;
-	}
-	if (more) {
-		st->ml_code = code;
-		st->ml_lines = 1;
+	case ALG_RF_SINGLE:
+		trace_reply_done(t, s, code, line, len, NULL, 0, 1);
+		return;
+	case ALG_RF_OPEN:
 		memcpy(st->ml_first, line, len);	/* len < ALG_LINE_MAX */
 		st->ml_first[len] = '\0';
 		return;
+	case ALG_RF_INSIDE:
+		return;
+	case ALG_RF_CLOSE:
+		trace_reply_done(t, s, code, st->ml_first, strlen(st->ml_first), line, len,
+		    st->rf.lines);
+		return;
 	}
-	trace_reply_done(t, s, code, line, len, NULL, 0, 1);
+}
+
+/*
+ * The end of a line over the reader's limit (or with a NUL byte): it is not
+ * parsed, but it stays in the conversation as what it was, so that the
+ * replies after it still pair with the right commands.  Its start tells a
+ * reply from junk.
+ */
+static void
+trace_long_done(struct trace_ctx *t, struct trace_session *s, enum alg_side side)
+{
+	struct trace_stream *st = &s->st[side];
+	const char *head = st->long_head;
+	size_t hlen = strlen(head);
+	struct trace_event *e;
+	int code = -1;
+
+	st->long_line = false;
+	s->long_lines++;
+	if (side == ALG_SERVER) {
+		enum alg_rframe_kind k = alg_rframe_line(&st->rf, head, hlen, &code);
+
+		if (k == ALG_RF_CLOSE) {
+			/* It ends an open multi-line reply: that reply is complete. */
+			trace_reply_done(t, s, code, st->ml_first, strlen(st->ml_first), NULL, 0,
+			    st->rf.lines);
+		} else if (k == ALG_RF_OPEN) {
+			memcpy(st->ml_first, head, hlen + 1);
+		}
+		if (k != ALG_RF_SINGLE)
+			code = -1;
+	}
+	e = trace_event_add(t, s, side, TRACE_EV_LONG);
+	if (e == NULL)
+		return;
+	e->code = (int16_t)code;
+	e->bytes = st->long_len > UINT32_MAX ? UINT32_MAX : (uint32_t)st->long_len;
+	snprintf(e->text, sizeof(e->text), "[line of %" PRIu64 " bytes%s, not parsed] %.60s",
+	    st->long_len, st->long_why == ALG_E_NUL ? " with a NUL byte" : "", head);
+}
+
+/* Bytes of a line being skipped; returns how many were consumed. */
+static size_t
+trace_long_bytes(struct trace_ctx *t, struct trace_session *s, enum alg_side side,
+    const char *p, size_t len)
+{
+	struct trace_stream *st = &s->st[side];
+	const char *nl = memchr(p, '\n', len);
+	size_t take = nl != NULL ? (size_t)(nl - p) + 1 : len;
+
+	st->long_len += take;
+	if (nl != NULL)
+		trace_long_done(t, s, side);
+	return take;
+}
+
+/* A line broke the line reader: start skipping it, keep its start. */
+static void
+trace_long_start(struct trace_stream *st, const char *p, size_t len)
+{
+	char raw[TRACE_TEXT_MAX];
+	size_t n = 0;
+
+	st->long_line = true;
+	st->long_why = st->lb.err;
+	st->long_len = st->lb.len;
+	if (st->lb.len > 0) {
+		n = st->lb.len < sizeof(raw) ? st->lb.len : sizeof(raw);
+		memcpy(raw, st->lb.buf, n);
+	} else {
+		n = len < sizeof(raw) ? len : sizeof(raw);
+		memcpy(raw, p, n);
+	}
+	/* the start, up to the line end or a NUL, as printable text */
+	for (size_t i = 0; i < n; i++)
+		if (raw[i] == '\r' || raw[i] == '\n' || raw[i] == '\0') {
+			n = i;
+			break;
+		}
+	trace_text(st->long_head, raw, n);
+	alg_line_init(&st->lb);
 }
 
 static void
@@ -410,6 +513,75 @@ trace_line(struct trace_ctx *t, struct trace_session *s, enum alg_side side,
 		trace_cmd_line(t, s, clean, n);
 	else
 		trace_reply_line(t, s, clean, n);
+}
+
+/*
+ * Does clear text start here, where a TLS record would?  No TLS record
+ * starts with a letter or a digit (content types are 20..23), and an FTP
+ * line does: a command verb, or a reply code.
+ */
+static bool
+trace_clear_again(enum alg_side side, const uint8_t *p, size_t len)
+{
+	unsigned char c = p[0];
+
+	if (side == ALG_SERVER)
+		return c >= '1' && c <= '6' && (len < 2 || (p[1] >= '0' && p[1] <= '9'));
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/*
+ * Encrypted bytes: follows the TLS record layer (5-byte headers with the
+ * length of each record) so that the place where TLS ends is known.  After
+ * CCC (RFC 2228) both sides send close_notify and go on in clear text: a
+ * line where the next record header should be.  Returns the bytes consumed
+ * while encrypted; the rest, if any, is clear text.
+ */
+static size_t
+trace_tls_bytes(struct trace_ctx *t, struct trace_session *s, enum alg_side side,
+    const uint8_t *p, size_t len)
+{
+	struct trace_stream *st = &s->st[side];
+	size_t used = 0;
+
+	while (used < len) {
+		if (st->tls_lost) {
+			st->enc_bytes += len - used;
+			return len;
+		}
+		if (st->tls_left > 0) {
+			size_t take = len - used < st->tls_left ? len - used : st->tls_left;
+
+			st->tls_left -= (uint32_t)take;
+			st->enc_bytes += take;
+			used += take;
+			continue;
+		}
+		if (st->tls_hlen == 0 && st->tls_records > 0 &&
+		    trace_clear_again(side, p + used, len - used)) {
+			struct trace_event *e;
+
+			st->encrypted = false;
+			e = trace_event_add(t, s, side, TRACE_EV_CLEAR);
+			if (e != NULL)
+				snprintf(e->text, sizeof(e->text), "TLS ended%s: clear text again "
+				    "(CCC)", st->tls_last == 21 ? " (alert, close_notify)" : "");
+			return used;
+		}
+		st->tls_hdr[st->tls_hlen++] = p[used++];
+		st->enc_bytes++;
+		if (st->tls_hlen < 5)
+			continue;
+		st->tls_hlen = 0;
+		if (st->tls_hdr[0] < 20 || st->tls_hdr[0] > 23 || st->tls_hdr[1] != 3) {
+			st->tls_lost = true;	/* not TLS as we know it: stay encrypted */
+			continue;
+		}
+		st->tls_last = st->tls_hdr[0];
+		st->tls_left = (uint32_t)st->tls_hdr[3] << 8 | st->tls_hdr[4];
+		st->tls_records++;
+	}
+	return used;
 }
 
 /*
@@ -430,8 +602,18 @@ trace_frame_bytes(struct trace_ctx *t, struct trace_session *s, enum alg_side si
 		long n;
 
 		if (st->encrypted) {
-			st->enc_bytes += len;
-			return;
+			size_t used = trace_tls_bytes(t, s, side, (const uint8_t *)p, len);
+
+			p += used;
+			len -= used;
+			continue;
+		}
+		if (st->long_line) {
+			size_t used = trace_long_bytes(t, s, side, p, len);
+
+			p += used;
+			len -= used;
+			continue;
 		}
 		if (st->at_gap) {
 			/* After a hole, resynchronise on a line start: keep the
@@ -458,7 +640,9 @@ trace_frame_bytes(struct trace_ctx *t, struct trace_session *s, enum alg_side si
 			struct trace_event *e;
 
 			st->encrypted = true;
-			st->ml_code = 0;
+			st->tls_hlen = 0;
+			st->tls_left = 0;
+			alg_rframe_init(&st->rf);
 			e = trace_event_add(t, s, side, TRACE_EV_TLS);
 			if (e != NULL)
 				snprintf(e->text, sizeof(e->text), "TLS handshake: encrypted from here");
@@ -466,9 +650,8 @@ trace_frame_bytes(struct trace_ctx *t, struct trace_session *s, enum alg_side si
 		}
 		n = alg_line_next(&st->lb, p, len, &line, &llen);
 		if (n < 0) {
-			/* Overlong line or NUL: drop it, go on with the next. */
-			alg_line_init(&st->lb);
-			st->skip_to_lf = true;
+			/* Overlong line or NUL: skipped to its end, and reported. */
+			trace_long_start(st, p, len);
 			continue;
 		}
 		p += n;
@@ -488,11 +671,17 @@ trace_gap(struct trace_ctx *t, struct trace_session *s, enum alg_side side, uint
 	st->gap_bytes += bytes;
 	st->nxt += bytes;
 	if (st->encrypted) {
+		/* record boundaries are lost with the bytes */
 		st->enc_bytes += bytes;
+		st->tls_lost = true;
+		return;
+	}
+	if (st->long_line) {
+		st->long_len += bytes;
 		return;
 	}
 	alg_line_init(&st->lb);
-	st->ml_code = 0;
+	alg_rframe_init(&st->rf);
 	st->skip_to_lf = false;
 	st->at_gap = true;
 	e = trace_event_add(t, s, side, TRACE_EV_GAP);
@@ -627,7 +816,7 @@ trace_segment(struct trace_ctx *t, struct trace_session *s, int dir, const struc
 
 	if (p->flags & TRACE_SYN) {
 		st->started = true;
-		st->nxt = seq + 1;
+		st->nxt = st->seq0 = seq + 1;
 		seq++;		/* data on a SYN (TCP Fast Open) follows it */
 	}
 	if (len == 0)
@@ -637,7 +826,7 @@ trace_segment(struct trace_ctx *t, struct trace_session *s, int dir, const struc
 	if (!st->started) {
 		/* No SYN seen: the stream starts where the capture does. */
 		st->started = true;
-		st->nxt = seq;
+		st->nxt = st->seq0 = seq;
 	}
 	d = (int32_t)(seq - st->nxt);
 	if (d > TRACE_WINDOW || d < -TRACE_WINDOW)
@@ -730,9 +919,10 @@ trace_session_new(struct trace_ctx *t, struct trace_conn *c, bool by_content)
 	s->by_content = by_content;
 	for (int i = 0; i < 2; i++) {
 		alg_line_init(&s->st[i].lb);
+		alg_rframe_init(&s->st[i].rf);
 		if (c->isn_known[i]) {
 			s->st[i].started = true;
-			s->st[i].nxt = c->isn[i] + 1;
+			s->st[i].nxt = s->st[i].seq0 = c->isn[i] + 1;
 		}
 	}
 	c->session = s;
@@ -917,10 +1107,12 @@ trace_flow_finish(struct trace_ctx *t)
 
 			while (st->pend != NULL)
 				trace_skip_hole(t, s, (enum alg_side)side);
-			if (side == ALG_SERVER && st->ml_code != 0) {
-				trace_reply_done(t, s, st->ml_code, st->ml_first,
-				    strlen(st->ml_first), NULL, 0, st->ml_lines);
-				st->ml_code = 0;
+			if (st->long_line)	/* cut by the end of the capture */
+				trace_long_done(t, s, (enum alg_side)side);
+			if (side == ALG_SERVER && alg_rframe_inside(&st->rf)) {
+				trace_reply_done(t, s, st->rf.code, st->ml_first,
+				    strlen(st->ml_first), NULL, 0, st->rf.lines);
+				alg_rframe_init(&st->rf);
 			}
 		}
 	}

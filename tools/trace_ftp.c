@@ -53,6 +53,20 @@ trace_diag_name(enum trace_diag_code c)
 		[TRACE_D_GAP] = "capture-gap",
 		[TRACE_D_MIDSTREAM] = "mid-session-capture",
 		[TRACE_D_CTL_FAILED] = "control-connection-failed",
+		[TRACE_D_DATA_NOT_CAPTURED] = "data-not-in-capture",
+		[TRACE_D_SERVER_REFUSED] = "server-refused",
+		[TRACE_D_NO_PORT_PASV] = "no-port-or-pasv",
+		[TRACE_D_AF_MISMATCH] = "address-family-mismatch",
+		[TRACE_D_LONG_LINE] = "line-too-long",
+		[TRACE_D_PARTIAL] = "partial",
+		[TRACE_D_CCC] = "ccc",
+		[TRACE_D_RFC2228] = "rfc2228-protected",
+		[TRACE_D_ORPHAN] = "orphan-data-connection",
+		[TRACE_D_NAT_PAIRED] = "nat-paired",
+		[TRACE_D_NAT_PORT_INSIDE] = "nat-port-inside-address",
+		[TRACE_D_NAT_PASV_PRIVATE] = "nat-pasv-private-address",
+		[TRACE_D_NAT_DROPPED] = "nat-data-dropped",
+		[TRACE_D_NAT_BEYOND] = "nat-data-unanswered-beyond",
 	};
 
 	return (unsigned)c < TRACE_D__COUNT && names[c] != NULL ? names[c] : "?";
@@ -79,6 +93,8 @@ trace_outcome_name(enum trace_outcome o)
 	case TRACE_OUT_NOT_ATTEMPTED: return "not-attempted";
 	case TRACE_OUT_UNUSED: return "unused";
 	case TRACE_OUT_DECLINED: return "declined";
+	case TRACE_OUT_NOT_CAPTURED: return "not-in-capture";
+	case TRACE_OUT_SERVER_REFUSED: return "server-refused";
 	}
 	return "?";
 }
@@ -99,36 +115,31 @@ trace_ann_name(enum trace_ann_kind k)
 
 /* ---------------------------------------------------------------- findings */
 
-static double
+static const char *
+out_side_name(uint8_t side)
+{
+	return side == ALG_CLIENT ? "client" : "server";
+}
+
+double
 trace_rel(const struct trace_session *s, uint64_t ts)
 {
 	return ts >= s->start_us ? (double)(ts - s->start_us) / 1e6 : 0.0;
 }
 
-static struct trace_diag *
-trace_diag_find(struct trace_session *s, enum trace_diag_code code)
-{
-	for (uint32_t i = 0; i < s->ndiag; i++)
-		if (s->diag[i].code == code)
-			return &s->diag[i];
-	return NULL;
-}
-
-static void trace_diag(struct trace_session *s, enum trace_diag_code code,
-    enum trace_severity sev, uint64_t ts, const char *fix, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
 /*
- * Adds a finding; the same finding again only counts (the first example is
- * the one explained) but may raise the severity.
+ * Adds a finding to a list; the same finding again only counts (the first
+ * example is the one explained) but may raise the severity.
  */
-static void
-trace_diag(struct trace_session *s, enum trace_diag_code code, enum trace_severity sev,
-    uint64_t ts, const char *fix, const char *fmt, ...)
+void
+trace_diag_va(struct trace_diag *list, uint32_t *n, enum trace_diag_code code,
+    enum trace_severity sev, uint64_t ts, const char *fix, const char *fmt, va_list ap)
 {
-	struct trace_diag *d = trace_diag_find(s, code);
-	va_list ap;
+	struct trace_diag *d = NULL;
 
+	for (uint32_t i = 0; i < *n; i++)
+		if (list[i].code == code)
+			d = &list[i];
 	if (d != NULL) {
 		if (d->count < UINT16_MAX)
 			d->count++;
@@ -136,17 +147,42 @@ trace_diag(struct trace_session *s, enum trace_diag_code code, enum trace_severi
 			d->severity = (uint8_t)sev;
 		return;
 	}
-	if (s->ndiag >= TRACE_MAX_DIAG)
+	if (*n >= TRACE_MAX_DIAG)
 		return;
-	d = &s->diag[s->ndiag++];
+	d = &list[(*n)++];
 	d->code = (uint8_t)code;
 	d->severity = (uint8_t)sev;
 	d->count = 1;
 	d->ts_us = ts;
-	va_start(ap, fmt);
 	vsnprintf(d->text, sizeof(d->text), fmt, ap);
-	va_end(ap);
 	snprintf(d->fix, sizeof(d->fix), "%s", fix);
+}
+
+void
+trace_diag(struct trace_session *s, enum trace_diag_code code, enum trace_severity sev,
+    uint64_t ts, const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	trace_diag_va(s->diag, &s->ndiag, code, sev, ts, fix, fmt, ap);
+	va_end(ap);
+}
+
+static void trace_cdiag(struct trace_ctx *t, enum trace_diag_code code,
+    enum trace_severity sev, const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* A finding about the capture, not about one session. */
+static void
+trace_cdiag(struct trace_ctx *t, enum trace_diag_code code, enum trace_severity sev,
+    const char *fix, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	trace_diag_va(t->diag, &t->ndiag, code, sev, t->first_us, fix, fmt, ap);
+	va_end(ap);
 }
 
 const struct trace_diag *
@@ -181,14 +217,20 @@ trace_pair(struct trace_session *s)
 	for (uint32_t i = 0; i < s->nev; i++) {
 		struct trace_event *e = &s->ev[i];
 
-		if (e->kind == TRACE_EV_CMD) {
+		/* A line over the limit is still the command or reply it was. */
+		bool cmd = e->kind == TRACE_EV_CMD ||
+		    (e->kind == TRACE_EV_LONG && e->side == ALG_CLIENT);
+		bool rep = e->kind == TRACE_EV_REPLY ||
+		    (e->kind == TRACE_EV_LONG && e->side == ALG_SERVER && e->code > 0);
+
+		if (cmd) {
 			if (n == TRACE_FIFO) {	/* pipelined deeper than any client does */
 				head = (head + 1) % TRACE_FIFO;
 				n--;
 			}
 			fifo[(head + n) % TRACE_FIFO] = i;
 			n++;
-		} else if (e->kind == TRACE_EV_REPLY && e->code >= 200 && n > 0) {
+		} else if (rep && e->code >= 200 && n > 0) {
 			uint32_t c = fifo[head];
 
 			head = (head + 1) % TRACE_FIFO;
@@ -257,9 +299,11 @@ trace_conn_start(const struct trace_conn *c)
  */
 static struct trace_conn *
 trace_find_data(struct trace_ctx *t, struct trace_session *s, const struct trace_ann *a,
-    uint64_t lo, uint64_t hi, uint8_t *match, bool *rev)
+    uint64_t lo, uint64_t hi, bool strict, uint8_t *match, bool *rev)
 {
 	const struct alg_endpoint *peer = a->active ? &s->client : &s->server;
+	/* who should open it: the other end of the control connection */
+	const struct alg_endpoint *opener = a->active ? &s->server : &s->client;
 	uint32_t first = 0, last, i;
 
 	/* Binary search for the first index entry with this port. */
@@ -272,7 +316,14 @@ trace_find_data(struct trace_ctx *t, struct trace_session *s, const struct trace
 		else
 			last = mid;
 	}
-	for (uint8_t m = TRACE_MATCH_EXACT; m <= TRACE_MATCH_PORT; m++) {
+	/*
+	 * strict: the exact endpoint, opened from the control peer's address.
+	 * A capture on both sides of a NAT holds each data connection twice
+	 * (before and after the NAT, same responder): this first round gives
+	 * each view its own copy.
+	 */
+	for (uint8_t m = TRACE_MATCH_EXACT; m <= (strict ? TRACE_MATCH_EXACT : TRACE_MATCH_PORT);
+	    m++) {
 		struct trace_portref *best = NULL;
 
 		if (m == TRACE_MATCH_PEER && a->active)
@@ -286,7 +337,8 @@ trace_find_data(struct trace_ctx *t, struct trace_session *s, const struct trace
 			if (r->c->claimed >= 0 || st < lo || st >= hi)
 				continue;
 			if (m == TRACE_MATCH_EXACT)
-				ok = alg_ep_equal(resp, &a->ep);
+				ok = alg_ep_equal(resp, &a->ep) && (!strict ||
+				    alg_ep_same_addr(r->rev ? &r->c->b : &r->c->a, opener));
 			else if (m == TRACE_MATCH_PEER)
 				ok = alg_ep_same_addr(resp, peer);
 			else
@@ -342,6 +394,7 @@ trace_ann_add(struct trace_session *s, struct trace_ctx *t)
 	a = &s->ann[s->nann++];
 	memset(a, 0, sizeof(*a));
 	a->xfer_ev = -1;
+	a->peer = -1;
 	a->outcome = TRACE_OUT_UNUSED;
 	return a;
 }
@@ -358,6 +411,18 @@ trace_pair_text(const struct trace_session *s, const struct trace_event *e)
 	return e->pair >= 0 ? s->ev[e->pair].text : "(no reply in the capture)";
 }
 
+/*
+ * A transfer command refused by the server itself: no such file (550), not
+ * logged in (530), busy or out of space (450, 451, 452), syntax (50x).  No
+ * data connection is expected after it.  425/426 (and 421) are about the
+ * data connection, not a refusal.
+ */
+static bool
+trace_server_said_no(int code)
+{
+	return code >= 500 || (code >= 450 && code <= 452);
+}
+
 /* Walks the merged events: announcements, transfers, TLS, EPSV trouble. */
 static void
 trace_collect(struct trace_ctx *t, struct trace_session *s)
@@ -365,20 +430,66 @@ trace_collect(struct trace_ctx *t, struct trace_session *s)
 	int32_t epsv_refused = -1, eprt_refused = -1;
 	bool pasv_after = false, port_after = false;
 	int32_t last = -1;	/* an index: adding may move the array */
+	/* a PORT/EPRT/LPRT/PASV/EPSV/LPSV since the last transfer command */
+	bool asked = false;
 
 	for (uint32_t i = 0; i < s->nev; i++) {
 		struct trace_event *e = &s->ev[i];
 		struct trace_ann *a;
 
+		if (e->prot && s->prot_lines++ == 0)
+			s->prot_us = e->ts_us;
 		if (e->kind == TRACE_EV_TLS && !s->tls) {
 			/* Encrypted without AUTH: implicit FTPS (port 990). */
 			s->tls = true;
 			s->tls_us = e->ts_us;
 			continue;
 		}
+		if (e->kind == TRACE_EV_CLEAR && !s->ccc) {
+			s->ccc = true;
+			s->ccc_us = e->ts_us;
+			continue;
+		}
 		if (e->kind == TRACE_EV_CMD) {
 			int code = trace_pair_code(s, e);
+			bool xfer = alg_cmd_is_transfer((enum alg_cmd)e->cmd);
 
+			if (xfer && trace_server_said_no(code)) {
+				const struct trace_event *r = &s->ev[e->pair];
+
+				trace_diag(s, TRACE_D_SERVER_REFUSED, TRACE_SEV_WARN, r->ts_us,
+				    "Not a network problem: 550 means no such file or directory "
+				    "(or no access), 530 not logged in (or the account may not do "
+				    "this), 450/451/452 busy, a local error, or no space on the "
+				    "server. Check the path and the account's rights on the server.",
+				    "The server refused %s with \"%s\" at +%.3fs: no data "
+				    "connection was expected after that.", e->text, r->text,
+				    trace_rel(s, r->ts_us));
+			}
+			if (xfer && code == 425 && !asked) {
+				const struct trace_event *r = &s->ev[e->pair];
+
+				trace_diag(s, TRACE_D_NO_PORT_PASV, TRACE_SEV_ERROR, r->ts_us,
+				    "Fix the client (or the script or test tool driving it): it "
+				    "must send PASV/EPSV (or PORT/EPRT) before each LIST, NLST, "
+				    "MLSD, RETR, STOR, STOU or APPE. No firewall or NAT setting "
+				    "changes this.",
+				    "The client sent %s at +%.3fs without PORT, EPRT, PASV or "
+				    "EPSV before it, and the server answered \"%s\": a client "
+				    "protocol mistake, not a network failure.", e->text,
+				    trace_rel(s, e->ts_us), r->text);
+				continue;
+			}
+			switch (e->cmd) {
+			case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
+			case ALG_CMD_PASV: case ALG_CMD_EPSV: case ALG_CMD_LPSV:
+				asked = true;
+				break;
+			default:
+				if (xfer)
+					asked = false;
+				break;
+			}
 			switch (e->cmd) {
 			case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
 				if (e->cmd == ALG_CMD_EPRT && code >= 500 && eprt_refused < 0)
@@ -413,6 +524,9 @@ trace_collect(struct trace_ctx *t, struct trace_session *s)
 				if (code == 234 && !s->tls) {
 					s->tls = true;
 					s->tls_us = s->ev[e->pair].ts_us;
+				} else if (code == 334 || code == 335) {
+					/* RFC 2228: a security exchange (GSSAPI) follows */
+					s->gss = true;
 				}
 				break;
 			default:
@@ -523,8 +637,31 @@ trace_diag_ann(struct trace_session *s, const struct trace_ann *a)
 	    alg_cmd_name((enum alg_cmd)e->cmd) : trace_ann_name((enum trace_ann_kind)a->kind),
 	    rel);
 
-	/* Does the announced address fit the one this capture sees? */
-	if (a->kind != TRACE_ANN_229 && !alg_ep_same_addr(&a->ep, ctl)) {
+	/* EPRT |2| on an IPv4 session (or |1| on IPv6): not a NAT, not a bounce. */
+	if (a->kind == TRACE_ANN_EPRT && a->ep.family != ctl->family) {
+		char rep[TRACE_TEXT_MAX + 40];
+
+		if (a->reply_code != 0)
+			snprintf(rep, sizeof(rep), "; the server answered \"%s\"",
+			    trace_pair_text(s, e));
+		else
+			rep[0] = '\0';
+		trace_diag(s, TRACE_D_AF_MISMATCH, a->outcome == TRACE_OUT_ANSWERED ?
+		    TRACE_SEV_WARN : TRACE_SEV_ERROR, a->ts_us,
+		    "Make the client announce an address of the control connection's "
+		    "family (EPRT |1| on IPv4, |2| on IPv6), or let it use EPSV/PASV. "
+		    "A client that does this has a wrong source address configured, or is "
+		    "a test tool; on a dual-stack NAT64/DNS64 path, use passive mode. "
+		    "No NAT or FTP gateway setting causes or cures it.",
+		    "The client announced the %s address %s in %s, but its control "
+		    "connection is %s (%s): an address-family mismatch, a client or test "
+		    "tool error (or a dual-stack NAT64 path)%s.",
+		    a->ep.family == ALG_AF_INET6 ? "IPv6" : "IPv4", ep, what,
+		    ctl->family == ALG_AF_INET6 ? "IPv6" : "IPv4", cs, rep);
+		if (a->outcome == TRACE_OUT_DECLINED || a->outcome == TRACE_OUT_UNUSED)
+			return;
+	} else if (a->kind != TRACE_ANN_229 && !alg_ep_same_addr(&a->ep, ctl)) {
+		/* Does the announced address fit the one this capture sees? */
 		enum alg_addr_class ac = alg_addr_class(&a->ep), cc = alg_addr_class(ctl);
 		char aa[ALG_EP_STRLEN];
 		bool worked = a->outcome == TRACE_OUT_ANSWERED;
@@ -694,8 +831,8 @@ static void
 trace_diag_session(struct trace_ctx *t, struct trace_session *s)
 {
 	const struct trace_conn *c = s->conn;
-	char cs[ALG_EP_STRLEN], ss[ALG_EP_STRLEN];
-	uint32_t answered = 0;
+	char cs[ALG_EP_STRLEN], ss[ALG_EP_STRLEN], more[96] = "";
+	uint32_t answered = 0, not_captured = 0;
 
 	alg_ep_str(&s->client, cs, sizeof(cs));
 	alg_ep_str(&s->server, ss, sizeof(ss));
@@ -720,7 +857,7 @@ trace_diag_session(struct trace_ctx *t, struct trace_session *s)
 		return;
 	}
 
-	if (s->tls) {
+	if (s->tls && !s->ccc) {
 		uint64_t enc = s->st[0].enc_bytes + s->st[1].enc_bytes;
 		char conns[200] = "";
 
@@ -746,10 +883,92 @@ trace_diag_session(struct trace_ctx *t, struct trace_session *s)
 		    trace_rel(s, s->tls_us), enc, conns);
 	}
 
+	if (s->ccc) {
+		uint32_t after = 0;
+
+		for (uint32_t i = 0; i < s->nann; i++)
+			after += s->ann[i].ts_us >= s->ccc_us;
+		trace_diag(s, TRACE_D_CCC, TRACE_SEV_INFO, s->ccc_us,
+		    "Nothing to fix: CCC (RFC 2228) is how an FTPS client lets the FTP "
+		    "gateway of a NAT or firewall (ftpalgd, the kernel helper) follow the "
+		    "data connections after an encrypted login (curl --ftp-ssl-ccc, lftp "
+		    "ftp:ssl-use-ccc). Data connections announced while encrypted cannot be "
+		    "followed.",
+		    "The control channel was encrypted from +%.3fs (AUTH TLS) and is clear "
+		    "text again from +%.3fs (TLS closed with close_notify, CCC): the %u "
+		    "data announcement%s after that %s followed as usual; %" PRIu64 " "
+		    "encrypted bytes in between could not be read.",
+		    trace_rel(s, s->tls_us), trace_rel(s, s->ccc_us), after,
+		    after == 1 ? "" : "s", after == 1 ? "is" : "are",
+		    s->st[0].enc_bytes + s->st[1].enc_bytes);
+	}
+	if (s->prot_lines > 0)
+		trace_diag(s, TRACE_D_RFC2228, TRACE_SEV_WARN, s->prot_us,
+		    "Like FTPS: give the server a fixed passive port range that the "
+		    "firewall opens (and forwards to it), or have the client end the "
+		    "protection after login (CCC), or use SFTP. ftpalgd cannot rewrite "
+		    "protected commands and leaves them alone.",
+		    "The control channel is protected by RFC 2228 security from +%.3fs (%s"
+		    "ENC/MIC/CONF commands and 631-633 replies, %u here): the commands and "
+		    "replies are encrypted or signed, so no gateway (ftpalgd, the kernel "
+		    "helper, any NAT) can see or rewrite PORT/PASV, and this report cannot "
+		    "follow the data connections.", trace_rel(s, s->prot_us),
+		    s->gss ? "AUTH GSSAPI accepted, then " : "", s->prot_lines);
+
 	for (uint32_t i = 0; i < s->nann; i++) {
 		trace_diag_ann(s, &s->ann[i]);
 		if (s->ann[i].outcome == TRACE_OUT_ANSWERED)
 			answered++;
+		if (s->ann[i].outcome == TRACE_OUT_NOT_CAPTURED)
+			not_captured++;
+	}
+	if (not_captured > 0) {
+		snprintf(more, sizeof(more), ", %u not in the capture (the transfer%s worked)",
+		    not_captured, not_captured == 1 ? "" : "s");
+		trace_diag(s, TRACE_D_DATA_NOT_CAPTURED, TRACE_SEV_INFO, s->start_us,
+		    "Nothing to fix. To see the data connections too, capture without a port "
+		    "filter (or with 'port 21 or portrange 1024-65535').",
+		    "%u transfer%s succeeded (the server answered 226/250) but %s data "
+		    "connection%s %s not in this capture: it holds the control connection "
+		    "only (filtered to port 21?). Nothing failed.", not_captured,
+		    not_captured == 1 ? "" : "s", not_captured == 1 ? "its" : "their",
+		    not_captured == 1 ? "" : "s", not_captured == 1 ? "is" : "are");
+	}
+	if (s->long_lines > 0) {
+		const struct trace_event *l = NULL;
+
+		for (uint32_t i = 0; i < s->nev && l == NULL; i++)
+			if (s->ev[i].kind == TRACE_EV_LONG)
+				l = &s->ev[i];
+		if (l != NULL)
+			trace_diag(s, TRACE_D_LONG_LINE, TRACE_SEV_WARN, l->ts_us,
+			    "Clients and gateways (ftpalgd included) do not accept such a "
+			    "line either. A server (or a proxy rewriting its replies) that "
+			    "sends it is broken or hostile: check its software and banner "
+			    "or reply settings.",
+			    "The %s sent a line of %u bytes at +%.3fs, over the reader's "
+			    "limit of %u bytes: not parsed (an address in it is not "
+			    "followed)%s. Commands and replies after it are still paired.",
+			    out_side_name(l->side), l->bytes, trace_rel(s, l->ts_us),
+			    (unsigned)ALG_LINE_MAX, s->long_lines > 1 ? "; more such lines "
+			    "follow" : "");
+	}
+	if (s->ev_hidden > 0 || s->ev_dropped > 0) {
+		char drop[160] = "";
+
+		if (s->ev_dropped > 0)
+			snprintf(drop, sizeof(drop), " %u more beyond %u were not kept at all: "
+			    "announcements in them are not counted.", s->ev_dropped,
+			    (unsigned)TRACE_MAX_EVENTS_HARD);
+		trace_diag(s, TRACE_D_PARTIAL, s->ev_dropped > 0 ? TRACE_SEV_WARN :
+		    TRACE_SEV_INFO, s->start_us,
+		    "Nothing to fix in the network. To see every line, cut the capture "
+		    "into smaller pieces (editcap -c, or tcpdump -r with a time filter).",
+		    "This session has more lines than the report keeps: %u line%s after "
+		    "the first %u %s not listed, but %s analysed: all %u data "
+		    "announcements are counted.%s", s->ev_hidden, s->ev_hidden == 1 ? "" : "s",
+		    (unsigned)TRACE_MAX_EVENTS, s->ev_hidden == 1 ? "is" : "are",
+		    s->ev_hidden == 1 ? "it is" : "they are", s->nann, drop);
 	}
 
 	if (c->pkts[0] == 0 || c->pkts[1] == 0) {
@@ -782,8 +1001,8 @@ trace_diag_session(struct trace_ctx *t, struct trace_session *s)
 
 	if (trace_worst(s) == NULL || trace_worst(s)->severity == TRACE_SEV_INFO)
 		trace_diag(s, TRACE_D_OK, TRACE_SEV_INFO, s->start_us, "",
-		    "No problem found: %u data connection%s announced, %u answered.",
-		    s->nann, s->nann == 1 ? "" : "s", answered);
+		    "No problem found: %u data connection%s announced, %u answered%s.",
+		    s->nann, s->nann == 1 ? "" : "s", answered, more);
 }
 
 /* Root causes first: a private address in a 227 explains the unanswered
@@ -792,11 +1011,16 @@ static int
 trace_diag_rank(uint8_t code)
 {
 	static const uint8_t order[] = {
+		TRACE_D_NAT_PORT_INSIDE, TRACE_D_NAT_PASV_PRIVATE, TRACE_D_NAT_DROPPED,
+		TRACE_D_NAT_BEYOND, TRACE_D_NO_PORT_PASV, TRACE_D_AF_MISMATCH,
+		TRACE_D_SERVER_REFUSED, TRACE_D_RFC2228,
 		TRACE_D_CTL_FAILED, TRACE_D_TLS, TRACE_D_PORT_REFUSED, TRACE_D_PASV_PRIVATE,
 		TRACE_D_PORT_PRIVATE, TRACE_D_DATA_UNANSWERED, TRACE_D_DATA_REFUSED,
 		TRACE_D_DATA_NOT_ATTEMPTED, TRACE_D_PASV_MISMATCH, TRACE_D_PORT_MISMATCH,
 		TRACE_D_EPSV_REFUSED, TRACE_D_REPLY_425, TRACE_D_REPLY_426, TRACE_D_ONE_SIDED,
-		TRACE_D_GAP, TRACE_D_MIDSTREAM, TRACE_D_OK,
+		TRACE_D_LONG_LINE, TRACE_D_PARTIAL, TRACE_D_GAP, TRACE_D_MIDSTREAM,
+		TRACE_D_CCC, TRACE_D_DATA_NOT_CAPTURED, TRACE_D_NAT_PAIRED, TRACE_D_ORPHAN,
+		TRACE_D_OK,
 	};
 
 	for (size_t i = 0; i < sizeof(order); i++)
@@ -815,8 +1039,9 @@ trace_diag_cmp(const void *x, const void *y)
 	return trace_diag_rank(a->code) - trace_diag_rank(b->code);
 }
 
-void
-trace_analyze(struct trace_ctx *t, struct trace_session *s)
+/* Phase 1: order, pairing, announcements. */
+static void
+trace_prepare(struct trace_ctx *t, struct trace_session *s)
 {
 	struct trace_conn *c = s->conn;
 
@@ -828,7 +1053,12 @@ trace_analyze(struct trace_ctx *t, struct trace_session *s)
 		qsort(s->ev, s->nev, sizeof(*s->ev), trace_ev_cmp);
 	trace_pair(s);
 	trace_collect(t, s);
+}
 
+/* Phase 2 (strict, then loose): each announcement's data connection. */
+static void
+trace_match(struct trace_ctx *t, struct trace_session *s, bool strict)
+{
 	for (uint32_t i = 0; i < s->nann; i++) {
 		struct trace_ann *a = &s->ann[i];
 		uint64_t lo = a->ts_us > TRACE_SLACK_US ? a->ts_us - TRACE_SLACK_US : 0;
@@ -838,23 +1068,157 @@ trace_analyze(struct trace_ctx *t, struct trace_session *s)
 		/* The next announcement of this session ends the window. */
 		if (i + 1 < s->nann)
 			hi = s->ann[i + 1].ts_us;
-		if (a->outcome == TRACE_OUT_DECLINED)
+		if (a->outcome == TRACE_OUT_DECLINED || a->conn != NULL)
 			continue;
-		a->conn = trace_find_data(t, s, a, lo, hi, &a->match, &rev);
+		a->conn = trace_find_data(t, s, a, lo, hi, strict, &a->match, &rev);
 		if (a->conn != NULL) {
 			a->conn->claimed = (int)i;
 			if (rev)	/* the guess from the ports was wrong */
 				trace_conn_swap(a->conn);
+		}
+	}
+}
+
+/* Phase 3: outcomes and findings. */
+static void
+trace_conclude(struct trace_ctx *t, struct trace_session *s)
+{
+	for (uint32_t i = 0; i < s->nann; i++) {
+		struct trace_ann *a = &s->ann[i];
+
+		a->peer = -1;
+		if (a->outcome == TRACE_OUT_DECLINED)
+			continue;
+		if (a->conn != NULL) {
 			a->outcome = (uint8_t)trace_conn_outcome(a->conn);
 			if (a->conn->last_us > s->end_us)
 				s->end_us = a->conn->last_us;
+		} else if (a->xfer_ev >= 0 && (a->xfer_code == 226 || a->xfer_code == 250)) {
+			/* It worked: the capture just does not hold it (port 21 filter). */
+			a->outcome = TRACE_OUT_NOT_CAPTURED;
+		} else if (a->xfer_ev >= 0 && trace_server_said_no(a->xfer_code)) {
+			a->outcome = TRACE_OUT_SERVER_REFUSED;
 		} else {
 			a->outcome = a->xfer_ev >= 0 || (a->reply_code >= 400 && a->reply_code < 500) ?
 			    TRACE_OUT_NOT_ATTEMPTED : TRACE_OUT_UNUSED;
 		}
 	}
 	trace_diag_session(t, s);
-	qsort(s->diag, s->ndiag, sizeof(s->diag[0]), trace_diag_cmp);
+	trace_diag_sort(s->diag, s->ndiag);
+}
+
+void
+trace_analyze(struct trace_ctx *t, struct trace_session *s)
+{
+	trace_prepare(t, s);
+	trace_match(t, s, true);
+	trace_match(t, s, false);
+	trace_conclude(t, s);
+}
+
+void
+trace_diag_sort(struct trace_diag *list, uint32_t n)
+{
+	qsort(list, n, sizeof(list[0]), trace_diag_cmp);
+}
+
+/* Has any session this data connection's two hosts (either way round)? */
+static bool
+trace_hosts_have_session(const struct trace_ctx *t, const struct trace_conn *c)
+{
+	for (uint32_t i = 0; i < t->nsessions; i++) {
+		const struct trace_session *s = t->sessions[i];
+
+		if ((alg_ep_same_addr(&c->a, &s->client) && alg_ep_same_addr(&c->b, &s->server)) ||
+		    (alg_ep_same_addr(&c->a, &s->server) && alg_ep_same_addr(&c->b, &s->client)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Data connections without a control session in the capture: from (or, with
+ * a guessed orientation, to) port 20, the active-mode data port, between
+ * hosts that have no session here.  Often the only evidence of a failure in
+ * a capture filtered to the data traffic, so each is reported with what
+ * became of it.
+ */
+static void
+trace_orphans(struct trace_ctx *t)
+{
+	const struct trace_conn *first = NULL;
+	char fa[ALG_EP_STRLEN], fb[ALG_EP_STRLEN], how[200];
+
+	for (uint32_t i = 0; i < t->nconns; i++) {
+		struct trace_conn *c = t->conns[i];
+
+		if (c->session != NULL || c->claimed >= 0 ||
+		    (c->a.port != 20 && c->b.port != 20) || trace_hosts_have_session(t, c))
+			continue;
+		if (c->b.port == 20 && c->a.port != 20 && !c->syn_known)
+			trace_conn_swap(c);	/* port 20 opens active data connections */
+		if (t->norphans < TRACE_MAX_ORPHANS)
+			t->orphan[t->norphans++] = c;
+		else
+			t->orphans_more++;
+		if (first == NULL)
+			first = c;
+	}
+	if (first == NULL)
+		return;
+	alg_ep_str(&first->a, fa, sizeof(fa));
+	alg_ep_str(&first->b, fb, sizeof(fb));
+	trace_orphan_outcome(first, how, sizeof(how));
+	trace_cdiag(t, TRACE_D_ORPHAN, trace_conn_outcome(first) == TRACE_OUT_ANSWERED &&
+	    !first->rst[0] && !first->rst[1] ? TRACE_SEV_INFO : TRACE_SEV_WARN,
+	    "Capture the control connection too (port 21, or the control port in use) "
+	    "to see which command asked for this data connection and what the server "
+	    "answered. A reset from the client's side means its port was closed or a "
+	    "firewall near it rejected the connection: behind NAT run ftpalgd or the "
+	    "kernel FTP helper, or use passive mode.",
+	    "%u data connection%s without an FTP control session in this capture, "
+	    "first %s -> %s: %s.", t->norphans + t->orphans_more,
+	    t->norphans + t->orphans_more == 1 ? "" : "s", fa, fb, how);
+}
+
+/* What became of an orphan, in words: "3 SYNs, reset by A; 0/0 bytes". */
+void
+trace_orphan_outcome(const struct trace_conn *c, char *buf, size_t len)
+{
+	char who[ALG_EP_STRLEN + 48];
+	const char *what;
+
+	switch (trace_conn_outcome(c)) {
+	case TRACE_OUT_REFUSED: what = "refused"; break;
+	case TRACE_OUT_UNANSWERED: what = "never answered"; break;
+	default: what = "answered"; break;
+	}
+	if (c->rst[0] || c->rst[1]) {
+		char a[ALG_EP_STRLEN];
+
+		alg_addr_fmt(c->rst[1] ? &c->b : &c->a, a, sizeof(a));
+		snprintf(who, sizeof(who), ", reset by %s (the %s)", a,
+		    c->rst[1] ? "side connected to" : "side that connected");
+	} else if (c->fin[0] || c->fin[1]) {
+		snprintf(who, sizeof(who), ", closed normally");
+	} else {
+		who[0] = '\0';
+	}
+	snprintf(buf, len, "%s (%u SYN%s)%s; %" PRIu64 " bytes %s, %" PRIu64 " back", what,
+	    c->syns, c->syns == 1 ? "" : "s", who, c->bytes[0],
+	    c->a.port == 20 ? "from the server" : "sent", c->bytes[1]);
+}
+
+bool
+trace_partial(const struct trace_ctx *t)
+{
+	if (t->conns_dropped + t->sessions_dropped > 0 || t->oom)
+		return true;
+	for (uint32_t i = 0; i < t->nsessions; i++)
+		if (t->sessions[i]->ev_hidden + t->sessions[i]->ev_dropped +
+		    t->sessions[i]->ann_dropped > 0)
+			return true;
+	return false;
 }
 
 void
@@ -866,5 +1230,12 @@ trace_finish(struct trace_ctx *t)
 	t->finished = true;
 	trace_build_index(t);
 	for (uint32_t i = 0; i < t->nsessions; i++)
-		trace_analyze(t, t->sessions[i]);
+		trace_prepare(t, t->sessions[i]);
+	for (int strict = 1; strict >= 0; strict--)
+		for (uint32_t i = 0; i < t->nsessions; i++)
+			trace_match(t, t->sessions[i], strict != 0);
+	for (uint32_t i = 0; i < t->nsessions; i++)
+		trace_conclude(t, t->sessions[i]);
+	trace_orphans(t);
+	trace_diag_sort(t->diag, t->ndiag);
 }

@@ -167,6 +167,14 @@ out_data_line(const struct trace_session *s, const struct trace_ann *a, char *bu
 		snprintf(buf, len, "%s -> %s: never attempted (no SYN in the capture)",
 		    a->active ? "server" : "client", y);
 		return;
+	case TRACE_OUT_NOT_CAPTURED:
+		snprintf(buf, len, "%s -> %s: not in the capture; the transfer worked (%d)",
+		    a->active ? "server" : "client", y, a->xfer_code);
+		return;
+	case TRACE_OUT_SERVER_REFUSED:
+		snprintf(buf, len, "no data connection: the server refused the transfer (%d)",
+		    a->xfer_code);
+		return;
 	default:
 		break;
 	}
@@ -240,46 +248,10 @@ out_ann_of(const struct trace_session *s, uint32_t ev, uint32_t *cursor)
 /* ---------------------------------------------------------------- terminal */
 
 static void
-out_text_session(const struct trace_session *s, bool verbose, FILE *out)
+out_text_diags(const struct trace_diag *diag, uint32_t n, FILE *out)
 {
-	char c[ALG_EP_STRLEN], v[ALG_EP_STRLEN], when[40], data[200];
-	uint32_t ncmd = 0, nrep = 0, hidden = 0, cursor = 0;
-
-	alg_ep_str(&s->client, c, sizeof(c));
-	alg_ep_str(&s->server, v, sizeof(v));
-	out_iso_time(s->start_us, when, sizeof(when));
-	for (uint32_t i = 0; i < s->nev; i++) {
-		ncmd += s->ev[i].kind == TRACE_EV_CMD;
-		nrep += s->ev[i].kind == TRACE_EV_REPLY;
-	}
-	fprintf(out, "\nsession %u: client %s -> server %s%s\n", s->id, c, v,
-	    s->by_content ? " (found by content)" : "");
-	fprintf(out, "  %s, %.3fs, %u commands, %u replies, %u data announcement%s\n", when,
-	    out_rel(s, s->end_us), ncmd, nrep, s->nann, s->nann == 1 ? "" : "s");
-	for (uint32_t i = 0; i < s->nev; i++) {
-		const struct trace_event *e = &s->ev[i];
-		const struct trace_ann *a;
-
-		a = out_ann_of(s, i, &cursor);
-		if (!verbose && a == NULL && !out_matters(s, e)) {
-			hidden++;
-			continue;
-		}
-		fprintf(out, "  %+9.3f  %s  %s\n", out_rel(s, e->ts_us),
-		    e->kind == TRACE_EV_CMD ? "C>" : e->side == ALG_CLIENT ? "C " : "<S",
-		    e->text);
-		if (a != NULL) {
-			out_data_line(s, a, data, sizeof(data));
-			fprintf(out, "             data: %s\n", data);
-		}
-	}
-	if (hidden > 0)
-		fprintf(out, "  (%u routine lines not shown; -v shows them)\n", hidden);
-	if (s->ev_dropped > 0)
-		fprintf(out, "  (%u lines beyond the limit not kept)\n", s->ev_dropped);
-	fprintf(out, "  diagnosis:\n");
-	for (uint32_t i = 0; i < s->ndiag; i++) {
-		const struct trace_diag *d = &s->diag[i];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct trace_diag *d = &diag[i];
 		char head[64];
 
 		snprintf(head, sizeof(head), "    %-7s ", d->severity == TRACE_SEV_ERROR ? "ERROR" :
@@ -290,6 +262,96 @@ out_text_session(const struct trace_session *s, bool verbose, FILE *out)
 		if (d->fix[0] != '\0')
 			out_wrap(out, "            fix: ", "                 ", d->fix);
 	}
+}
+
+static void
+out_text_session(const struct trace_session *s, bool verbose, FILE *out)
+{
+	char c[ALG_EP_STRLEN], v[ALG_EP_STRLEN], pc[ALG_EP_STRLEN], when[40], data[200];
+	uint32_t ncmd = 0, nrep = 0, hidden = 0, cursor = 0;
+	const struct trace_session *peer = s->peer;
+
+	alg_ep_str(&s->client, c, sizeof(c));
+	alg_ep_str(&s->server, v, sizeof(v));
+	out_iso_time(s->start_us, when, sizeof(when));
+	for (uint32_t i = 0; i < s->nev; i++) {
+		ncmd += s->ev[i].kind == TRACE_EV_CMD;
+		nrep += s->ev[i].kind == TRACE_EV_REPLY;
+	}
+	if (peer != NULL && s->outside) {
+		/* Shown once, with the client's side. */
+		fprintf(out, "\nsession %u: client %s -> server %s: the server's side of session "
+		    "%u of %s (NAT), shown there\n", s->id, c, v, peer->id, s->peer_ctx->name);
+		fprintf(out, "  diagnosis:\n");
+		out_text_diags(s->diag, s->ndiag, out);
+		return;
+	}
+	fprintf(out, "\nsession %u: client %s -> server %s%s\n", s->id, c, v,
+	    s->by_content ? " (found by content)" : "");
+	if (peer != NULL) {
+		if (alg_ep_equal(&s->server, &peer->server)) {
+			alg_ep_str(&peer->client, pc, sizeof(pc));
+			fprintf(out, "  client %s, seen by the server as %s (NAT; the server's "
+			    "side is session %u of %s)\n", c, pc, peer->id, s->peer_ctx->name);
+		} else {
+			alg_ep_str(&peer->server, pc, sizeof(pc));
+			fprintf(out, "  server %s, which is %s behind the NAT (the server's side "
+			    "is session %u of %s)\n", v, pc, peer->id, s->peer_ctx->name);
+		}
+	}
+	fprintf(out, "  %s, %.3fs, %u commands, %u replies, %u data announcement%s\n", when,
+	    out_rel(s, s->end_us), ncmd, nrep, s->nann, s->nann == 1 ? "" : "s");
+	for (uint32_t i = 0; i < s->nev; i++) {
+		const struct trace_event *e = &s->ev[i];
+		const struct trace_ann *a;
+
+		a = out_ann_of(s, i, &cursor);
+		if (e->hidden)
+			continue;
+		if (!verbose && a == NULL && !out_matters(s, e)) {
+			hidden++;
+			continue;
+		}
+		fprintf(out, "  %+9.3f  %s  %s\n", out_rel(s, e->ts_us),
+		    e->kind == TRACE_EV_CMD ? "C>" : e->side == ALG_CLIENT ? "C " : "<S",
+		    e->text);
+		if (a != NULL) {
+			out_data_line(s, a, data, sizeof(data));
+			fprintf(out, "             data: %s\n", data);
+			if (peer != NULL && a->peer >= 0) {
+				const struct trace_ann *q = &peer->ann[a->peer];
+
+				out_data_line(peer, q, data, sizeof(data));
+				fprintf(out, "             data, server's side: %s\n", data);
+			}
+		}
+	}
+	if (hidden > 0)
+		fprintf(out, "  (%u routine lines not shown; -v shows them)\n", hidden);
+	if (s->ev_hidden > 0)
+		fprintf(out, "  (%u lines after the first %u not listed; still analysed)\n",
+		    s->ev_hidden, (unsigned)TRACE_MAX_EVENTS);
+	if (s->ev_dropped > 0)
+		fprintf(out, "  (%u lines beyond the limit not kept)\n", s->ev_dropped);
+	fprintf(out, "  diagnosis:\n");
+	out_text_diags(s->diag, s->ndiag, out);
+	if (peer != NULL) {
+		fprintf(out, "  diagnosis of the server's side (session %u of %s):\n", peer->id,
+		    s->peer_ctx->name);
+		out_text_diags(peer->diag, peer->ndiag, out);
+	}
+}
+
+/* An orphan data connection, one line. */
+static void
+out_orphan_line(const struct trace_conn *c, char *buf, size_t len)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN], how[200];
+
+	alg_ep_str(&c->a, a, sizeof(a));
+	alg_ep_str(&c->b, b, sizeof(b));
+	trace_orphan_outcome(c, how, sizeof(how));
+	snprintf(buf, len, "%s -> %s: %s", a, b, how);
 }
 
 static void
@@ -310,6 +372,21 @@ out_text_capture(const struct trace_ctx *t, bool verbose, FILE *out)
 		    "USER at the start of a connection; -p adds a port)\n");
 	for (uint32_t i = 0; i < t->nsessions; i++)
 		out_text_session(t->sessions[i], verbose, out);
+	if (t->norphans > 0) {
+		char line[400];
+
+		fprintf(out, "\ndata connections without a control session:\n");
+		for (uint32_t i = 0; i < t->norphans; i++) {
+			out_orphan_line(t->orphan[i], line, sizeof(line));
+			fprintf(out, "  %s\n", line);
+		}
+		if (t->orphans_more > 0)
+			fprintf(out, "  (%u more)\n", t->orphans_more);
+	}
+	if (t->ndiag > 0) {
+		fprintf(out, "capture diagnosis:\n");
+		out_text_diags(t->diag, t->ndiag, out);
+	}
 }
 
 void
@@ -346,6 +423,9 @@ out_json_verb(FILE *out, const struct trace_event *e)
 	out_json_str(out, verb);
 }
 
+static void out_json_diags(const struct trace_diag *diag, uint32_t n, uint64_t base,
+    FILE *out);
+
 static void
 out_json_session(const struct trace_session *s, FILE *out)
 {
@@ -361,23 +441,51 @@ out_json_session(const struct trace_session *s, FILE *out)
 	fprintf(out, "\"diagnosis\":\"%s\",\"severity\":\"%s\",",
 	    w != NULL ? trace_diag_name((enum trace_diag_code)w->code) : "ok",
 	    w != NULL ? trace_severity_name((enum trace_severity)w->severity) : "info");
-	fprintf(out, "\"lost_lines\":%u,\"events\":[", s->ev_dropped);
-	for (uint32_t i = 0; i < s->nev; i++) {
-		const struct trace_event *e = &s->ev[i];
-		static const char *const kinds[] = { "command", "reply", "junk", "gap", "tls" };
+	fprintf(out, "\"lost_lines\":%u,\"hidden_lines\":%u,\"long_lines\":%u,",
+	    s->ev_dropped, s->ev_hidden, s->long_lines);
+	fprintf(out, "\"partial\":%s,\"ccc\":%s,\"rfc2228\":%s,",
+	    s->ev_hidden + s->ev_dropped + s->ann_dropped > 0 ? "true" : "false",
+	    s->ccc ? "true" : "false", s->prot_lines > 0 ? "true" : "false");
+	if (s->peer != NULL) {
+		const struct trace_session *cl = s->outside ? s->peer : s;
+		const struct trace_session *sv = s->outside ? s : s->peer;
 
-		fprintf(out, "%s{\"t\":%.6f,\"from\":\"%s\",\"kind\":\"%s\"", i > 0 ? "," : "",
-		    out_rel(s, e->ts_us), out_side(e->side), e->kind < 5 ? kinds[e->kind] : "?");
+		fprintf(out, "\"nat\":{\"view\":\"%s\",\"peer_capture\":",
+		    s->outside ? "server-side" : "client-side");
+		out_json_str(out, s->peer_ctx->name);
+		fprintf(out, ",\"peer_session\":%u,", s->peer->id);
+		out_json_ep(out, "client", &cl->client);
+		fputc(',', out);
+		out_json_ep(out, "client_seen_by_server_as", &sv->client);
+		fputc(',', out);
+		out_json_ep(out, "server", &cl->server);
+		fputc(',', out);
+		out_json_ep(out, "server_behind_nat", &sv->server);
+		fprintf(out, ",\"shown\":%s},", s->outside ? "false" : "true");
+	}
+	fputs("\"events\":[", out);
+	for (uint32_t i = 0, k = 0; i < s->nev; i++) {
+		const struct trace_event *e = &s->ev[i];
+		static const char *const kinds[] = { "command", "reply", "junk", "gap", "tls",
+		    "long", "clear" };
+
+		if (e->hidden)
+			continue;
+		fprintf(out, "%s{\"i\":%u,\"t\":%.6f,\"from\":\"%s\",\"kind\":\"%s\"",
+		    k++ > 0 ? "," : "", i, out_rel(s, e->ts_us), out_side(e->side),
+		    e->kind < 7 ? kinds[e->kind] : "?");
 		if (e->kind == TRACE_EV_CMD) {
 			fputs(",\"verb\":", out);
 			out_json_verb(out, e);
 		}
-		if (e->kind == TRACE_EV_REPLY)
+		if (e->kind == TRACE_EV_REPLY || (e->kind == TRACE_EV_LONG && e->code > 0))
 			fprintf(out, ",\"code\":%d", e->code);
 		if (e->pair >= 0)
 			fprintf(out, ",\"pair\":%d", e->pair);
-		if (e->kind == TRACE_EV_GAP)
+		if (e->kind == TRACE_EV_GAP || e->kind == TRACE_EV_LONG)
 			fprintf(out, ",\"bytes\":%u", e->bytes);
+		if (e->prot)
+			fputs(",\"protected\":true", out);
 		fputs(",\"text\":", out);
 		out_json_str(out, e->text);
 		fputc('}', out);
@@ -395,6 +503,8 @@ out_json_session(const struct trace_session *s, FILE *out)
 		    trace_outcome_name((enum trace_outcome)a->outcome), out_match_name(a->match));
 		if (a->reply_code != 0)
 			fprintf(out, ",\"reply\":%d", a->reply_code);
+		if (a->peer >= 0)
+			fprintf(out, ",\"peer\":%d", a->peer);
 		if (a->xfer_ev >= 0) {
 			fputs(",\"transfer\":", out);
 			out_json_str(out, s->ev[a->xfer_ev].text);
@@ -413,20 +523,29 @@ out_json_session(const struct trace_session *s, FILE *out)
 		}
 		fputc('}', out);
 	}
-	fputs("],\"diagnoses\":[", out);
-	for (uint32_t i = 0; i < s->ndiag; i++) {
-		const struct trace_diag *d = &s->diag[i];
+	fputs("],\"diagnoses\":", out);
+	out_json_diags(s->diag, s->ndiag, s->start_us, out);
+	fputc('}', out);
+}
+
+/* Findings; their times relative to base (the session's start). */
+static void
+out_json_diags(const struct trace_diag *diag, uint32_t n, uint64_t base, FILE *out)
+{
+	fputc('[', out);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct trace_diag *d = &diag[i];
 
 		fprintf(out, "%s{\"code\":\"%s\",\"severity\":\"%s\",\"count\":%u,\"t\":%.6f,"
 		    "\"text\":", i > 0 ? "," : "", trace_diag_name((enum trace_diag_code)d->code),
 		    trace_severity_name((enum trace_severity)d->severity), d->count,
-		    out_rel(s, d->ts_us));
+		    d->ts_us >= base ? (double)(d->ts_us - base) / 1e6 : 0.0);
 		out_json_str(out, d->text);
 		fputs(",\"fix\":", out);
 		out_json_str(out, d->fix);
 		fputc('}', out);
 	}
-	fputs("]}", out);
+	fputc(']', out);
 }
 
 void
@@ -442,9 +561,29 @@ trace_report_json(struct trace_ctx *const *t, unsigned n, FILE *out)
 		out_json_str(out, out_link_name(c));
 		fprintf(out, ",\"packets\":%u,\"tcp_connections\":%u,\"malformed\":%u,"
 		    "\"duplicates_dropped\":%u,\"partial\":%s,\"warning\":", c->npkts, c->nconns,
-		    c->nmalformed, c->ncopies,
-		    c->conns_dropped + c->sessions_dropped > 0 || c->oom ? "true" : "false");
+		    c->nmalformed, c->ncopies, trace_partial(c) ? "true" : "false");
 		out_json_str(out, c->warning);
+		fputs(",\"orphans\":[", out);
+		for (uint32_t i = 0; i < c->norphans; i++) {
+			const struct trace_conn *o = c->orphan[i];
+			char how[200];
+
+			fprintf(out, "%s{", i > 0 ? "," : "");
+			out_json_ep(out, "from", &o->a);
+			fputc(',', out);
+			out_json_ep(out, "to", &o->b);
+			trace_orphan_outcome(o, how, sizeof(how));
+			fprintf(out, ",\"t\":%.6f,\"syns\":%u,\"synack\":%s,\"reset_by\":\"%s\","
+			    "\"bytes\":[%" PRIu64 ",%" PRIu64 "],\"outcome\":\"%s\",\"text\":",
+			    (double)o->first_us / 1e6, o->syns, o->synacks > 0 ? "true" : "false",
+			    o->rst[1] ? "responder" : o->rst[0] ? "initiator" : "",
+			    o->bytes[0], o->bytes[1], o->rst[0] || o->rst[1] ? "reset" :
+			    o->synacks > 0 || o->b_spoke ? "answered" : "unanswered");
+			out_json_str(out, how);
+			fputc('}', out);
+		}
+		fputs("],\"diagnoses\":", out);
+		out_json_diags(c->diag, c->ndiag, c->first_us, out);
 		fputs(",\"sessions\":[", out);
 		for (uint32_t i = 0; i < c->nsessions; i++) {
 			if (i > 0)
@@ -539,13 +678,15 @@ out_html_ladder(const struct trace_session *s, FILE *out)
 		return;
 	}
 	for (uint32_t i = 0; i < s->nev; i++)
-		rows[n++] = (struct out_row){ s->ev[i].ts_us, i * 2, (int32_t)i, -1 };
+		if (!s->ev[i].hidden)
+			rows[n++] = (struct out_row){ s->ev[i].ts_us, i * 2, (int32_t)i, -1 };
 	for (uint32_t i = 0; i < s->nann; i++) {
 		const struct trace_ann *a = &s->ann[i];
 		uint64_t ts = a->ts_us;
 		uint32_t key = (uint32_t)a->ev * 2 + 1;
 
-		if (a->outcome == TRACE_OUT_UNUSED || a->outcome == TRACE_OUT_DECLINED)
+		if (a->outcome == TRACE_OUT_UNUSED || a->outcome == TRACE_OUT_DECLINED ||
+		    s->ev[a->ev].hidden)
 			continue;
 		if (a->conn != NULL) {
 			ts = a->conn->syns > 0 ? a->conn->syn_us : a->conn->first_us;
@@ -659,30 +800,18 @@ out_html_ladder(const struct trace_session *s, FILE *out)
 		}
 	}
 	if (s->nev + s->nann > n)
-		fprintf(out, "<text x=\"%d\" y=\"%d\" class=\"note\">... %u more rows not drawn"
-		    "</text>\n", LAD_C_X, LAD_TOP + (int)n * LAD_ROW + 12, s->nev + s->nann - n);
+		fprintf(out, "<text x=\"%d\" y=\"%d\" class=\"note\">... up to %u more rows not "
+		    "drawn</text>\n", LAD_C_X, LAD_TOP + (int)n * LAD_ROW + 12, s->nev + s->nann - n);
 	fputs("</svg>\n", out);
 	free(rows);
 }
 
 static void
-out_html_session(const struct trace_ctx *t, const struct trace_session *s, FILE *out)
+out_html_diags(const struct trace_diag *diag, uint32_t n, FILE *out)
 {
-	char c[ALG_EP_STRLEN], v[ALG_EP_STRLEN], when[40];
-
-	alg_ep_str(&s->client, c, sizeof(c));
-	alg_ep_str(&s->server, v, sizeof(v));
-	out_iso_time(s->start_us, when, sizeof(when));
-	fprintf(out, "<section class=\"session\"><h2>Session %u: ", s->id);
-	out_html(out, c);
-	fputs(" &rarr; ", out);
-	out_html(out, v);
-	fprintf(out, "</h2>\n<p class=\"meta\">%s, %.3f s, %u lines, %u data announcement%s%s"
-	    "</p>\n", when, out_rel(s, s->end_us), s->nev, s->nann, s->nann == 1 ? "" : "s",
-	    s->by_content ? ", found by its content" : "");
 	fputs("<div class=\"diags\">\n", out);
-	for (uint32_t i = 0; i < s->ndiag; i++) {
-		const struct trace_diag *d = &s->diag[i];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct trace_diag *d = &diag[i];
 
 		fprintf(out, "<div class=\"diag %s\"><b>%s</b> <code>%s</code>",
 		    trace_severity_name((enum trace_severity)d->severity),
@@ -700,10 +829,54 @@ out_html_session(const struct trace_ctx *t, const struct trace_session *s, FILE 
 		}
 		fputs("</div>\n", out);
 	}
-	fputs("</div>\n<div class=\"scroll\">\n", out);
+	fputs("</div>\n", out);
+}
+
+static void
+out_html_session(const struct trace_ctx *t, const struct trace_session *s, FILE *out)
+{
+	char c[ALG_EP_STRLEN], v[ALG_EP_STRLEN], when[40];
+	const struct trace_session *peer = s->peer;
+
+	alg_ep_str(&s->client, c, sizeof(c));
+	alg_ep_str(&s->server, v, sizeof(v));
+	out_iso_time(s->start_us, when, sizeof(when));
+	fprintf(out, "<section class=\"session\"><h2>Session %u: ", s->id);
+	out_html(out, c);
+	fputs(" &rarr; ", out);
+	out_html(out, v);
+	fputs("</h2>\n", out);
+	if (peer != NULL && s->outside) {
+		fprintf(out, "<p class=\"meta\">The server's side of session %u of ", peer->id);
+		out_html(out, s->peer_ctx->name);
+		fputs(" (NAT): shown there, side by side.</p></section>\n", out);
+		return;
+	}
+	fprintf(out, "<p class=\"meta\">%s, %.3f s, %u lines, %u data announcement%s%s"
+	    "</p>\n", when, out_rel(s, s->end_us), s->nev, s->nann, s->nann == 1 ? "" : "s",
+	    s->by_content ? ", found by its content" : "");
+	out_html_diags(s->diag, s->ndiag, out);
+	if (peer == NULL) {
+		fputs("<div class=\"scroll\">\n", out);
+		out_html_ladder(s, out);
+		fputs("</div></section>\n", out);
+		return;
+	}
+	fprintf(out, "<h3>The server's side (session %u of ", peer->id);
+	out_html(out, s->peer_ctx->name);
+	fputs(")</h3>\n", out);
+	out_html_diags(peer->diag, peer->ndiag, out);
+	/* The two views of the NAT side by side, each its own ladder. */
+	fputs("<div class=\"scroll\"><div class=\"pair\">\n<div class=\"view\"><h3>Client's "
+	    "side (", out);
+	out_html(out, t->name);
+	fputs(")</h3>\n", out);
 	out_html_ladder(s, out);
-	fputs("</div></section>\n", out);
-	(void)t;
+	fputs("</div>\n<div class=\"view\"><h3>Server's side (", out);
+	out_html(out, s->peer_ctx->name);
+	fputs(")</h3>\n", out);
+	out_html_ladder(peer, out);
+	fputs("</div>\n</div></div></section>\n", out);
 }
 
 void
@@ -721,6 +894,8 @@ trace_report_html(struct trace_ctx *const *t, unsigned n, FILE *out)
 	    ".diag.info{border-color:#2e7d32;background:#edf7ed}\n"
 	    ".diag p{margin:4px 0}.fix{color:#37474f}\n"
 	    ".scroll{overflow-x:auto}\n"
+	    ".pair{display:flex;gap:12px;align-items:flex-start}\n"
+	    ".view h3{font-size:15px;margin:8px 0 0}\n"
 	    "svg.ladder{background:#fcfcfc;border:1px solid #e0e0e0;margin:8px 0}\n"
 	    "svg .host{font:bold 14px sans-serif;fill:#263238}\n"
 	    "svg .life{stroke:#90a4ae;stroke-width:2}\n"
@@ -755,6 +930,45 @@ trace_report_html(struct trace_ctx *const *t, unsigned n, FILE *out)
 			fputs("<p>No FTP control session found.</p>\n", out);
 		for (uint32_t i = 0; i < c->nsessions; i++)
 			out_html_session(c, c->sessions[i], out);
+		if (c->norphans > 0) {
+			char line[400];
+
+			fputs("<h3>Data connections without a control session</h3>\n<ul>\n", out);
+			for (uint32_t i = 0; i < c->norphans; i++) {
+				out_orphan_line(c->orphan[i], line, sizeof(line));
+				fputs("<li><code>", out);
+				out_html(out, line);
+				fputs("</code></li>\n", out);
+			}
+			fputs("</ul>\n", out);
+		}
+		if (c->ndiag > 0)
+			out_html_diags(c->diag, c->ndiag, out);
 	}
 	fputs("</body></html>\n", out);
+}
+
+void
+trace_usage(FILE *out)
+{
+	fputs("usage: ftpalg trace [--json] [--html FILE] [-v] [-p PORT]... FILE...\n"
+	    "       ftpalg trace [--json] [--html FILE] [-v] [-p PORT]... -i IFACE [-c COUNT] "
+	    "[-t SECONDS]\n"
+	    "\n"
+	    "The pcap doctor: reads captures (pcap or pcapng, \"-\" for stdin) or captures\n"
+	    "live, finds the FTP sessions, follows every data connection and says why a\n"
+	    "session failed and what to change.  Several files are read together: give\n"
+	    "the LAN-side and the WAN-side capture of a NAT router (ftpalg trace lan.pcap\n"
+	    "wan.pcap), or one \"-i any\" capture of the router, and each session is\n"
+	    "shown once with both views paired.\n"
+	    "\n"
+	    "  --json          the report as JSON on stdout\n"
+	    "  --html FILE     also write an HTML report with a ladder diagram\n"
+	    "  -v, --verbose   list every line of each session\n"
+	    "  -p PORT         another FTP control port (besides 21; up to 8)\n"
+	    "  -i IFACE        capture live on IFACE (root), for up to -t SECONDS (60)\n"
+	    "  -c COUNT        or until COUNT packets\n"
+	    "  -h, --help      this text\n"
+	    "\n"
+	    "Findings and their fixes: docs/troubleshooting.md; see ftpalg(8).\n", out);
 }

@@ -58,6 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (trace_read_fp(t, f, err, sizeof(err)) == 0) {	/* closes f */
 		trace_finish(t);
+		trace_pair_nat(&t, 1);
 		if (out != NULL) {
 			trace_report_text(&t, 1, true, out);
 			trace_report_json(&t, 1, out);
