@@ -169,6 +169,8 @@ LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
               tests/lab/run-inbound.sh tests/lab/run-inline.sh \
               tests/lab/privsec.py tests/lab/unit-security.sh \
               tests/lab/run-attack.sh
+# the pcap doctor on crafted captures (no root needed)
+LAB_SCRIPTS += tests/lab/trace/crafted.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.

@@ -397,6 +397,14 @@ trace_reply_line(struct trace_ctx *t, struct trace_session *s, const char *line,
 	struct trace_event *e;
 	int code;
 
+	/* RFC 2228 protected replies (631 integrity, 632 confidentiality, 633
+	 * both) are outside 1xx-5xx, where the reply framing stops: each line
+	 * is taken as one reply, for pairing. */
+	if (!alg_rframe_inside(&st->rf) && len >= 4 && line[0] == '6' && line[1] == '3' &&
+	    line[2] >= '1' && line[2] <= '3' && (line[3] == ' ' || line[3] == '-')) {
+		trace_reply_done(t, s, 630 + (line[2] - '0'), line, len, NULL, 0, 1);
+		return;
+	}
 	switch (alg_rframe_line(&st->rf, line, len, &code)) {
 	case ALG_RF_NONE:
 		if (len == 0)

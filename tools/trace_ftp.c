@@ -472,7 +472,7 @@ trace_collect(struct trace_ctx *t, struct trace_session *s)
 				trace_diag(s, TRACE_D_NO_PORT_PASV, TRACE_SEV_ERROR, r->ts_us,
 				    "Fix the client (or the script or test tool driving it): it "
 				    "must send PASV/EPSV (or PORT/EPRT) before each LIST, NLST, "
-				    "MLSD, RETR, STOR, STOU or APPE. No firewall or NAT setting "
+				    "MLSD, RETR, STOR, STOU or APPE. Nothing in the network "
 				    "changes this.",
 				    "The client sent %s at +%.3fs without PORT, EPRT, PASV or "
 				    "EPSV before it, and the server answered \"%s\": a client "
@@ -492,7 +492,9 @@ trace_collect(struct trace_ctx *t, struct trace_session *s)
 			}
 			switch (e->cmd) {
 			case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
-				if (e->cmd == ALG_CMD_EPRT && code >= 500 && eprt_refused < 0)
+				/* (an EPRT of the wrong family is its own finding) */
+				if (e->cmd == ALG_CMD_EPRT && code >= 500 && eprt_refused < 0 &&
+				    (!e->ep_ok || e->ep.family == s->client.family))
 					eprt_refused = (int32_t)i;
 				if (e->cmd == ALG_CMD_PORT && eprt_refused >= 0)
 					port_after = true;

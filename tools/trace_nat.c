@@ -191,6 +191,8 @@ nat_diag_ann(struct trace_session *cs, const char *cname, struct trace_session *
 	other = p->active ? p : q;
 	oname = p->active ? sname : cname;
 	xname = p->active ? cname : sname;
+	if (strcmp(oname, xname) == 0)	/* one capture ("-i any") */
+		oname = xname = "this capture";
 	if (!nat_syn_seen(origin))
 		return;		/* never tried: each view already says so */
 	nat_conn_str(origin, conn, sizeof(conn));
@@ -286,6 +288,7 @@ nat_pair(struct trace_ctx *tx, struct trace_session *x, struct trace_ctx *ty,
 			nat_drop_ok(x);
 			break;
 		}
+	nat_drop_ok(y);		/* the pair is diagnosed as a whole, above */
 	trace_diag_sort(x->diag, x->ndiag);
 	trace_diag_sort(y->diag, y->ndiag);
 }

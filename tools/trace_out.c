@@ -213,7 +213,7 @@ out_data_line(const struct trace_session *s, const struct trace_ann *a, char *bu
 static bool
 out_matters(const struct trace_session *s, const struct trace_event *e)
 {
-	if (e->kind != TRACE_EV_CMD && e->kind != TRACE_EV_REPLY)
+	if ((e->kind != TRACE_EV_CMD && e->kind != TRACE_EV_REPLY) || e->prot)
 		return true;
 	if (e->kind == TRACE_EV_REPLY) {
 		if (e->code >= 400 || e->code == 220 || e->code == 230 || e->code == 234 ||
@@ -281,9 +281,8 @@ out_text_session(const struct trace_session *s, bool verbose, FILE *out)
 	if (peer != NULL && s->outside) {
 		/* Shown once, with the client's side. */
 		fprintf(out, "\nsession %u: client %s -> server %s: the server's side of session "
-		    "%u of %s (NAT), shown there\n", s->id, c, v, peer->id, s->peer_ctx->name);
-		fprintf(out, "  diagnosis:\n");
-		out_text_diags(s->diag, s->ndiag, out);
+		    "%u of %s (NAT), shown there with its findings\n", s->id, c, v, peer->id,
+		    s->peer_ctx->name);
 		return;
 	}
 	fprintf(out, "\nsession %u: client %s -> server %s%s\n", s->id, c, v,
@@ -480,7 +479,7 @@ out_json_session(const struct trace_session *s, FILE *out)
 		}
 		if (e->kind == TRACE_EV_REPLY || (e->kind == TRACE_EV_LONG && e->code > 0))
 			fprintf(out, ",\"code\":%d", e->code);
-		if (e->pair >= 0)
+		if (e->pair >= 0 && !s->ev[e->pair].hidden)	/* only to listed events */
 			fprintf(out, ",\"pair\":%d", e->pair);
 		if (e->kind == TRACE_EV_GAP || e->kind == TRACE_EV_LONG)
 			fprintf(out, ",\"bytes\":%u", e->bytes);

@@ -13,6 +13,17 @@ Conditions on the report (one "ok"/"FAIL" line each):
     outcome=NAME         some announcement's data connection ended as NAME
     found_by=NAME        some session was found by NAME (port, content)
     tls                  some session is encrypted
+    ann=N                the sessions announce N data connections in all
+    pair=VERB:CODE       every VERB command is paired with a CODE reply
+    partial              the capture's report says "partial": true
+    ccode=NAME           the capture (not a session) has the finding NAME
+    orphans=N            N data connections without a control session
+    paired=N             N sessions shown with their other NAT view
+    nat=CLIENT/SEEN      a pair shows client CLIENT seen by the server as SEEN
+                         (addresses only)
+    noword=WORD          no finding (text or fix) mentions WORD
+    text=FILE            the terminal report FILE says the same as the JSON:
+                         every finding, with its severity, and no other
 
 --png: the screenshot exists and is not blank (share of non-white pixels).
 Exit status 0 when every condition holds.
@@ -74,6 +85,41 @@ def png_nonwhite(path):
     return nonwhite / max(total, 1), w, h
 
 
+def norm(text):
+    return " ".join(text.split())
+
+
+def same_as_text(path, rep):
+    """Every finding of the JSON report is in the terminal report, with its
+    severity word, and the terminal report has no finding more."""
+    try:
+        with open(path) as f:
+            raw = f.read()
+    except OSError as e:
+        print(f"  (cannot read {path}: {e})")
+        return False
+    text = norm(raw)
+    word = {"error": "ERROR", "warning": "WARNING", "info": "info"}
+    n = 0
+    for cap in rep["captures"]:
+        diags = list(cap.get("diagnoses", []))
+        for s in cap["sessions"]:
+            diags += s["diagnoses"]
+        for d in diags:
+            n += 1
+            want = norm(word[d["severity"]] + " " + d["text"])
+            if want not in text:
+                print(f"  (not in the text report: {want[:100]!r})")
+                return False
+    heads = sum(1 for line in raw.splitlines()
+                if line.startswith("    ") and line[4:].split(" ", 1)[0] in
+                ("ERROR", "WARNING", "info"))
+    if heads != n:
+        print(f"  ({heads} findings in the text report, {n} in the JSON)")
+        return False
+    return True
+
+
 def main():
     label = sys.argv[1]
     if sys.argv[2] == "--png":
@@ -96,6 +142,8 @@ def main():
         print(f"FAIL - {label}: report unreadable: {e}")
         return 1
     codes = [{d["code"] for d in s["diagnoses"]} for s in sessions]
+    cdiags = cap.get("diagnoses", [])
+    alldiags = cdiags + [d for s in sessions for d in s["diagnoses"]]
     rc = 0
     for cond in sys.argv[3:]:
         if cond.startswith("sessions>="):
@@ -115,6 +163,44 @@ def main():
             good = any(s["found_by"] == cond[9:] for s in sessions)
         elif cond == "tls":
             good = any(s["tls"] for s in sessions)
+        elif cond.startswith("ann="):
+            good = sum(len(s["announcements"]) for s in sessions) == int(cond[4:])
+        elif cond.startswith("pair="):
+            verb, code = cond[5:].split(":")
+            good, n = True, 0
+            for s in sessions:
+                evs = {e["i"]: e for e in s["events"]}
+                for e in s["events"]:
+                    if e["kind"] == "command" and e.get("verb") == verb:
+                        if "pair" not in e and s.get("hidden_lines", 0) > 0:
+                            continue    # its reply is past the listed lines
+                        n += 1
+                        r = evs.get(e.get("pair", -1))
+                        good = good and r is not None and r.get("code") == int(code)
+            good = good and n > 0
+        elif cond == "partial":
+            good = cap.get("partial") is True
+        elif cond.startswith("ccode="):
+            good = any(d["code"] == cond[6:] for d in cdiags)
+        elif cond.startswith("orphans="):
+            good = len(cap.get("orphans", [])) == int(cond[8:])
+        elif cond.startswith("paired="):
+            good = sum(1 for s in sessions if s.get("nat", {}).get("view") ==
+                       "client-side") == int(cond[7:])
+        elif cond.startswith("nat="):
+            want = cond[4:].split("/")
+            good = any(s.get("nat", {}).get("view") == "client-side" and
+                       s["nat"]["client"].rsplit(":", 1)[0] == want[0] and
+                       s["nat"]["client_seen_by_server_as"].rsplit(":", 1)[0] == want[1]
+                       for s in sessions)
+        elif cond.startswith("noword="):
+            w = cond[7:].lower()
+            hit = [d["code"] for d in alldiags if w in (d["text"] + d["fix"]).lower()]
+            good = not hit
+            if hit:
+                print(f"  ({w!r} in {','.join(hit)})")
+        elif cond.startswith("text="):
+            good = same_as_text(cond[5:], rep)
         else:
             print(f"FAIL - {label}: unknown condition {cond}")
             rc = 1
