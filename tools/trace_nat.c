@@ -109,9 +109,14 @@ nat_reply_str(const struct trace_session *s, const struct trace_ann *a, char *bu
 	const struct trace_event *x;
 
 	buf[0] = '\0';
-	if (a == NULL || a->xfer_ev < 0)
+	if (a == NULL)
 		return;
-	x = &s->ev[a->xfer_ev];
+	if (a->xfer_ev >= 0)
+		x = &s->ev[a->xfer_ev];
+	else if (a->active && a->reply_code >= 400)	/* servers that connect on PORT */
+		x = &s->ev[a->ev];
+	else
+		return;
 	if (x->pair < 0)
 		return;
 	snprintf(buf, len, " The server answered %s with \"%s\" at +%.3fs.", x->text,
@@ -119,12 +124,12 @@ nat_reply_str(const struct trace_session *s, const struct trace_ann *a, char *bu
 }
 
 static void
-nat_drop_ok(struct trace_session *s)
+nat_drop_code(struct trace_session *s, enum trace_diag_code code)
 {
 	uint32_t o = 0;
 
 	for (uint32_t i = 0; i < s->ndiag; i++)
-		if (s->diag[i].code != TRACE_D_OK)
+		if (s->diag[i].code != code)
 			s->diag[o++] = s->diag[i];
 	s->ndiag = o;
 }
@@ -285,10 +290,16 @@ nat_pair(struct trace_ctx *tx, struct trace_session *x, struct trace_ctx *ty,
 	}
 	for (uint32_t i = before; i < x->ndiag; i++)
 		if (x->diag[i].severity > TRACE_SEV_INFO) {
-			nat_drop_ok(x);
+			nat_drop_code(x, TRACE_D_OK);
 			break;
 		}
-	nat_drop_ok(y);		/* the pair is diagnosed as a whole, above */
+	/* "No SYN on this side" is explained by the drop seen across the pair. */
+	for (uint32_t i = before; i < x->ndiag; i++)
+		if (x->diag[i].code == TRACE_D_NAT_DROPPED) {
+			nat_drop_code(x, TRACE_D_DATA_NOT_ATTEMPTED);
+			break;
+		}
+	nat_drop_code(y, TRACE_D_OK);	/* the pair is diagnosed as a whole, above */
 	trace_diag_sort(x->diag, x->ndiag);
 	trace_diag_sort(y->diag, y->ndiag);
 }

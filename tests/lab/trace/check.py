@@ -5,7 +5,7 @@
     check.py LABEL --png SHOT.png
 
 Conditions on the report (one "ok"/"FAIL" line each):
-    sessions=N           exactly N FTP sessions in the first capture
+    sessions=N           exactly N FTP sessions (in all the captures given)
     sessions>=N          at least N
     code=NAME            some session has the finding NAME
     nocode=NAME          no session has it
@@ -137,7 +137,8 @@ def main():
         with open(sys.argv[2]) as f:
             rep = json.load(f)
         cap = rep["captures"][0]
-        sessions = cap["sessions"]
+        # several captures (the two sides of a NAT): their sessions together
+        sessions = [s for c in rep["captures"] for s in c["sessions"]]
     except (OSError, ValueError, KeyError, IndexError) as e:
         print(f"FAIL - {label}: report unreadable: {e}")
         return 1

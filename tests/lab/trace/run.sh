@@ -16,6 +16,15 @@
 # finding; the HTML report is rendered in headless Chromium and the
 # screenshot must not be blank.
 #
+# The NAT seen from both sides (issue 12): the router also captures on both
+# of its interfaces (and with -i any); given together, `ftpalg trace
+# lan.pcap wan.pcap` must pair the two views of each control connection
+# (client 192.168.1.2:P seen by the server as 203.0.113.1:Q, with
+# masquerade's random source ports in the active-mode case) and diagnose
+# across them: the PORT still naming the inside address, the data SYN seen
+# on one side only.  The terminal report must say the same as the JSON, and
+# the HTML report must show the two views side by side.
+#
 # Traffic stays inside the namespaces.  Everything is torn down on exit, also
 # on failure or Ctrl-C.  Writes build/results/trace.txt ("passed=N failed=M")
 # and leaves the captures, the HTML report and its screenshot in
@@ -140,7 +149,7 @@ rules() {
 		echo "    $dnat"
 		echo "  }"
 		echo "  chain lab_post { type nat hook postrouting priority srcnat; policy accept;"
-		echo "    oifname \"$IF_W\" masquerade"
+		echo "    oifname \"$IF_W\" masquerade${MASQ_OPTS:-}"
 		echo "  }"
 		echo "}"
 	} | inr nft -f -
@@ -211,6 +220,28 @@ check() {
 	done < <("$PY" "$HERE/check.py" "$name" "$TMP/$name.json" "$@")
 }
 
+# checkn LABEL "NAME..." CONDITION...: trace several captures together (the two
+# sides of the NAT), assert on the JSON, and that the text says the same.
+checkn() {
+	local name=$1 files=() n line
+	shift
+	for n in $1; do files+=("$TMP/$n.pcap"); cp "$TMP/$n.pcap" "$RESULTS/trace/" 2>/dev/null; done
+	shift
+	if ! "$FTPALG" trace --json "${files[@]}" >"$TMP/$name.json" 2>"$TMP/$name.err"; then
+		bad "$name: ftpalg trace failed: $(head -c 300 "$TMP/$name.err")"
+		return
+	fi
+	"$FTPALG" trace "${files[@]}" >"$RESULTS/trace/$name.txt" 2>&1
+	while IFS= read -r line; do
+		case $line in
+		ok*) passed=$((passed + 1)); echo "$line" ;;
+		FAIL*) failed=$((failed + 1)); echo "$line" ;;
+		*) echo "$line" ;;
+		esac
+	done < <("$PY" "$HERE/check.py" "$name" "$TMP/$name.json" "$@" \
+	    "text=$RESULTS/trace/$name.txt")
+}
+
 ftpcli() {	# MODE OP...: Python ftplib client in the client namespace
 	local mode=$1
 	shift
@@ -228,7 +259,8 @@ MAIN_SRV=$SRV_PID
 
 echo "== passive and extended passive, LAN clients allowed out"
 rules "iifname \"$IF_L\" accept"
-capture pasv-lan "$NS_C" "$IF_C" && capture pasv-wan "$NS_S" "$IF_S" || bad "tcpdump did not start"
+capture pasv-lan "$NS_C" "$IF_C" && capture pasv-wan "$NS_S" "$IF_S" &&
+    capture pasv-any "$NS_R" any || bad "tcpdump did not start"
 ftpcli PASV get:f.bin:"$TMP/dl/a" list && ok "passive session transferred" ||
     bad "passive session failed"
 ftpcli EPSV get:f.bin:"$TMP/dl/b" && ok "extended passive session transferred" ||
@@ -236,6 +268,10 @@ ftpcli EPSV get:f.bin:"$TMP/dl/b" && ok "extended passive session transferred" |
 stop_captures
 check pasv-lan sessions=2 allworst=ok outcome=answered nocode=data-unanswered
 check pasv-wan sessions=2 allworst=ok outcome=answered
+# the router's "-i any" view: each session twice (before and after the NAT), paired
+checkn pasv-any pasv-any paired=2 nat=192.168.1.2/203.0.113.1 outcome=answered \
+    nocode=nat-data-dropped nocode=data-unanswered nocode=data-not-attempted
+checkn pasv-pair "pasv-lan pasv-wan" paired=2 nocode=nat-data-dropped nocode=data-unanswered
 
 echo "== active through the NAT, kernel FTP helper attached"
 rules "iifname \"$IF_L\" tcp dport 21 accept" helper
@@ -248,12 +284,16 @@ check port-wan sessions=1 allworst=ok outcome=answered nocode=port-private-addre
 
 echo "== passive data SYN dropped by the router"
 rules "iifname \"$IF_L\" tcp dport 21 accept"
-capture drop-lan "$NS_C" "$IF_C" && capture drop-any "$NS_R" any || bad "tcpdump did not start"
+capture drop-lan "$NS_C" "$IF_C" && capture drop-any "$NS_R" any &&
+    capture drop-rl "$NS_R" "$IF_L" && capture drop-rw "$NS_R" "$IF_W" || bad "tcpdump did not start"
 ftpcli PASV list && bad "passive session worked through a drop" ||
     ok "passive session failed as it should (SYN dropped)"
 stop_captures
 check drop-lan sessions=1 code=data-unanswered outcome=unanswered
 check drop-any sessions=2 code=data-unanswered
+checkn drop-any-pair drop-any paired=1 nat=192.168.1.2/203.0.113.1 code=nat-data-dropped
+checkn drop-pair "drop-rl drop-rw" paired=1 code=nat-data-dropped code=data-unanswered \
+    nocode=nat-port-inside-address
 
 echo "== passive data SYN rejected with a TCP reset"
 rules "iifname \"$IF_L\" tcp dport 21 accept
@@ -264,9 +304,10 @@ ftpcli PASV list && bad "passive session worked through a reject" ||
 stop_captures
 check reject-lan sessions=1 code=data-refused outcome=refused
 
-echo "== active mode through a NAT without FTP gateway"
-rules "iifname \"$IF_L\" tcp dport 21 accept"
-capture natport-lan "$NS_C" "$IF_C" && capture natport-wan "$NS_S" "$IF_S" ||
+echo "== active mode through a NAT without FTP gateway (source ports randomised)"
+MASQ_OPTS=" random" rules "iifname \"$IF_L\" tcp dport 21 accept"
+capture natport-lan "$NS_C" "$IF_C" && capture natport-wan "$NS_S" "$IF_S" &&
+    capture natport-rl "$NS_R" "$IF_L" && capture natport-rw "$NS_R" "$IF_W" ||
     bad "tcpdump did not start"
 ftpcli PORT get:f.bin:"$TMP/dl/d" && bad "active session worked through NAT without helper" ||
     ok "active session failed as it should (no gateway)"
@@ -274,6 +315,11 @@ stop_captures
 check natport-wan sessions=1 code=port-private-address code=data-unanswered \
     nocode=port-refused
 check natport-lan sessions=1 code=data-not-attempted nocode=port-refused
+# both router interfaces together: one session, both tuples, diagnosed across
+checkn natport-pair "natport-rl natport-rw" paired=1 nat=192.168.1.2/203.0.113.1 \
+    code=nat-port-inside-address code=nat-data-dropped nocode=data-not-attempted
+checkn natport-pair-rev "natport-rw natport-rl" paired=1 nat=192.168.1.2/203.0.113.1 \
+    code=nat-port-inside-address code=nat-data-dropped
 
 echo "== server behind a port forward (2121) announcing its private address"
 server "$NS_C" 192.168.1.2 || bad "LAN server did not start"
@@ -320,11 +366,18 @@ fi
 echo "== HTML report in headless Chromium"
 HTML=$RESULTS/trace/report.html
 PNG=$RESULTS/trace/report.png
-if "$FTPALG" trace --html "$HTML" "$TMP/drop-lan.pcap" "$TMP/natport-wan.pcap" >/dev/null 2>&1 &&
-    grep -q '<svg class="ladder"' "$HTML"; then
+if "$FTPALG" trace --html "$HTML" "$TMP/drop-lan.pcap" "$TMP/natport-rl.pcap" \
+    "$TMP/natport-rw.pcap" >/dev/null 2>&1 && grep -q '<svg class="ladder"' "$HTML"; then
 	ok "HTML report has the ladder SVG"
 else
 	bad "HTML report missing or without <svg class=\"ladder\">"
+fi
+# the paired NAT views side by side: one pair block holding two ladders
+if [ "$(grep -c '<div class="pair">' "$HTML" 2>/dev/null)" = 1 ] &&
+    [ "$(sed -n '/<div class="pair">/,/<\/section>/p' "$HTML" | grep -c '<svg class="ladder"')" = 2 ]; then
+	ok "HTML report shows the two NAT views side by side"
+else
+	bad "HTML report has no side-by-side pair of ladders"
 fi
 CHROME=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHROME" ]; then
