@@ -1169,6 +1169,278 @@ START_TEST(test_pending_bound)
 }
 END_TEST
 
+
+/* ---------------------------------------------------------------- issue 12 */
+
+/* Bytes from one side in pieces of `chunk` (0: one segment). */
+static void
+say_bytes(struct conv *cv, int side, const uint8_t *b, size_t n, size_t chunk)
+{
+	if (chunk == 0)
+		chunk = n;
+	for (size_t off = 0; off < n; off += chunk) {
+		size_t k = n - off < chunk ? n - off : chunk;
+
+		if (side == 0) {
+			pkt(cv->t, cv->ts, ++cv->idx, &cv->c, &cv->s, cv->cseq, cv->sseq,
+			    TRACE_ACK | TRACE_PSH, (const char *)b + off, k);
+			cv->cseq += (uint32_t)k;
+		} else {
+			pkt(cv->t, cv->ts, ++cv->idx, &cv->s, &cv->c, cv->sseq, cv->cseq,
+			    TRACE_ACK | TRACE_PSH, (const char *)b + off, k);
+			cv->sseq += (uint32_t)k;
+		}
+		cv->ts += 1000;
+	}
+}
+
+/* A TLS record of type ct with n bytes of (fake) ciphertext into b. */
+static size_t
+tls_rec(uint8_t *b, uint8_t ct, uint16_t n)
+{
+	b[0] = ct;
+	b[1] = 3;
+	b[2] = 3;
+	b[3] = (uint8_t)(n >> 8);
+	b[4] = (uint8_t)n;
+	memset(b + 5, 0x5a, n);
+	return 5u + n;
+}
+
+/* AUTH TLS, records split at odd places, close_notify, clear text again. */
+START_TEST(test_ccc)
+{
+	struct trace_ctx *t = ctx();
+	struct trace_session *s;
+	struct conv cv;
+	uint8_t b[2048];
+	size_t n;
+
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:21", true);
+	say(&cv, 1, "220 hi\r\n");
+	say(&cv, 0, "AUTH TLS\r\n");
+	say(&cv, 1, "234 go\r\n");
+	n = tls_rec(b, 22, 200);
+	b[2] = 1;	/* ClientHello records say TLS 1.0 */
+	say_bytes(&cv, 0, b, n, 7);
+	n = tls_rec(b, 22, 900);
+	n += tls_rec(b + n, 20, 1);
+	n += tls_rec(b + n, 23, 77);
+	say_bytes(&cv, 1, b, n, 333);
+	n = tls_rec(b, 23, 50);
+	n += tls_rec(b + n, 21, 26);	/* close_notify after CCC */
+	say_bytes(&cv, 0, b, n, 3);
+	n = tls_rec(b, 21, 26);
+	say_bytes(&cv, 1, b, n, 0);
+	say(&cv, 0, "PASV\r\n");
+	say(&cv, 1, "227 Entering Passive Mode (198,51,100,20,19,137)\r\n");
+	data_conn(&cv, "192.0.2.10:40001", "198.51.100.20:5001", D_ANSWER, 1);
+	say(&cv, 0, "LIST\r\n");
+	say(&cv, 1, "226 done\r\n");
+	s = only_session(t);
+	ck_assert(s->ccc);
+	ck_assert_uint_eq(count_kind(s, TRACE_EV_CLEAR), 2);
+	ck_assert_uint_eq(s->nann, 1);
+	ck_assert_uint_eq(s->ann[0].outcome, TRACE_OUT_ANSWERED);
+	ck_diag(s, TRACE_D_CCC);
+	ck_no_diag(s, TRACE_D_TLS);
+	trace_free(t);
+}
+END_TEST
+
+/* TLS that never ends: no false clear text from record-sized data. */
+START_TEST(test_tls_stays)
+{
+	struct trace_ctx *t = ctx();
+	struct trace_session *s;
+	struct conv cv;
+	uint8_t b[4096];
+	size_t n;
+
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:21", true);
+	say(&cv, 1, "220 hi\r\n");
+	say(&cv, 0, "AUTH TLS\r\n");
+	say(&cv, 1, "234 go\r\n");
+	n = tls_rec(b, 22, 300);
+	say_bytes(&cv, 0, b, n, 0);
+	n = tls_rec(b, 23, 1000);
+	memset(b + 5, 'P', 1000);	/* ciphertext that looks like text */
+	n += tls_rec(b + n, 23, 40);
+	say_bytes(&cv, 1, b, n, 100);
+	s = only_session(t);
+	ck_assert(!s->ccc);
+	ck_diag(s, TRACE_D_TLS);
+	trace_free(t);
+}
+END_TEST
+
+/* A reply line far over the limit, cut in small segments: reported, and the
+ * next reply still pairs with the next command. */
+START_TEST(test_long_line)
+{
+	struct trace_ctx *t = ctx();
+	struct trace_session *s;
+	struct conv cv;
+	static uint8_t big[20000];
+	const struct trace_event *e;
+
+	memcpy(big, "227 Entering Passive Mode ", 26);
+	memset(big + 26, '=', sizeof(big) - 28);
+	memcpy(big + sizeof(big) - 2, "\r\n", 2);
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:21", true);
+	login(&cv);
+	say(&cv, 0, "PASV\r\n");
+	say_bytes(&cv, 1, big, sizeof(big), 1400);
+	say(&cv, 0, "NOOP\r\n");
+	say(&cv, 1, "200 ok\r\n");
+	s = only_session(t);
+	ck_diag(s, TRACE_D_LONG_LINE);
+	ck_assert_uint_eq(s->long_lines, 1);
+	e = find_ev(s, "PASV");
+	ck_assert_int_ge(e->pair, 0);
+	ck_assert_int_eq(s->ev[e->pair].kind, TRACE_EV_LONG);
+	ck_assert_uint_eq(s->ev[e->pair].bytes, sizeof(big));
+	e = find_ev(s, "NOOP");
+	ck_assert_int_ge(e->pair, 0);
+	ck_assert_int_eq(s->ev[e->pair].code, 200);
+	trace_free(t);
+}
+END_TEST
+
+/* More lines than kept: the rest still analysed, the report partial. */
+START_TEST(test_kept_limit)
+{
+	struct trace_ctx *t = ctx();
+	struct trace_session *s;
+	struct conv cv;
+	unsigned n = TRACE_MAX_EVENTS / 4 + 100;
+
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:21", true);
+	login(&cv);
+	for (unsigned i = 0; i < n; i++) {
+		say(&cv, 0, "PASV\r\n");
+		say(&cv, 1, "227 Entering Passive Mode (198,51,100,20,19,137)\r\n");
+		say(&cv, 0, "RETR x\r\n");
+		say(&cv, 1, "226 done\r\n");
+	}
+	s = only_session(t);
+	ck_assert_uint_eq(s->nann, n);
+	ck_assert_uint_gt(s->ev_hidden, 0);
+	ck_assert(trace_partial(t));
+	ck_diag(s, TRACE_D_PARTIAL);
+	ck_diag(s, TRACE_D_DATA_NOT_CAPTURED);
+	ck_assert_uint_eq(diag(s, TRACE_D_DATA_NOT_CAPTURED)->count, 1);
+	ck_assert_int_eq(s->ann[n - 1].outcome, TRACE_OUT_NOT_CAPTURED);
+	trace_free(t);
+}
+END_TEST
+
+/* The same control connection on both sides of a masquerading router. */
+static void
+nat_views(struct trace_ctx *in, struct trace_ctx *out, bool same_isn)
+{
+	struct conv a, b;
+
+	conv_init(&a, in, "192.168.1.2:50388", "203.0.113.2:21", true);
+	conv_init(&b, out, "198.51.100.7:5072", "203.0.113.2:21", same_isn);
+	if (!same_isn) {	/* no handshake seen, and other sequence numbers */
+		b.cseq += 77777;
+		b.sseq += 99999;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct conv *cv = k == 0 ? &a : &b;
+
+		login(cv);
+		say(cv, 0, "PORT 192,168,1,2,156,64\r\n");
+		say(cv, 1, "200 ok\r\n");
+		say(cv, 0, "RETR f\r\n");
+	}
+	/* the server's SYN arrives on the outside only */
+	data_conn(&b, "203.0.113.2:20", "192.168.1.2:40000", D_SILENT, 3);
+	say(&a, 1, "425 Can't open data connection.\r\n");
+	say(&b, 1, "425 Can't open data connection.\r\n");
+}
+
+START_TEST(test_nat_pair)
+{
+	struct trace_ctx *t[2] = { ctx(), ctx() };
+	struct trace_session *x, *y;
+
+	nat_views(t[0], t[1], true);
+	trace_finish(t[0]);
+	trace_finish(t[1]);
+	trace_pair_nat(t, 2);
+	x = t[0]->sessions[0];
+	y = t[1]->sessions[0];
+	ck_assert_ptr_eq(x->peer, y);
+	ck_assert_ptr_eq(y->peer, x);
+	ck_assert(y->outside && !x->outside);
+	ck_diag(x, TRACE_D_NAT_PAIRED);
+	ck_assert_ptr_nonnull(strstr(diag(x, TRACE_D_NAT_PAIRED)->text,
+	    "client 192.168.1.2:50388, seen by the server as 198.51.100.7:5072"));
+	ck_diag(x, TRACE_D_NAT_PORT_INSIDE);
+	ck_diag(x, TRACE_D_NAT_DROPPED);
+	ck_assert_ptr_nonnull(strstr(diag(x, TRACE_D_NAT_DROPPED)->text, "425"));
+	ck_no_diag(x, TRACE_D_DATA_NOT_ATTEMPTED);
+	ck_assert_int_eq(x->ann[0].peer, 0);
+	trace_free(t[0]);
+	trace_free(t[1]);
+}
+END_TEST
+
+/* Other sequence numbers: another connection, not the NAT's other side. */
+START_TEST(test_nat_no_pair)
+{
+	struct trace_ctx *t[2] = { ctx(), ctx() };
+
+	nat_views(t[0], t[1], false);
+	trace_finish(t[0]);
+	trace_finish(t[1]);
+	trace_pair_nat(t, 2);
+	ck_assert_ptr_null(t[0]->sessions[0]->peer);
+	ck_assert_ptr_null(t[1]->sessions[0]->peer);
+	ck_no_diag(t[0]->sessions[0], TRACE_D_NAT_PAIRED);
+	trace_free(t[0]);
+	trace_free(t[1]);
+}
+END_TEST
+
+/* A data connection from port 20 and nothing else. */
+START_TEST(test_orphan)
+{
+	struct trace_ctx *t = ctx();
+	struct conv cv;
+
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:80", false);
+	data_conn(&cv, "198.51.100.20:20", "192.0.2.10:40001", D_RST, 2);
+	trace_finish(t);
+	ck_assert_uint_eq(t->nsessions, 0);
+	ck_assert_uint_eq(t->norphans, 1);
+	ck_assert_uint_eq(t->ndiag, 1);
+	ck_assert_int_eq(t->diag[0].code, TRACE_D_ORPHAN);
+	ck_assert_ptr_nonnull(strstr(t->diag[0].text, "reset by 192.0.2.10"));
+	trace_free(t);
+}
+END_TEST
+
+/* 425 after a transfer command with no PORT/PASV: the client's mistake. */
+START_TEST(test_no_port_pasv)
+{
+	struct trace_ctx *t = ctx();
+	struct trace_session *s;
+	struct conv cv;
+
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:21", true);
+	login(&cv);
+	say(&cv, 0, "LIST\r\n");
+	say(&cv, 1, "425 Use PORT or PASV first.\r\n");
+	s = only_session(t);
+	ck_diag(s, TRACE_D_NO_PORT_PASV);
+	ck_no_diag(s, TRACE_D_REPLY_425);
+	trace_free(t);
+}
+END_TEST
+
 static Suite *
 trace_suite(void)
 {
@@ -1208,6 +1480,14 @@ trace_suite(void)
 	tcase_add_test(f, test_midstream);
 	tcase_add_test(f, test_ctl_failed);
 	tcase_add_test(f, test_by_content);
+	tcase_add_test(f, test_ccc);
+	tcase_add_test(f, test_tls_stays);
+	tcase_add_test(f, test_long_line);
+	tcase_add_test(f, test_kept_limit);
+	tcase_add_test(f, test_nat_pair);
+	tcase_add_test(f, test_nat_no_pair);
+	tcase_add_test(f, test_orphan);
+	tcase_add_test(f, test_no_port_pasv);
 	suite_add_tcase(s, f);
 
 	tcase_add_test(io, test_file_ethernet_v4);
