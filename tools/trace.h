@@ -40,7 +40,7 @@
  * shown, so that pairing, announcements and outcomes stay counted (a
  * session with thousands of PASVs is normal); these bound that. */
 #define TRACE_MAX_EVENTS_HARD 65536	/* events per session */
-#define TRACE_MAX_EVENTS_TOTAL 400000	/* events per capture */
+#define TRACE_MAX_EVENTS_TOTAL 262144	/* events per capture (~45 MB) */
 #define TRACE_MAX_ANN 16384		/* announcements followed per session */
 #define TRACE_MAX_DIAG 24		/* distinct findings per session */
 #define TRACE_MAX_ORPHANS 64		/* orphan data connections reported */

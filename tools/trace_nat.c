@@ -136,9 +136,12 @@ nat_drop_code(struct trace_session *s, enum trace_diag_code code)
 
 /* One announcement seen on both sides: p on the client's, q on the server's. */
 static void
-nat_diag_ann(struct trace_session *cs, const char *cname, struct trace_session *ss,
-    const char *sname, const struct trace_ann *p, const struct trace_ann *q)
+nat_diag_ann(const struct trace_ctx *tc, struct trace_session *cs, const struct trace_ctx *ts,
+    struct trace_session *ss, const struct trace_ann *p, const struct trace_ann *q)
 {
+	const char *cname = tc->name, *sname = ts->name;
+	const struct trace_ctx *xt;
+	int64_t off;
 	const struct trace_event *e = &cs->ev[p->ev];
 	char ep[ALG_EP_STRLEN], in[ALG_EP_STRLEN], out[ALG_EP_STRLEN], conn[2 * ALG_EP_STRLEN + 8];
 	char reply[TRACE_TEXT_MAX * 2 + 80], what[64];
@@ -192,6 +195,8 @@ nat_diag_ann(struct trace_session *cs, const char *cname, struct trace_session *
 	}
 
 	/* The data SYN, from where it starts to where it goes. */
+	if (q == NULL)
+		return;		/* the other view lacks the announcement: no comparison */
 	origin = p->active ? q : p;
 	other = p->active ? p : q;
 	oname = p->active ? sname : cname;
@@ -201,6 +206,16 @@ nat_diag_ann(struct trace_session *cs, const char *cname, struct trace_session *
 	if (!nat_syn_seen(origin))
 		return;		/* never tried: each view already says so */
 	nat_conn_str(origin, conn, sizeof(conn));
+	/*
+	 * Absent from the other side only if that capture was still running:
+	 * its clock may differ, so the SYN's time is moved by the offset of the
+	 * two views of the control connection's first packet.
+	 */
+	xt = p->active ? tc : ts;
+	off = (int64_t)((p->active ? cs : ss)->conn->first_us) -
+	    (int64_t)((p->active ? ss : cs)->conn->first_us);
+	if (!nat_syn_seen(other) && (int64_t)origin->conn->syn_us + off > (int64_t)xt->last_us)
+		return;		/* the other capture had ended */
 	if (!nat_syn_seen(other)) {
 		trace_diag(cs, TRACE_D_NAT_DROPPED, TRACE_SEV_ERROR, origin->conn->syn_us,
 		    p->active ?
@@ -212,11 +227,13 @@ nat_diag_ann(struct trace_session *cs, const char *cname, struct trace_session *
 		    "through (ftpalgd users: the forward chain needs the pinhole rule, see "
 		    "ftpalg rules), or accept the server's passive port range outbound.",
 		    "The %s's data connection %s after %s was seen on the %s's side of the "
-		    "NAT (%s, %u SYN%s) but never on the %s's side (%s): the router dropped "
-		    "it.%s", p->active ? "server" : "client", conn, what,
+		    "NAT (%s, %u SYN%s) but never on the %s's side (%s): the router %s.%s",
+		    p->active ? "server" : "client", conn, what,
 		    p->active ? "server" : "client", oname, origin->conn->syns,
 		    origin->conn->syns == 1 ? "" : "s", p->active ? "client" : "server",
-		    xname, reply);
+		    xname, origin->outcome == TRACE_OUT_REFUSED ?
+		    "refused it instead of passing it on (a reset or ICMP error came back)" :
+		    "dropped it", reply);
 	} else if (other->outcome == TRACE_OUT_UNANSWERED || other->outcome == TRACE_OUT_REFUSED) {
 		char c2[2 * ALG_EP_STRLEN + 8];
 
@@ -286,7 +303,7 @@ nat_pair(struct trace_ctx *tx, struct trace_session *x, struct trace_ctx *ty,
 			p->peer = (int32_t)(q - y->ann);
 			q->peer = (int32_t)i;
 		}
-		nat_diag_ann(x, tx->name, y, ty->name, p, q);
+		nat_diag_ann(tx, x, ty, y, p, q);
 	}
 	for (uint32_t i = before; i < x->ndiag; i++)
 		if (x->diag[i].severity > TRACE_SEV_INFO) {

@@ -1337,7 +1337,7 @@ END_TEST
 
 /* The same control connection on both sides of a masquerading router. */
 static void
-nat_views(struct trace_ctx *in, struct trace_ctx *out, bool same_isn)
+nat_views(struct trace_ctx *in, struct trace_ctx *out, bool same_isn, bool in_ends_early)
 {
 	struct conv a, b;
 
@@ -1356,8 +1356,11 @@ nat_views(struct trace_ctx *in, struct trace_ctx *out, bool same_isn)
 		say(cv, 0, "RETR f\r\n");
 	}
 	/* the server's SYN arrives on the outside only */
+	if (in_ends_early)
+		b.ts += 5000000;	/* after the inside capture stopped */
 	data_conn(&b, "203.0.113.2:20", "192.168.1.2:40000", D_SILENT, 3);
-	say(&a, 1, "425 Can't open data connection.\r\n");
+	if (!in_ends_early)
+		say(&a, 1, "425 Can't open data connection.\r\n");
 	say(&b, 1, "425 Can't open data connection.\r\n");
 }
 
@@ -1366,7 +1369,7 @@ START_TEST(test_nat_pair)
 	struct trace_ctx *t[2] = { ctx(), ctx() };
 	struct trace_session *x, *y;
 
-	nat_views(t[0], t[1], true);
+	nat_views(t[0], t[1], true, false);
 	trace_finish(t[0]);
 	trace_finish(t[1]);
 	trace_pair_nat(t, 2);
@@ -1393,13 +1396,30 @@ START_TEST(test_nat_no_pair)
 {
 	struct trace_ctx *t[2] = { ctx(), ctx() };
 
-	nat_views(t[0], t[1], false);
+	nat_views(t[0], t[1], false, false);
 	trace_finish(t[0]);
 	trace_finish(t[1]);
 	trace_pair_nat(t, 2);
 	ck_assert_ptr_null(t[0]->sessions[0]->peer);
 	ck_assert_ptr_null(t[1]->sessions[0]->peer);
 	ck_no_diag(t[0]->sessions[0], TRACE_D_NAT_PAIRED);
+	trace_free(t[0]);
+	trace_free(t[1]);
+}
+END_TEST
+
+/* The inside capture had stopped when the SYN came: no "dropped" claim. */
+START_TEST(test_nat_other_ended)
+{
+	struct trace_ctx *t[2] = { ctx(), ctx() };
+
+	nat_views(t[0], t[1], true, true);
+	trace_finish(t[0]);
+	trace_finish(t[1]);
+	trace_pair_nat(t, 2);
+	ck_assert_ptr_eq(t[0]->sessions[0]->peer, t[1]->sessions[0]);
+	ck_no_diag(t[0]->sessions[0], TRACE_D_NAT_DROPPED);
+	ck_diag(t[0]->sessions[0], TRACE_D_NAT_PORT_INSIDE);
 	trace_free(t[0]);
 	trace_free(t[1]);
 }
@@ -1486,6 +1506,7 @@ trace_suite(void)
 	tcase_add_test(f, test_kept_limit);
 	tcase_add_test(f, test_nat_pair);
 	tcase_add_test(f, test_nat_no_pair);
+	tcase_add_test(f, test_nat_other_ended);
 	tcase_add_test(f, test_orphan);
 	tcase_add_test(f, test_no_port_pasv);
 	suite_add_tcase(s, f);

@@ -325,13 +325,17 @@ echo "== server behind a port forward (2121) announcing its private address"
 server "$NS_C" 192.168.1.2 || bad "LAN server did not start"
 NAT_SRV=$SRV_PID
 rules "ct status dnat accept" "" "iifname \"$IF_W\" tcp dport 2121 dnat ip to 192.168.1.2:21"
-capture natsrv-wan "$NS_S" "$IF_S" || bad "tcpdump did not start"
+capture natsrv-wan "$NS_S" "$IF_S" && capture natsrv-rl "$NS_R" "$IF_L" &&
+    capture natsrv-rw "$NS_R" "$IF_W" || bad "tcpdump did not start"
 ins timeout 15 curl -s --max-time 8 --connect-timeout 3 -o /dev/null \
     "ftp://lab:lab@203.0.113.1:2121/f.bin" && bad "curl worked through an unforwarded passive range" ||
     ok "curl failed as it should (passive ports not forwarded)"
 stop_captures
 stop_pid "$NAT_SRV"
 check natsrv-wan sessions=1 code=pasv-private-address found_by=content
+# the port forward seen from both sides: 21 inside, 2121 outside, one session
+checkn natsrv-pair "natsrv-rl natsrv-rw" paired=1 code=nat-pasv-private-address \
+    nocode=nat-port-inside-address
 
 echo "== explicit FTPS (AUTH TLS)"
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lab -keyout "$TMP/cert.pem" \
