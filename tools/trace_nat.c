@@ -201,7 +201,7 @@ nat_diag_ann(const struct trace_ctx *tc, struct trace_session *cs, const struct 
 	other = p->active ? p : q;
 	oname = p->active ? sname : cname;
 	xname = p->active ? cname : sname;
-	if (strcmp(oname, xname) == 0)	/* one capture ("-i any") */
+	if (tc == ts)	/* one capture ("-i any") */
 		oname = xname = "this capture";
 	if (!nat_syn_seen(origin))
 		return;		/* never tried: each view already says so */
