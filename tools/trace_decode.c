@@ -500,9 +500,12 @@ trace_read_live(struct trace_ctx *t, const char *iface, uint32_t max_pkts,
 		return -1;
 	}
 	/* Immediate mode: on Linux the buffer timeout only starts with the
-	 * first packet, so a quiet interface would block a timed capture. */
+	 * first packet, so a quiet interface would block a timed capture.
+	 * Immediate mode rings hold whole snaplen-sized frames: the default
+	 * 2 MB would be some 30 packets, and "-i any" sees each forwarded one
+	 * twice, so a busy moment would drop the very packets that matter. */
 	if (pcap_set_snaplen(pc, 65535) != 0 || pcap_set_promisc(pc, 0) != 0 ||
-	    pcap_set_immediate_mode(pc, 1) != 0) {
+	    pcap_set_immediate_mode(pc, 1) != 0 || pcap_set_buffer_size(pc, 32 << 20) != 0) {
 		snprintf(err, errlen, "%s: cannot set capture options", iface);
 		pcap_close(pc);
 		return -1;
@@ -568,6 +571,15 @@ trace_read_live(struct trace_ctx *t, const char *iface, uint32_t max_pkts,
 			    pcap_geterr(pc));
 			break;
 		}
+	}
+	{
+		struct pcap_stat ps;
+
+		/* Packets the kernel could not hand over: say so, since the
+		 * report then has holes that are not the network's. */
+		if (t->warning[0] == '\0' && pcap_stats(pc, &ps) == 0 && ps.ps_drop > 0)
+			snprintf(t->warning, sizeof(t->warning), "%u packets dropped by the "
+			    "kernel during the capture: the report may miss them", ps.ps_drop);
 	}
 	pcap_close(pc);
 	return 0;

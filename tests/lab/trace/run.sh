@@ -184,7 +184,7 @@ stop_pid() {
 CAP_PIDS=""
 capture() {
 	local name=$1 ns=$2 ifc=$3
-	ip netns exec "$ns" tcpdump -i "$ifc" -s 0 -U --immediate-mode -Z root -w "$TMP/$name.pcap" \
+	ip netns exec "$ns" tcpdump -i "$ifc" -s 2048 -B 16384 -U --immediate-mode -Z root -w "$TMP/$name.pcap" \
 	    'tcp or icmp' >"$TMP/$name.tcpdump" 2>&1 &
 	CAP_PIDS="$CAP_PIDS $!"
 	PIDS="$PIDS $!"
@@ -200,6 +200,7 @@ stop_captures() {
 	for p in $CAP_PIDS; do kill -INT "$p" 2>/dev/null; done
 	for p in $CAP_PIDS; do wait "$p" 2>/dev/null; done
 	CAP_PIDS=""
+	cp "$TMP"/*.tcpdump "$RESULTS/trace/" 2>/dev/null
 }
 
 # check NAME CONDITION...: trace NAME.pcap, assert on the JSON report.
