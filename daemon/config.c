@@ -1330,3 +1330,38 @@ cfg_dump(const struct ftpalg_config *c, FILE *out)
 	    c->control_group);
 	fprintf(out, "client-prefix6 = %u\n", c->client_prefix6);
 }
+
+/* ---------------------------------------------------------------- for reload.c */
+
+size_t
+cfg_key_count(void)
+{
+	return CFG_NKEYS;
+}
+
+const char *
+cfg_key_name(size_t i)
+{
+	return i < CFG_NKEYS ? cfg_keys[i].name : NULL;
+}
+
+const char *
+cfg_endpoint_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	return cfg_ss_str(ss, buf, len);
+}
+
+/* "192.168.1.1:2100 -> 203.0.113.2:21 relay", as in the file. */
+const char *
+cfg_mapping_str(const struct cfg_mapping *m, char *buf, size_t len)
+{
+	char a[64], b[64];
+
+	if (m->on_public)
+		snprintf(a, sizeof(a), "public:%u", cfg_ss_port(&m->listen));
+	else
+		cfg_ss_str(&m->listen, a, sizeof(a));
+	snprintf(buf, len, "%s -> %s%s", a, cfg_ss_str(&m->server, b, sizeof(b)),
+	    m->relay ? " relay" : "");
+	return buf;
+}

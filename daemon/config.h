@@ -129,4 +129,11 @@ struct inline_engine;
 struct inline_io;
 struct inline_engine *inline_new_io(const struct ftpalg_config *c, const struct inline_io *io);
 
+/* The keys' names, in the order of the key table (for reload.c and its tests). */
+size_t cfg_key_count(void);
+const char *cfg_key_name(size_t i);	/* NULL past the end */
+/* "1.2.3.4:21", "[2001:db8::1]:21"; a mapping as in the file ("A:P -> S:P relay"). */
+const char *cfg_endpoint_str(const struct sockaddr_storage *ss, char *buf, size_t len);
+const char *cfg_mapping_str(const struct cfg_mapping *m, char *buf, size_t len);
+
 #endif
