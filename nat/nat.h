@@ -110,4 +110,13 @@ const char *nat_last_error(const struct nat_table *t);
  */
 int nat_original_dst(int fd, struct sockaddr_storage *dst, bool tproxy);
 
+/*
+ * Reload: makes the intercept chain what cfg says (its intercept_* fields
+ * and listen_port; no interface = no chain) in one transaction, leaving the
+ * rest of the table and its pinholes alone.  cfg->table is not used (the
+ * table stays the one of nat_open).  0, or -1 with errno and
+ * nat_last_error().
+ */
+int nat_intercept_update(struct nat_table *t, const struct nat_config *cfg);
+
 #endif

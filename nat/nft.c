@@ -956,3 +956,91 @@ int nat_pinhole_del(struct nat_table *t, const struct nat_pinhole *p)
 	f = nat_check_pinhole(t, p, false);
 	return f ? nat_del_key(t, f, p) : -1;
 }
+
+/* ---- run-time changes (reload): the intercept chain ---- */
+
+/*
+ * A chain message naming only the table and the chain (DELCHAIN, DELRULE),
+ * or (hook) the intercept chain as nat_open() makes it, for NEWCHAIN
+ * without NLM_F_EXCL: created if missing, else left as it is.
+ */
+static void nat_put_intercept_chain(struct nat_table *t, uint16_t type, uint16_t flags,
+				    bool hook, const char *verb)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, t->name) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "intercept") < 0 ||
+	    (hook && nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat") < 0)) {
+		nat_nomem(t);
+		goto out;
+	}
+	if (hook) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, NAT_PRIO_INTERCEPT);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = nat_msg(t, type, flags, verb, "intercept");
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nat_msg_end(t);
+	}
+out:
+	if (c)
+		nftnl_chain_free(c);
+}
+
+/* DELRULE with the chain and no handle: every rule of the chain. */
+static void nat_put_flush_intercept(struct nat_table *t)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!r || nftnl_rule_set_str(r, NFTNL_RULE_TABLE, t->name) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "intercept") < 0) {
+		nat_nomem(t);
+		goto out;
+	}
+	nlh = nat_msg(t, NFT_MSG_DELRULE, 0, "flush chain", "intercept");
+	if (nlh) {
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		nat_msg_end(t);
+	}
+out:
+	if (r)
+		nftnl_rule_free(r);
+}
+
+/*
+ * Replaces the intercept chain's rules (cfg->intercept_*, listen_port), or
+ * removes the chain when cfg->intercept_iif is NULL or "", in ONE
+ * transaction: a new control connection meets either the old rules or the
+ * new ones, never none.  The rest of the table, and so every pinhole, is
+ * not touched.  Add-then-delete makes removal work whether or not the
+ * chain exists, as nat_open() does for the table.
+ */
+int nat_intercept_update(struct nat_table *t, const struct nat_config *cfg)
+{
+	bool on;
+	unsigned i;
+
+	if (!t || nat_check_config(cfg) < 0) {
+		if (t)
+			memcpy(t->err, nat_noterr, sizeof(t->err));
+		errno = EINVAL;
+		return -1;
+	}
+	on = cfg->intercept_iif && cfg->intercept_iif[0];
+	nat_begin(t);
+	nat_put_intercept_chain(t, NFT_MSG_NEWCHAIN, NLM_F_CREATE, true, "add chain");
+	if (on) {
+		nat_put_flush_intercept(t);
+		for (i = 0; i < cfg->n_intercept_ports; i++)
+			nat_put_redirect_rule(t, cfg->intercept_iif, cfg->intercept_ports[i],
+					      cfg->listen_port);
+	} else {
+		nat_put_intercept_chain(t, NFT_MSG_DELCHAIN, 0, false, "delete chain");
+	}
+	return nat_commit(t, 0);
+}
