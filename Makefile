@@ -171,6 +171,8 @@ LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
               tests/lab/run-attack.sh
 # the pcap doctor on crafted captures (no root needed)
 LAB_SCRIPTS += tests/lab/trace/crafted.sh
+# configuration reload under live transfers (SIGHUP)
+LAB_SCRIPTS += tests/lab/run-reload.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.
