@@ -29,6 +29,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/reload.h"
 #include "engine/inline.h"
 #include "engine/proxy.h"
 #include "engine/sockaddr.h"
@@ -73,6 +74,7 @@ struct ctl_server {
 	 */
 	struct ctl_client *dead;
 	unsigned ticks;
+	const struct reload_stats *reload;	/* NULL: not told (tests) */
 };
 
 static void
@@ -98,6 +100,8 @@ ctl_status(struct ctl_server *c, FILE *out)
 		fprintf(out, ",\"engine\":\"inline\",\"queue\":%u,\"fail_open\":%s,"
 		    "\"inline_sessions\":%u,\"inline_pinholes\":%u", c->cfg->queue_num,
 		    c->cfg->fail_open ? "true" : "false", inline_nflows(c->ie), inline_npinholes(c->ie));
+	if (c->reload != NULL)
+		reload_stats_json(c->reload, out);
 	fprintf(out, "}\n");
 }
 
@@ -435,6 +439,13 @@ ctl_set_inline(struct ctl_server *c, const struct inline_engine *ie)
 {
 	if (c != NULL)
 		c->ie = ie;
+}
+
+void
+ctl_set_reload(struct ctl_server *c, const struct reload_stats *st)
+{
+	if (c != NULL)
+		c->reload = st;
 }
 
 void

@@ -104,4 +104,8 @@ struct reload_stats {
 /* ,"reloads":N,"reloads_refused":M,"last_reload":"2026-...Z","last_reload_ok":true,... */
 void reload_stats_json(const struct reload_stats *st, FILE *out);
 
+/* The control socket's status answer carries st (daemon/control.c). */
+struct ctl_server;
+void ctl_set_reload(struct ctl_server *c, const struct reload_stats *st);
+
 #endif

@@ -358,6 +358,14 @@ ctl_status(const struct json_doc *d, const struct json_val *root, FILE *out, cha
 		fprintf(out, " (pinhole mark %s)", b);
 	}
 	fputc('\n', out);
+	if (json_get(d, root, "reloads") != NULL) {	/* SIGHUP, systemctl reload */
+		ctl_fmt_int(a, d, root, "reloads");
+		ctl_fmt_int(b, d, root, "reloads_refused");
+		fprintf(out, "  reloads:    %s (%s refused)", a, b);
+		ctl_fmt_str(a, d, root, "last_reload");
+		fprintf(out, ", last %s%s\n", a,
+		    json_get_bool(d, root, "last_reload_ok") == 0 ? " (refused)" : "");
+	}
 	return 0;
 }
 
