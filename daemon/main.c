@@ -24,6 +24,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/reload_run.h"
 #include "engine/event.h"
 #include "engine/gateway.h"
 #include "engine/inline.h"
@@ -45,6 +46,7 @@ struct sig_source {
 static struct ftpalg_config cfg;
 static struct proxy *proxy;
 static struct inline_engine *inl;	/* engine = inline */
+static struct reload_ctx reload_ctx;	/* SIGHUP */
 
 static void __attribute__((noreturn))
 usage(int code)
@@ -76,8 +78,7 @@ sig_event(struct ev_handler *h, uint32_t events)
 			s->stop = 1;
 			break;
 		case SIGHUP:
-			log_info("SIGHUP: configuration reload is not supported; restart ftpalgd "
-			    "to apply changes (sessions would be cut)");
+			reload_run(&reload_ctx);
 			break;
 		case SIGUSR1:
 			log_info("%u sessions, %u pinholes", proxy_nsessions(proxy),
@@ -321,6 +322,20 @@ main(int argc, char **argv)
 	    cfg.control_socket[0] != '\0')
 		log_warn("control socket %s", cfg.control_socket);
 	ctl_set_inline(ctl, inl);
+	/* A reload reads what start read: the same file, the same -o overrides. */
+	reload_ctx.cfg = &cfg;
+	reload_ctx.src.file = file;
+	reload_ctx.src.default_file = DEFAULT_CONFIG;
+	reload_ctx.src.overrides = overrides;
+	reload_ctx.src.n_overrides = n_over;
+	reload_ctx.caps.table_size = nat != NULL ? nc.max_elements : 0;
+	reload_ctx.px = proxy;
+	reload_ctx.ie = inl;
+	reload_ctx.nat = nat;
+	reload_ctx.ph = ph;
+	reload_ctx.rl = rl;
+	reload_ctx.verbose = verbose;
+	ctl_set_reload(ctl, &reload_ctx.st);
 	if (!foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 	write_pidfile(cfg.pidfile);

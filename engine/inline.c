@@ -103,6 +103,7 @@ struct inl_flow {
 	struct inline_engine *e;
 	struct inl_flow *hnext, *prev, *next;
 	struct gw_session gs;		/* id, pinhole, transfers, TLS, close reason */
+	uint32_t idle_ms;		/* idle-timeout when it started: a reload changes new ones' */
 	uint8_t family;			/* 4 or 6 */
 	uint8_t state, mode;
 	bool fin[2], rst;
@@ -283,6 +284,7 @@ inl_flow_new(struct inline_engine *e, const struct ts_pkt *p, bool client_is_src
 	f->sport = client_is_src ? p->dport : p->sport;
 	f->state = track ? IF_SYN : IF_PASS;
 	f->created_ms = f->active_ms = f->checked_ms = e->now;
+	f->idle_ms = e->p.idle_timeout_ms;
 	b = inl_hash(f->family, f->caddr, f->cport, f->saddr, f->sport) & (e->nbuckets - 1);
 	f->hnext = e->buckets[b];
 	e->buckets[b] = f;
@@ -1203,8 +1205,8 @@ inline_tick(struct inline_engine *e, uint64_t now)
 			inl_flow_free(e, f, f->rst ? "reset" : "closed");
 		} else if (f->state == IF_SYN && now - f->created_ms > INL_SYN_MS) {
 			inl_flow_free(e, f, "no handshake");
-		} else if (now - f->active_ms > e->p.idle_timeout_ms &&
-		    now - f->checked_ms > e->p.idle_timeout_ms &&
+		} else if (now - f->active_ms > f->idle_ms &&
+		    now - f->checked_ms > f->idle_ms &&
 		    (f->alg == NULL || !alg_session_transferring(f->alg))) {
 			/* Idle: kept as long as conntrack keeps the connection. */
 			struct nat_ct_tuple orig;
@@ -1307,4 +1309,17 @@ inline_json(const struct inline_engine *e, const char *what, FILE *out)
 		gw_json(e->eng.gw, what, out, now);
 	else
 		gw_json_stats(&e->eng, e->ntracked, out, inl_json_more, e);
+}
+
+void
+inline_set_params(struct inline_engine *e, const struct inline_params *p)
+{
+	/* The queue is bound at start: its number and flag stay (reload.c
+	 * refuses changes to them). */
+	uint16_t queue_num = e->p.queue_num;
+	bool fail_open = e->p.fail_open;
+
+	e->p = *p;
+	e->p.queue_num = queue_num;
+	e->p.fail_open = fail_open;
 }

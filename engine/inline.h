@@ -68,6 +68,12 @@ void inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size
 /* Timeouts: held packets, ended and idle connections (pinholes: gw_tick). */
 void inline_tick(struct inline_engine *e, uint64_t now_ms);
 
+/*
+ * Reload: policies and limits for connections that start from now on (live
+ * ones keep theirs); queue_num and fail_open stay those of inline_new().
+ */
+void inline_set_params(struct inline_engine *e, const struct inline_params *p);
+
 unsigned inline_nflows(const struct inline_engine *e);
 /* The pinholes this engine's connections hold. */
 unsigned inline_npinholes(const struct inline_engine *e);

@@ -328,3 +328,13 @@ ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms)
 	}
 	fprintf(out, "]}\n");
 }
+
+void
+ph_set_limits(struct ph_table *t, uint32_t max, uint16_t port_min, uint16_t port_max)
+{
+	/* Ports held outside the new range stay held (bitmap over all ports)
+	 * until their pinholes close. */
+	t->max = max;
+	t->port_min = port_min;
+	t->port_max = port_max;
+}

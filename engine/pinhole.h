@@ -24,6 +24,8 @@ struct ph_table;
 
 struct ph_table *ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max);
 void ph_free(struct ph_table *t);
+/* Reload: the limit and the port range for pinholes opened from now on. */
+void ph_set_limits(struct ph_table *t, uint32_t max, uint16_t port_min, uint16_t port_max);
 
 /* A random gateway port in the range, not held by an open pinhole. */
 int ph_alloc_port(struct ph_table *t, uint16_t *port);

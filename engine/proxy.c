@@ -60,6 +60,9 @@ struct px_listener {
 	const struct proxy_mapping *map;	/* a public:PORT mapping, re-bound on change */
 	struct sockaddr_storage addr;	/* where it listens */
 	struct sockaddr_storage server;	/* inbound only */
+	uint32_t lid;			/* sessions remember which listener took them */
+	bool fresh;			/* opened by a reload not yet committed */
+	bool parked;			/* closed early by that reload: its port was needed */
 	struct px_listener *next;
 };
 
@@ -81,6 +84,8 @@ struct pxsess {
 	char to_c[PX_TO_CLIENT];
 	char to_s[PX_TO_SERVER];
 	char cin[PX_CLIENT_IN];
+	uint32_t lid;			/* the listener that accepted it */
+	uint32_t idle_ms, connect_ms;	/* limits when it opened: a reload changes them for new ones */
 	struct pxsess *prev, *next;
 };
 
@@ -108,6 +113,7 @@ struct proxy {
 	struct pxsess *dead;
 	struct px_listener *dead_listeners;
 	struct px_listener *listeners;
+	uint32_t next_lid;
 };
 
 static void px_client_event(struct ev_handler *h, uint32_t events);
@@ -562,6 +568,9 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	s->gs.inbound = l->inbound;
 	s->gs.relay = l->relay;
 	s->on_public = l->map != NULL;
+	s->lid = l->lid;
+	s->idle_ms = px->p.idle_timeout_ms;
+	s->connect_ms = px->p.connect_timeout_ms;
 	s->hc.fn = px_client_event;
 	s->hs.fn = px_server_event;
 	s->created_ms = s->active_ms = ev_now_ms();
@@ -694,6 +703,7 @@ px_listener_open(struct proxy *px, const struct sockaddr_storage *addr, bool tpr
 	l->relay = relay;
 	l->map = map;
 	l->addr = *addr;
+	l->lid = ++px->next_lid;
 	if (server != NULL) {
 		l->inbound = true;
 		l->server = *server;
@@ -853,7 +863,7 @@ proxy_tick(struct proxy *px, uint64_t now)
 	px_reap(px);
 	for (s = px->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->phase == PX_CONNECTING && now - s->created_ms > px->p.connect_timeout_ms) {
+		if (s->phase == PX_CONNECTING && now - s->created_ms > s->connect_ms) {
 			char a[ALG_EP_STRLEN], text[160];
 
 			elog_warnx("[s%llu] connect to %s timed out", (unsigned long long)s->gs.id,
@@ -862,7 +872,7 @@ proxy_tick(struct proxy *px, uint64_t now)
 			px_say(s, 421, text);
 			px_drain(s, "connect timeout");
 		} else if (s->phase == PX_OPEN && !alg_session_transferring(s->alg) &&
-		    now - s->active_ms > px->p.idle_timeout_ms) {
+		    now - s->active_ms > s->idle_ms) {
 			/* Not while a transfer runs: control sits idle then (RFC 5382). */
 			px_say(s, 421, "ftpalg: control connection idle too long, closing");
 			px_drain(s, "idle timeout");
@@ -967,4 +977,336 @@ proxy_json(const struct proxy *px, const char *what, FILE *out)
 		gw_json(px->eng.gw, what, out, now);
 	else
 		gw_json_stats(&px->eng, px->nsessions, out, px_json_more, px);
+}
+
+/* ---------------------------------------------------------------- reload */
+
+/*
+ * A reload changes the listening sockets socket by socket: the sockets the
+ * next configuration wants are computed ("[::]:P" is two, a public:PORT
+ * mapping one per known public address), those already open are kept and
+ * updated in place (target server, relay, tproxy), the missing ones are
+ * opened first, and only once everything else of the reload has worked are
+ * the unwanted ones closed.  Sessions never point at their listener, so a
+ * closed one ends nothing.
+ */
+#define PX_WANT_MAX 64
+
+struct px_want {
+	struct sockaddr_storage addr;
+	struct sockaddr_storage server;
+	uint16_t pub_port;		/* public:PORT mapping: its port, else 0 */
+	bool tproxy, inbound, relay;
+};
+
+/* Fresh public:PORT listeners point here until commit finds their pubmap. */
+static const struct proxy_mapping px_pub_pending;
+
+static bool
+px_sa_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	struct alg_endpoint x, y;
+
+	return a->ss_family == b->ss_family && sa_to_ep(a, &x) == 0 && sa_to_ep(b, &y) == 0 &&
+	    alg_ep_equal(&x, &y);
+}
+
+static void
+px_want_add(struct px_want *w, unsigned *n, const struct sockaddr_storage *addr, bool tproxy,
+    const struct proxy_mapping *m)
+{
+	if (*n >= PX_WANT_MAX)
+		return;
+	memset(&w[*n], 0, sizeof(w[*n]));
+	w[*n].addr = *addr;
+	w[*n].tproxy = tproxy;
+	if (m != NULL) {
+		w[*n].inbound = true;
+		w[*n].server = m->server;
+		w[*n].relay = m->relay;
+		w[*n].pub_port = m->on_public ? sa_port(&m->listen) : 0;
+	}
+	(*n)++;
+}
+
+/* addr, and for "[::]:P" 0.0.0.0:P too. */
+static void
+px_want_any(struct px_want *w, unsigned *n, const struct sockaddr_storage *addr, bool tproxy,
+    const struct proxy_mapping *m)
+{
+	px_want_add(w, n, addr, tproxy, m);
+	if (sa_is_any6(addr)) {
+		struct sockaddr_storage v4;
+
+		sa_any4(&v4, sa_port(addr));
+		px_want_add(w, n, &v4, tproxy, m);
+	}
+}
+
+static unsigned
+px_wanted(const struct proxy *px, const struct proxy_listeners *c, struct px_want *w)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->n_listen; i++)
+		px_want_any(w, &n, &c->listen[i], c->tproxy, NULL);
+	for (unsigned i = 0; i < c->n_maps; i++) {
+		const struct proxy_mapping *m = &c->maps[i];
+
+		if (!m->on_public) {
+			px_want_any(w, &n, &m->listen, false, m);
+			continue;
+		}
+		for (int f = 0; f < 2; f++) {
+			struct alg_endpoint ep = px->pub[f];
+			struct sockaddr_storage ss;
+
+			if (ep.family == ALG_AF_NONE)
+				continue;
+			ep.port = sa_port(&m->listen);
+			ep_to_sa(&ep, &ss);
+			px_want_add(w, &n, &ss, false, m);
+		}
+	}
+	return n;
+}
+
+static const struct px_want *
+px_want_find(const struct px_want *w, unsigned n, const struct sockaddr_storage *addr)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (px_sa_same(&w[i].addr, addr))
+			return &w[i];
+	return NULL;
+}
+
+static const char *
+px_listener_str(const struct px_listener *l, char *buf, size_t len)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
+	if (l->inbound)
+		snprintf(buf, len, "mapping %s -> %s%s", sa_str(&l->addr, a, sizeof(a)),
+		    sa_str(&l->server, b, sizeof(b)), l->relay ? " relay" : "");
+	else
+		snprintf(buf, len, "listener %s%s", sa_str(&l->addr, a, sizeof(a)),
+		    l->tproxy ? " (tproxy)" : "");
+	return buf;
+}
+
+static void
+px_listener_bury(struct proxy *px, struct px_listener *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);	/* closing removes it from epoll */
+	l->fd = -1;
+	l->next = px->dead_listeners;
+	px->dead_listeners = l;
+}
+
+void
+proxy_reload_abort(struct proxy *px)
+{
+	struct px_listener **lp, *l, *parked = NULL;
+	char d[300];
+
+	for (lp = &px->listeners; (l = *lp) != NULL;) {
+		if (l->fresh) {
+			*lp = l->next;
+			px_listener_bury(px, l);
+			continue;
+		}
+		if (l->parked) {
+			*lp = l->next;
+			l->next = parked;
+			parked = l;
+			continue;
+		}
+		lp = &l->next;
+	}
+	/* Listeners closed for their port: opened again, as they were. */
+	while ((l = parked) != NULL) {
+		struct px_listener *nl = px_listener_open(px, &l->addr, l->tproxy,
+		    l->inbound ? &l->server : NULL, l->relay, l->map);
+
+		parked = l->next;
+		if (nl == NULL)
+			elog_warn("reload undone, but %s could not be opened again",
+			    px_listener_str(l, d, sizeof(d)));
+		else
+			nl->lid = l->lid;	/* its live sessions are still its own */
+		px_listener_bury(px, l);
+	}
+}
+
+/*
+ * A wanted socket's port is held by a socket the reload drops ("[::]:P"
+ * becoming "192.168.1.1:P", say): that one is closed now, and opened again
+ * if the reload is undone.  Returns how many were closed.
+ */
+static unsigned
+px_park_blockers(struct proxy *px, const struct sockaddr_storage *addr, const struct px_want *w,
+    unsigned n)
+{
+	unsigned parked = 0;
+
+	for (struct px_listener *l = px->listeners; l != NULL; l = l->next) {
+		if (l->fresh || l->parked || l->addr.ss_family != addr->ss_family ||
+		    sa_port(&l->addr) != sa_port(addr) || px_want_find(w, n, &l->addr) != NULL)
+			continue;
+		close(l->fd);
+		l->fd = -1;
+		l->parked = true;
+		parked++;
+	}
+	return parked;
+}
+
+int
+proxy_reload_prepare(struct proxy *px, const struct proxy_listeners *next, char *why,
+    size_t whylen)
+{
+	struct px_want w[PX_WANT_MAX];
+	unsigned n = px_wanted(px, next, w);
+	char a[ALG_EP_STRLEN];
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct proxy_mapping *map = w[i].pub_port != 0 ? &px_pub_pending : NULL;
+		const struct sockaddr_storage *server = w[i].inbound ? &w[i].server : NULL;
+		struct px_listener *l;
+
+		for (l = px->listeners; l != NULL; l = l->next)
+			if (!l->parked && px_sa_same(&l->addr, &w[i].addr))
+				break;
+		if (l != NULL)
+			continue;
+		l = px_listener_open(px, &w[i].addr, w[i].tproxy, server, w[i].relay, map);
+		if (l == NULL && errno == EADDRINUSE && px_park_blockers(px, &w[i].addr, w, n) > 0)
+			l = px_listener_open(px, &w[i].addr, w[i].tproxy, server, w[i].relay, map);
+		if (l == NULL) {
+			snprintf(why, whylen, "listen on %s: %s", sa_str(&w[i].addr, a, sizeof(a)),
+			    strerror(errno));
+			proxy_reload_abort(px);
+			return -1;
+		}
+		l->fresh = true;
+	}
+	return 0;
+}
+
+/* Sessions that a listener accepted and that are still open. */
+static unsigned
+px_sessions_of(const struct proxy *px, uint32_t lid)
+{
+	unsigned n = 0;
+
+	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next)
+		n += s->lid == lid;
+	return n;
+}
+
+static void
+px_set_tproxy(struct px_listener *l, bool on)
+{
+	int v = on ? 1 : 0;
+	bool v6 = l->addr.ss_family == AF_INET6;
+
+	if (setsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TRANSPARENT :
+	    IP_TRANSPARENT, &v, sizeof(v)) < 0)
+		elog_warn("listener: %s transparent mode", on ? "setting" : "clearing");
+	l->tproxy = on;
+}
+
+/* The public:PORT mappings become next's: kept ones updated in place. */
+static void
+px_reload_pubmaps(struct proxy *px, const struct proxy_listeners *next)
+{
+	struct px_pubmap **pp, *pm, *keep = NULL;
+
+	for (unsigned i = 0; i < next->n_maps; i++) {
+		const struct proxy_mapping *m = &next->maps[i];
+
+		if (!m->on_public)
+			continue;
+		for (pp = &px->pubmaps; (pm = *pp) != NULL; pp = &pm->next)
+			if (sa_port(&pm->m.listen) == sa_port(&m->listen))
+				break;
+		if (pm != NULL)
+			*pp = pm->next;
+		else if ((pm = calloc(1, sizeof(*pm))) == NULL)
+			continue;	/* its listeners stay pending: they accept all the same */
+		pm->m = *m;
+		pm->next = keep;
+		keep = pm;
+	}
+	while ((pm = px->pubmaps) != NULL) {	/* dropped: their listeners close */
+		px->pubmaps = pm->next;
+		free(pm);
+	}
+	px->pubmaps = keep;
+}
+
+void
+proxy_reload_commit(struct proxy *px, const struct proxy_listeners *next,
+    const struct proxy_params *p)
+{
+	struct px_want w[PX_WANT_MAX];
+	unsigned n = px_wanted(px, next, w);
+	struct px_listener **lp, *l;
+	char d[300], e[300];
+
+	px_reload_pubmaps(px, next);
+	for (lp = &px->listeners; (l = *lp) != NULL;) {
+		const struct px_want *want = px_want_find(w, n, &l->addr);
+
+		if (want != NULL && !l->parked && want->pub_port != 0) {
+			l->map = &px_pub_pending;
+			for (struct px_pubmap *pm = px->pubmaps; pm != NULL; pm = pm->next)
+				if (sa_port(&pm->m.listen) == want->pub_port)
+					l->map = &pm->m;
+		} else if (want != NULL && !l->parked) {
+			l->map = NULL;
+		}
+		if (l->fresh) {
+			l->fresh = false;
+			elog_info("reload: %s: listening", px_listener_str(l, d, sizeof(d)));
+		} else if (want == NULL || l->parked) {
+			unsigned live = px_sessions_of(px, l->lid);
+
+			elog_info("reload: %s removed: stops accepting; %u live session%s that came "
+			    "in through it go%s on until %s", px_listener_str(l, d, sizeof(d)), live,
+			    live == 1 ? "" : "s", live == 1 ? "es" : "", live == 1 ? "it ends" :
+			    "they end");
+			*lp = l->next;
+			px_listener_bury(px, l);
+			continue;
+		} else if (l->inbound != want->inbound || l->tproxy != want->tproxy ||
+		    l->relay != want->relay || (want->inbound &&
+		    !px_sa_same(&l->server, &want->server))) {
+			unsigned live = px_sessions_of(px, l->lid);
+
+			px_listener_str(l, e, sizeof(e));
+			if (l->tproxy != want->tproxy)
+				px_set_tproxy(l, want->tproxy);
+			l->inbound = want->inbound;
+			l->relay = want->relay;
+			if (want->inbound)
+				l->server = want->server;
+			elog_info("reload: %s is now %s (for sessions opened from now on; %u live "
+			    "session%s stay%s as %s)", e, px_listener_str(l, d, sizeof(d)), live,
+			    live == 1 ? "" : "s", live == 1 ? "s" : "", live == 1 ? "it is" :
+			    "they are");
+		}
+		lp = &l->next;
+	}
+	/* Policies and limits for sessions accepted from now on; the public
+	 * address settings are fixed at start (reload.c refuses changes). */
+	{
+		struct proxy_params keep = px->p;
+
+		px->p = *p;
+		memcpy(px->p.public_iif, keep.public_iif, sizeof(keep.public_iif));
+		memcpy(px->p.public_addr, keep.public_addr, sizeof(keep.public_addr));
+		px->p.n_public_addr = keep.n_public_addr;
+	}
 }

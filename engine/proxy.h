@@ -73,6 +73,32 @@ int proxy_public_start(struct proxy *px);
 /* Timeouts: connect, idle control sessions, closing ones (pinholes: gw_tick). */
 void proxy_tick(struct proxy *px, uint64_t now_ms);
 
+/* What a reload hands the proxy: its listeners and mappings, as at start. */
+struct proxy_listeners {
+	const struct sockaddr_storage *listen;	/* transparent; "[::]:P" takes both families */
+	unsigned n_listen;
+	bool tproxy;
+	const struct proxy_mapping *maps;
+	unsigned n_maps;
+};
+
+/*
+ * Reload, in two steps so that nothing changes unless everything can.
+ * proxy_reload_prepare() opens the listening sockets that next adds (the
+ * old ones keep accepting; one whose port a new one needs is closed first);
+ * -1 with a reason in why if one cannot be opened, and then nothing
+ * changed.  proxy_reload_commit() then closes the sockets next drops (their
+ * live sessions go on), updates kept ones in place (server, relay, tproxy)
+ * and takes p for the sessions accepted from then on (p's public address
+ * settings are ignored: they are fixed at start).  proxy_reload_abort()
+ * undoes a prepare instead.
+ */
+int proxy_reload_prepare(struct proxy *px, const struct proxy_listeners *next, char *why,
+    size_t whylen);
+void proxy_reload_commit(struct proxy *px, const struct proxy_listeners *next,
+    const struct proxy_params *p);
+void proxy_reload_abort(struct proxy *px);
+
 unsigned proxy_nsessions(const struct proxy *px);
 /* The pinholes this engine's sessions hold. */
 unsigned proxy_npinholes(const struct proxy *px);

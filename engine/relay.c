@@ -79,6 +79,7 @@ struct relay {
 	bool used;
 	bool port_held;
 	uint64_t opened_ms, accepted_ms, active_ms;
+	uint32_t connect_ms, idle_ms;	/* the limits when it opened (a reload may change them) */
 	struct rl_dir d[2];		/* [0] a -> b (peer to target), [1] b -> a */
 	struct relay *prev, *next;
 };
@@ -652,6 +653,8 @@ relay_open(struct relay_table *t, uint64_t session, const struct alg_mapping *m,
 	r->owned = true;
 	r->state = RL_LISTEN;
 	r->opened_ms = ev_now_ms();
+	r->connect_ms = t->lim.connect_timeout_ms;
+	r->idle_ms = t->lim.idle_timeout_ms;
 	if (rl_listen(r, why, whylen) < 0) {
 		t->stats.failed++;
 		free(r);
@@ -717,11 +720,11 @@ relay_tick(struct relay_table *t, uint64_t now)
 			rl_finish(r, RL_EXPIRED);
 			break;
 		case RL_CONNECTING:
-			if (now - r->accepted_ms >= t->lim.connect_timeout_ms)
+			if (now - r->accepted_ms >= r->connect_ms)
 				rl_abort(r, "connect timeout");
 			break;
 		case RL_CARRY:
-			if (now - r->active_ms >= t->lim.idle_timeout_ms)
+			if (now - r->active_ms >= r->idle_ms)
 				rl_abort(r, "idle timeout");
 			break;
 		default:
@@ -783,4 +786,12 @@ relay_json(const struct relay_table *t, FILE *out, uint64_t now)
 		first = false;
 	}
 	fprintf(out, "]}\n");
+}
+
+void
+relay_set_limits(struct relay_table *t, const struct relay_limits *lim)
+{
+	t->lim = *lim;
+	if (t->lim.pipe_size < 4096)
+		t->lim.pipe_size = 4096;
 }

@@ -52,6 +52,11 @@ struct relay;
  * NULL: then ports are not reserved there).
  */
 struct relay_table *relay_new(int epfd, const struct relay_limits *lim, struct ph_table *ph);
+/*
+ * Reload: new limits for relays opened from now on (the totals count the
+ * live ones; live relays keep their timeouts).
+ */
+void relay_set_limits(struct relay_table *t, const struct relay_limits *lim);
 /* Closes every relay at once (shutdown). */
 void relay_free(struct relay_table *t);
 

@@ -128,8 +128,16 @@ def main():
         return text[off:], len(text)
 
     def conf(*extra):
-        lab.daemon.extra_conf = "".join(extra)
+        """The lab's daemon configuration plus extra lines; a control-ports line
+        in extra replaces the lab's own."""
+        extra = "".join(extra)
+        lab.daemon.extra_conf = extra
         lab.daemon.write_conf()
+        if "control-ports" in extra:
+            with open(lab.daemon.conf) as f:
+                text = f.read().replace("control-ports = 21\n", "", 1)
+            with open(lab.daemon.conf, "w") as f:
+                f.write(text)
 
     def reload_and_wait(what, timeout=8.0):
         """SIGHUP; returns the log lines the daemon wrote for this reload."""
@@ -166,6 +174,15 @@ def main():
         r = lab.run("c", [L.PY, "-c", probe, L.RLAN4, str(port)], timeout=10, check=False)
         return r.out.strip()
 
+    def auth_tls():
+        """A new control session through the interception: the reply to AUTH TLS."""
+        probe = ("import socket,sys\ns=socket.create_connection((sys.argv[1],21),timeout=5)\n"
+                 "f=s.makefile('rb')\nl=f.readline()\n"
+                 "while l[3:4]==b'-': l=f.readline()\n"
+                 "s.sendall(b'AUTH TLS\\r\\n')\nprint(f.readline().decode().strip())\n")
+        r = lab.run("c", [L.PY, "-c", probe, SRV], timeout=15, check=False)
+        return (r.out.strip() or r.err.strip()[-200:])
+
     reload_log = []
     try:
         lab.create()
@@ -178,6 +195,9 @@ def main():
         if not lab.wait_listen("r", 2101, L.RLAN4, timeout=5):
             raise L.LabError("mapping A does not listen")
         handle0 = table_handle()
+        reply = auth_tls()
+        check("before reload 1: AUTH TLS reaches the server (tls = pass)",
+              reply[:3].isdigit() and not reply.startswith("534"), reply)
         st = cli("status")
         check("status: no reload yet", st.get("reloads") == 0 and st.get("last_reload") is None,
               st)
@@ -204,13 +224,16 @@ def main():
         check("the parked PORT's pinhole is pending", any(not p.get("used") for p in pins), pins)
 
         # Reload 1: policy and one more control port.
-        policy = "pasv-policy = relaxed\nmax-sessions-per-client = 32\n"
+        policy = "pasv-policy = relaxed\ntls = refuse\nmax-sessions-per-client = 32\n"
         conf(MAP_A, policy, "control-ports = 21, 2021\n")
         text = reload_and_wait("reload 1: policy, control-ports")
         check("reload 1 applied", re.search(r"reload #1 .*applied", text), text)
         check("reload 1: the log says new policy values apply to new sessions",
-              re.search(r"sessions opened from now on.*pasv-policy", text) and
-              "max-sessions-per-client" in text, text)
+              any("sessions opened from now on" in l and "tls" in l and "pasv-policy" in l and
+                  "max-sessions-per-client" in l for l in text.splitlines()), text)
+        reply = auth_tls()
+        check("reload 1: a new session gets the new policy (AUTH TLS: 534 from ftpalg)",
+              reply.startswith("534") and "ftpalg" in reply, reply)
         r = lab.run("r", ["nft", "list", "chain", "inet", "ftpalg", "intercept"], check=False)
         check("reload 1: intercept chain updated (port 2021 redirected)",
               "tcp dport 2021 redirect to :%d" % L.DAEMON_PORT in r.out and
@@ -311,7 +334,8 @@ def main():
         logs = lab.daemon.log_text(since_start=False) if lab.daemon else ""
         lab.destroy()
     with open(os.path.join(OUT, "reload.log"), "w") as f:
-        f.write("".join(reload_log) if reload_log else logs[-20000:])
+        f.write("".join(reload_log))
+        f.write("==== the whole daemon log\n" + logs[-60000:])
     passed = sum(1 for c in checks if c[1])
     failed = len(checks) - passed
     print("reload: SIGHUP under live transfers")
