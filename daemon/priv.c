@@ -184,7 +184,9 @@ notify_service(const char *state)
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
 		return;
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len) < 0)
+	/* Never wait: a service manager that does not read must not stall the loop. */
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+	    (struct sockaddr *)&sun, len) < 0)
 		log_debug("sd_notify: %s", strerror(errno));
 	close(fd);
 }

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +73,26 @@ ftp.voidresp()
 ftp.quit()
 print("sha256 " + h.hexdigest(), flush=True)
 """
+
+
+class NotifyDaemon(L.Daemon):
+    """The lab's daemon with NOTIFY_SOCKET set, as systemd starts it (Type=notify)."""
+
+    def __init__(self, lab, notify_path, extra_conf=""):
+        super().__init__(lab, extra_conf=extra_conf)
+        self.notify_path = notify_path
+
+    def start(self, timeout=5.0):
+        spawn = self.lab.spawn
+
+        def with_env(name, ns, argv, logfile):
+            return spawn(name, ns, ["env", "NOTIFY_SOCKET=" + self.notify_path] + list(argv),
+                         logfile)
+        self.lab.spawn = with_env
+        try:
+            return super().start(timeout)
+        finally:
+            self.lab.spawn = spawn
 
 
 def main():
@@ -146,6 +167,7 @@ def main():
         os.kill(pid, signal.SIGHUP)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            drain_notify()
             text, _ = log_since(off)
             if re.search(r"reload (#\d+ .*applied|refused|failed|: configuration unchanged)",
                          text):
@@ -157,6 +179,17 @@ def main():
         text, _ = log_since(off)
         reload_log.append("---- %s (no reload line within %.0fs)\n%s" % (what, timeout, text))
         return text
+
+    notified = []
+    notify = None
+
+    def drain_notify():
+        """Reads what the daemon told the service manager, as systemd would."""
+        while notify is not None:
+            try:
+                notified.append(notify.recv(4096).decode(errors="replace"))
+            except BlockingIOError:
+                break
 
     def running(*ps):
         return all(p.poll() is None for p in ps)
@@ -189,7 +222,13 @@ def main():
         lab.make_files(big=True)
         lab.start_servers(which=("vsftpd",), families=("4",))
         lab.set_mode("ftpalgd")
-        if not check("ftpalgd starts with mapping A", lab.start_daemon(extra_conf=MAP_A),
+        # the service manager's end of sd_notify: what systemd would be told
+        notify_path = os.path.join(lab.tmp, "notify.sock")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        notify.setblocking(False)
+        lab.daemon = NotifyDaemon(lab, notify_path, extra_conf=MAP_A)
+        if not check("ftpalgd starts with mapping A", lab.daemon.start(),
                      lab.daemon.error or ""):
             raise L.LabError("no daemon")
         if not lab.wait_listen("r", 2101, L.RLAN4, timeout=5):
@@ -325,6 +364,14 @@ def main():
         check("no session left after the transfers", cli("sessions").get("sessions") == [])
         clean, detail = lab.daemon.stop()
         check("ftpalgd stops cleanly", clean, detail)
+        drain_notify()
+        msgs = notified
+        firsts = [m.split("\n")[0] for m in msgs]
+        pairs = " ".join(firsts)
+        check("sd_notify: READY=1, then RELOADING=1 ... READY=1 for each of the 5 reloads, "
+              "STOPPING=1", firsts[:1] == ["READY=1"] and firsts[-1:] == ["STOPPING=1"] and
+              pairs.count("RELOADING=1 READY=1") == 5 and firsts.count("RELOADING=1") == 5 and
+              all("MONOTONIC_USEC=" in m for m in msgs if m.startswith("RELOADING=1")), msgs)
     except L.LabError as e:
         check("lab", False, str(e))
     finally:
