@@ -72,6 +72,9 @@ static const struct rl_key rl_keys[] = {
 	{ "user", RELOAD_RESTART, 0, { F(user) } },
 	{ "pidfile", RELOAD_RESTART, 0, { F(pidfile) } },
 	{ "control-socket", RELOAD_RESTART, 0, { F(control_socket) } },
+	{ "control-group", RELOAD_RESTART, 0, { F(control_group) } },
+	/* Who counts as one client is asked when a session is admitted. */
+	{ "client-prefix6", RELOAD_NEXT, RELOAD_A_SESSIONS, { F(client_prefix6) } },
 };
 #undef F
 #define RL_NKEYS (sizeof(rl_keys) / sizeof(rl_keys[0]))
@@ -91,6 +94,7 @@ static const struct {
 	{ "user", "privileges are dropped at start" },
 	{ "pidfile", "written at start, before privileges are dropped" },
 	{ "control-socket", "bound at start, before privileges are dropped" },
+	{ "control-group", "the control socket's owner is set when it is bound" },
 };
 
 /* Appends ", text" (or text) to a list; cuts with "..." rather than overflow. */
