@@ -184,6 +184,28 @@ cli_number(const char *s, unsigned long lo, unsigned long hi, unsigned long *out
 
 /* ---------------------------------------------------------------- rules */
 
+/*
+ * The configuration of -f FILE, else of the default file when it exists,
+ * else the defaults; *file is then the file read, or NULL.  -1 after
+ * printing the error (FILE:LINE).
+ */
+static int
+cli_load_config(struct ftpalg_config *cfg, const char **file)
+{
+	char err[512];
+
+	cfg_defaults(cfg);
+	if (*file == NULL && access(CLI_DEFAULT_CONFIG, F_OK) != 0)
+		return 0;
+	if (*file == NULL)
+		*file = CLI_DEFAULT_CONFIG;
+	if (cfg_load_file(cfg, *file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ftpalg: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 cli_rules(int argc, char **argv)
 {
@@ -219,15 +241,8 @@ cli_rules(int argc, char **argv)
 			return cli_usage_error("rules: unknown argument \"%s\"", a);
 		}
 	}
-	cfg_defaults(&cfg);
-	if (file != NULL || access(CLI_DEFAULT_CONFIG, F_OK) == 0) {
-		if (file == NULL)
-			file = CLI_DEFAULT_CONFIG;
-		if (cfg_load_file(&cfg, file, err, sizeof(err)) < 0) {
-			fprintf(stderr, "ftpalg: %s\n", err);
-			return 1;
-		}
-	}
+	if (cli_load_config(&cfg, &file) < 0)
+		return 1;
 	for (unsigned i = 0; i < n_over; i++)
 		if (cfg_set(&cfg, overrides[i], err, sizeof(err)) < 0) {
 			fprintf(stderr, "ftpalg: %s\n", err);
@@ -245,8 +260,8 @@ cli_rules(int argc, char **argv)
 /* ---------------------------------------------------------------- metrics */
 
 /*
- * The limits come from the configuration file (the daemon's reply does not
- * carry them): -f, or the default file when it is there.
+ * The limits come from the configuration (the daemon's reply does not carry
+ * them): -f, or the default file when it is there, else the defaults.
  */
 static int
 cli_metrics(const char *sock, int argc, char **argv)
@@ -254,7 +269,6 @@ cli_metrics(const char *sock, int argc, char **argv)
 	const char *file = NULL;
 	struct metrics_limits lim = { 0, 0, 0 };
 	struct ftpalg_config cfg;
-	char err[512];
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -273,15 +287,8 @@ cli_metrics(const char *sock, int argc, char **argv)
 			return cli_usage_error("metrics: unknown argument \"%s\"", a);
 		}
 	}
-	cfg_defaults(&cfg);
-	if (file != NULL || access(CLI_DEFAULT_CONFIG, R_OK) == 0) {
-		if (file == NULL)
-			file = CLI_DEFAULT_CONFIG;
-		if (cfg_load_file(&cfg, file, err, sizeof(err)) < 0) {
-			fprintf(stderr, "ftpalg: %s\n", err);
-			return 1;
-		}
-	}
+	if (cli_load_config(&cfg, &file) < 0)
+		return 1;
 	lim.max_sessions = cfg.max_sessions;
 	lim.max_sessions_per_client = cfg.max_sessions_per_client;
 	lim.max_pinholes = cfg.max_pinholes;
