@@ -53,21 +53,24 @@ cli_default_socket(void)
 /* One line of usage per command, for `ftpalg COMMAND --help` and the summary. */
 struct cli_cmd {
 	const char *name, *args, *what;
+	bool daemon;	/* asks ftpalgd over the control socket */
+	bool json;	/* takes --json */
 };
 
 static const struct cli_cmd cli_cmds[] = {
-	{ "status", "", "version, mode, listeners, counts" },
-	{ "sessions", "", "the FTP control sessions being handled" },
-	{ "pinholes", "", "the data connections let through, and for how long" },
-	{ "relays", "", "the data connections ftpalgd carries itself (relay mode)" },
-	{ "stats", "", "counters: rewrites, pinholes, refusals" },
-	{ "metrics", "[-f CONFIG]", "the counters in Prometheus text format (limits from CONFIG)" },
+	{ "status", "", "version, mode, listeners, counts", true, true },
+	{ "sessions", "", "the FTP control sessions being handled", true, true },
+	{ "pinholes", "", "the data connections let through, and for how long", true, true },
+	{ "relays", "", "the data connections ftpalgd carries itself (relay mode)", true, true },
+	{ "stats", "", "counters: rewrites, pinholes, refusals", true, true },
+	{ "metrics", "[-f CONFIG]", "the counters in Prometheus text format (limits from CONFIG)",
+	  true, false },
 	{ "rules", "[-f CONFIG] [-o KEY=VALUE]... [-t nft|iptables|fw4|all]",
-	  "firewall rules the configuration needs" },
+	  "firewall rules the configuration needs", false, false },
 	{ "trace", "[--json] [--html FILE] [-v] [-p PORT]... FILE... | -i IFACE [-c COUNT] "
-	  "[-t SECONDS]", "the pcap doctor: why FTP sessions in a capture failed" },
-	{ "help", "[COMMAND]", "this text, or a command's" },
-	{ "version", "", "print the version" },
+	  "[-t SECONDS]", "the pcap doctor: why FTP sessions in a capture failed", false, false },
+	{ "help", "[COMMAND]", "this text, or a command's", false, false },
+	{ "version", "", "print the version", false, false },
 };
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 
@@ -84,13 +87,9 @@ cli_find(const char *name)
 static int
 cli_cmd_usage(const struct cli_cmd *c)
 {
-	bool daemon = strcmp(c->name, "rules") != 0 && strcmp(c->name, "trace") != 0 &&
-	    strcmp(c->name, "help") != 0 && strcmp(c->name, "version") != 0;
-
-	printf("usage: ftpalg %s%s%s%s%s\n\n%s.\n", daemon ? "[-s SOCKET] " : "",
-	    daemon && strcmp(c->name, "metrics") != 0 ? "[--json] " : "", c->name,
-	    c->args[0] != '\0' ? " " : "", c->args, c->what);
-	if (daemon)
+	printf("usage: ftpalg %s%s%s%s%s\n\n%s.\n", c->daemon ? "[-s SOCKET] " : "",
+	    c->json ? "[--json] " : "", c->name, c->args[0] != '\0' ? " " : "", c->args, c->what);
+	if (c->daemon)
 		printf("\nAsks ftpalgd over its control socket (default %s).\n",
 		    cli_default_socket());
 	printf("See ftpalg(8).\n");
@@ -106,10 +105,10 @@ cli_usage(FILE *out)
 	    "Commands that ask ftpalgd (over its control socket, default %s):\n",
 	    cli_default_socket());
 	for (size_t i = 0; i < CLI_NCMDS; i++) {
-		if (strcmp(cli_cmds[i].name, "rules") == 0)
-			fprintf(out, "\nCommands that work alone:\n");
 		char head[160];
 
+		if (i > 0 && cli_cmds[i - 1].daemon && !cli_cmds[i].daemon)
+			fprintf(out, "\nCommands that work alone:\n");
 		snprintf(head, sizeof(head), "%s%s%s", cli_cmds[i].name,
 		    cli_cmds[i].args[0] != '\0' ? " " : "", cli_cmds[i].args);
 		if (strlen(head) > 18)
