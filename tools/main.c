@@ -328,6 +328,8 @@ cli_trace(int json, int argc, char **argv)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			trace_usage(stdout);
 			return 0;
+		} else if (cli_is_version(a)) {
+			return cli_version();
 		} else if (strcmp(a, "--json") == 0) {
 			json = 1;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -552,6 +554,12 @@ main(int argc, char **argv)
 		}
 		if (strcmp(cmd, "version") == 0)
 			return cli_version();
+#ifndef FTPALG_NO_TRACE
+		if (c != NULL && strcmp(c->name, "trace") == 0) {
+			trace_usage(stdout);	/* the same as ftpalg trace --help */
+			return 0;
+		}
+#endif
 		if (c != NULL)
 			return cli_cmd_usage(c);
 		cli_usage(stdout);

@@ -50,8 +50,7 @@ run() {
 }
 
 # ---------------------------------------------------------------- --help, --version
-# trace parses its own options (--help there: the trace helper's, tests/lab/trace)
-cmds="status sessions pinholes relays stats metrics rules help version"
+cmds="status sessions pinholes relays stats metrics rules trace help version"
 for c in "" $cmds; do
 	for h in --help -h; do
 		run "$CLI" $c $h
