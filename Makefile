@@ -167,7 +167,7 @@ LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
               tests/lab/cli.sh tests/lab/package.sh tests/lab/openwrt.sh \
               tests/lab/trace/run.sh \
               tests/lab/run-inbound.sh tests/lab/run-inline.sh \
-              tests/lab/privsec.py tests/lab/unit-security.sh \
+              tests/lab/privsec.py tests/lab/unit-security.sh tests/lab/lockout.py \
               tests/lab/run-attack.sh
 # the pcap doctor on crafted captures (no root needed)
 LAB_SCRIPTS += tests/lab/trace/crafted.sh

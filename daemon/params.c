@@ -19,6 +19,7 @@ params_proxy(const struct ftpalg_config *c, struct proxy_params *p)
 	p->policy = c->policy;
 	p->max_sessions = c->max_sessions;
 	p->max_sessions_per_client = c->max_sessions_per_client;
+	p->client_prefix6 = c->client_prefix6;
 	p->connect_timeout_ms = c->connect_timeout_ms;
 	p->idle_timeout_ms = c->idle_timeout_ms;
 	snprintf(p->public_iif, sizeof(p->public_iif), "%s", c->public_iif);
@@ -43,6 +44,7 @@ params_inline(const struct ftpalg_config *c, struct inline_params *p)
 	p->policy = c->policy;
 	p->max_sessions = c->max_sessions;
 	p->max_sessions_per_client = c->max_sessions_per_client;
+	p->client_prefix6 = c->client_prefix6;
 	p->idle_timeout_ms = c->idle_timeout_ms;
 	p->queue_num = c->queue_num;
 	p->fail_open = c->fail_open;

@@ -2,6 +2,7 @@
  * clientkey.c - one client for the per-client limits: an IPv4 address or an
  * IPv6 prefix (see clientkey.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "engine/clientkey.h"
@@ -39,4 +40,21 @@ client_same(const struct alg_endpoint *a, const struct alg_endpoint *b, unsigned
 	client_key(a, prefix6, &ka);
 	client_key(b, prefix6, &kb);
 	return ka.family == kb.family && memcmp(ka.a, kb.a, sizeof(ka.a)) == 0;
+}
+
+const char *
+client_str(const struct alg_endpoint *addr, unsigned prefix6, char *buf, size_t len)
+{
+	struct alg_endpoint k;
+	char a[ALG_EP_STRLEN];
+
+	client_key(addr, prefix6, &k);
+	if (alg_addr_fmt(&k, a, sizeof(a)) < 0)
+		snprintf(a, sizeof(a), "?");
+	if (k.family == ALG_AF_INET6)
+		snprintf(buf, len, "%s/%u", a, prefix6 == 0 ? CLIENT_PREFIX6_DEFAULT :
+		    prefix6 > 128 ? 128 : prefix6);
+	else
+		snprintf(buf, len, "%s", a);
+	return buf;
 }

@@ -17,6 +17,7 @@
 #define FTPALG_CLIENTKEY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "alg/alg.h"
@@ -28,5 +29,8 @@ void client_key(const struct alg_endpoint *addr, unsigned prefix6, struct alg_en
 
 /* Whether a and b count as the same client (ports ignored). */
 bool client_same(const struct alg_endpoint *a, const struct alg_endpoint *b, unsigned prefix6);
+
+/* The client for log lines: "192.0.2.1" or "2001:db8:1:2::/64".  Returns buf. */
+const char *client_str(const struct alg_endpoint *addr, unsigned prefix6, char *buf, size_t len);
 
 #endif

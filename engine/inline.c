@@ -33,6 +33,7 @@
 #include <arpa/inet.h>
 
 #include "alg/alg.h"
+#include "engine/clientkey.h"
 #include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/gateway.h"
@@ -356,14 +357,18 @@ inl_flow_free(struct inline_engine *e, struct inl_flow *f, const char *reason)
 }
 
 static unsigned
-inl_count_client(const struct inline_engine *e, uint8_t family, const uint8_t *caddr)
+inl_count_client(const struct inline_engine *e, const struct alg_endpoint *client)
 {
-	size_t n = family == 4 ? 4 : 16;
+	struct alg_endpoint fc;
 	unsigned c = 0;
 
-	for (const struct inl_flow *f = e->flows; f != NULL; f = f->next)
-		if (f->t != NULL && f->family == family && memcmp(f->caddr, caddr, n) == 0)
+	for (const struct inl_flow *f = e->flows; f != NULL; f = f->next) {
+		if (f->t == NULL)
+			continue;
+		inl_ep(&fc, f->family, f->caddr, 0);
+		if (client_same(&fc, client, e->p.client_prefix6))
 			c++;
+	}
 	return c;
 }
 
@@ -958,10 +963,13 @@ inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
 			inl_verdict(e, id, false, NULL, 0);
 			return;
 		}
-		if (inl_count_client(e, p->family, p->saddr) >= e->p.max_sessions_per_client) {
+		if (inl_count_client(e, &c) >= e->p.max_sessions_per_client) {
+			char k[ALG_EP_STRLEN + 8];
+
 			if (inl_may_log_full(e))
-				elog_warnx("refused %s: too many sessions from this client "
-				    "(max-sessions-per-client)", alg_ep_str(&c, a, sizeof(a)));
+				elog_warnx("refused %s: too many sessions from this client %s "
+				    "(max-sessions-per-client)", alg_ep_str(&c, a, sizeof(a)),
+				    client_str(&c, e->p.client_prefix6, k, sizeof(k)));
 			e->eng.c.sessions_refused++;
 			inl_verdict(e, id, false, NULL, 0);
 			return;

@@ -31,6 +31,7 @@ struct inline_params {
 	struct alg_policy policy;
 	uint32_t max_sessions;
 	uint32_t max_sessions_per_client;
+	uint8_t client_prefix6;		/* an IPv6 client is its prefix (engine/clientkey.h) */
 	uint32_t idle_timeout_ms;	/* then kept only while conntrack keeps the connection */
 	uint16_t queue_num;		/* the NFQUEUE queue the admin's rule feeds */
 	bool fail_open;			/* queue full: the kernel accepts untouched */

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "alg/alg.h"
+#include "engine/clientkey.h"
 #include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/gateway.h"
@@ -491,7 +492,7 @@ px_count_client(const struct proxy *px, const struct alg_endpoint *client)
 	unsigned n = 0;
 
 	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next)
-		if (alg_ep_same_addr(&s->addrs.client, client))
+		if (client_same(&s->addrs.client, client, px->p.client_prefix6))
 			n++;
 	return n;
 }
@@ -550,8 +551,9 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 		return;
 	}
 	if (px_count_client(px, &client) >= px->p.max_sessions_per_client) {
-		elog_warnx("refused %s: too many sessions from this client (max-sessions-per-client)",
-		    alg_ep_str(&client, a, sizeof(a)));
+		elog_warnx("refused %s: too many sessions from this client %s "
+		    "(max-sessions-per-client)", alg_ep_str(&client, a, sizeof(a)),
+		    client_str(&client, px->p.client_prefix6, b, sizeof(b)));
 		px_refuse(cfd, "ftpalg: too many sessions from your address, try again later");
 		px->eng.c.sessions_refused++;
 		return;

@@ -24,6 +24,7 @@ struct proxy_params {
 	struct alg_policy policy;
 	uint32_t max_sessions;
 	uint32_t max_sessions_per_client;
+	uint8_t client_prefix6;		/* an IPv6 client is its prefix (engine/clientkey.h) */
 	uint32_t connect_timeout_ms;	/* to the server */
 	uint32_t idle_timeout_ms;	/* control idle, not counted during transfers */
 	/* The public address for public:PORT mappings: followed on public_iif,

@@ -92,6 +92,20 @@ START_TEST(test_v4_and_families)
 }
 END_TEST
 
+START_TEST(test_client_str)
+{
+	struct alg_endpoint a = ep("[2001:db8:1:2::99]:4000"), b = ep("192.0.2.9:21");
+	char buf[64];
+
+	ck_assert_str_eq(client_str(&a, 64, buf, sizeof(buf)), "2001:db8:1:2::/64");
+	ck_assert_str_eq(client_str(&a, 0, buf, sizeof(buf)), "2001:db8:1:2::/64");
+	ck_assert_str_eq(client_str(&a, 56, buf, sizeof(buf)), "2001:db8:1::/56");
+	ck_assert_str_eq(client_str(&a, 128, buf, sizeof(buf)), "2001:db8:1:2::99/128");
+	ck_assert_str_eq(client_str(&b, 64, buf, sizeof(buf)), "192.0.2.9");
+	ck_assert_str_eq(client_str(&a, 64, buf, 8), "2001:db");	/* cut, terminated */
+}
+END_TEST
+
 int
 main(void)
 {
@@ -103,6 +117,7 @@ main(void)
 	tcase_add_test(tc, test_key_forms);
 	tcase_add_test(tc, test_sixteen_of_one_64);
 	tcase_add_test(tc, test_v4_and_families);
+	tcase_add_test(tc, test_client_str);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
