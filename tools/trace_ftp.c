@@ -938,22 +938,26 @@ trace_diag_session(struct trace_ctx *t, struct trace_session *s)
 	}
 	if (s->long_lines > 0) {
 		const struct trace_event *l = NULL;
+		char why[64];
 
 		for (uint32_t i = 0; i < s->nev && l == NULL; i++)
 			if (s->ev[i].kind == TRACE_EV_LONG)
 				l = &s->ev[i];
+
+		snprintf(why, sizeof(why), "over the reader's limit of %u bytes",
+		    (unsigned)ALG_LINE_MAX);
+		if (l != NULL && strstr(l->text, "with a NUL byte") != NULL)
+			snprintf(why, sizeof(why), "with a NUL byte in it");
 		if (l != NULL)
 			trace_diag(s, TRACE_D_LONG_LINE, TRACE_SEV_WARN, l->ts_us,
 			    "Clients and gateways (ftpalgd included) do not accept such a "
 			    "line either. A server (or a proxy rewriting its replies) that "
 			    "sends it is broken or hostile: check its software and banner "
 			    "or reply settings.",
-			    "The %s sent a line of %u bytes at +%.3fs, over the reader's "
-			    "limit of %u bytes: not parsed (an address in it is not "
-			    "followed)%s. Commands and replies after it are still paired.",
-			    out_side_name(l->side), l->bytes, trace_rel(s, l->ts_us),
-			    (unsigned)ALG_LINE_MAX, s->long_lines > 1 ? "; more such lines "
-			    "follow" : "");
+			    "The %s sent a line of %u bytes at +%.3fs, %s: not parsed (an "
+			    "address in it is not followed)%s. Commands and replies after it "
+			    "are still paired.", out_side_name(l->side), l->bytes,
+			    trace_rel(s, l->ts_us), why, s->long_lines > 1 ? "; more such lines follow" : "");
 	}
 	if (s->ev_hidden > 0 || s->ev_dropped > 0) {
 		char drop[160] = "";
