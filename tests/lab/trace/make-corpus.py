@@ -10,7 +10,11 @@ Writes small capture files into OUTDIR:
     snap-length cuts, TLS, a multi-line 227, a file cut mid-packet;
   * shrunk lab captures (tests/lab/trace/run.sh leaves them in
     build/results/trace/): every packet cut to 160 bytes with editcap, one
-    also as pcapng, one also cut short.  Each seed stays a few KB.
+    also as pcapng, one also cut short.  Each seed stays a few KB;
+  * PAIR inputs (two captures at once, see tests/fuzz/fuzz_trace.c) from the
+    router's two sides in the lab, for the NAT pairing: pair-*.bin;
+  * the crafted captures of tests/lab/trace/make-captures.py (but the
+    1000-PASV one, too big for a seed): crafted-*.pcap.
 """
 import os
 import shutil
@@ -174,12 +178,44 @@ def from_lab(out, lab):
                 f.write(data[:len(data) // 2 + 7])
 
 
+def pairs(out, lab):
+    """PAIR + 4-byte little-endian length of the first capture + both."""
+    if not os.path.isdir(lab) or shutil.which("editcap") is None:
+        return
+    for name, a, b in (("natport", "natport-rl", "natport-rw"), ("drop", "drop-rl", "drop-rw"),
+                       ("pasv", "pasv-lan", "pasv-wan")):
+        views = []
+        for v in (a, b):
+            if not os.path.exists(f"{lab}/{v}.pcap"):
+                break
+            subprocess.run(["editcap", "-F", "pcap", "-s", "160", f"{lab}/{v}.pcap",
+                            f"{out}/.cut.pcap"], check=True)
+            with open(f"{out}/.cut.pcap", "rb") as f:
+                views.append(f.read())
+            os.unlink(f"{out}/.cut.pcap")
+        if len(views) == 2:
+            with open(f"{out}/pair-{name}.bin", "wb") as f:
+                f.write(b"PAIR" + struct.pack("<I", len(views[0])) + views[0] + views[1])
+
+
+def crafted(out):
+    import tempfile
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, f"{here}/make-captures.py", tmp], check=True)
+        for name in sorted(os.listdir(tmp)):
+            if name.endswith(".pcap") and name != "many-pasv.pcap":
+                shutil.copy(f"{tmp}/{name}", f"{out}/crafted-{name}")
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     synthetic(out)
+    crafted(out)
     if len(sys.argv) > 2:
         from_lab(out, sys.argv[2])
+        pairs(out, sys.argv[2])
 
 
 if __name__ == "__main__":
