@@ -216,9 +216,11 @@ check() {
 	while IFS= read -r line; do
 		case $line in
 		ok*) passed=$((passed + 1)); echo "$line" ;;
-		*) failed=$((failed + 1)); echo "$line" ;;
+		FAIL*) failed=$((failed + 1)); echo "$line" ;;
+		*) echo "$line" ;;
 		esac
-	done < <("$PY" "$HERE/check.py" "$name" "$TMP/$name.json" "$@")
+	done < <("$PY" "$HERE/check.py" "$name" "$TMP/$name.json" "$@" \
+	    "text=$RESULTS/trace/$name.txt")
 }
 
 # checkn LABEL "NAME..." CONDITION...: trace several captures together (the two
