@@ -217,4 +217,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:     # a broken report must fail, not vanish
+        print(f"FAIL - {sys.argv[1] if len(sys.argv) > 1 else '?'}: check.py: "
+              f"{type(e).__name__}: {e}")
+        sys.exit(1)
