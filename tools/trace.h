@@ -157,6 +157,8 @@ struct trace_stream {
 	uint32_t pkt;
 	uint64_t delivered, gap_bytes, enc_bytes;
 	uint32_t retrans, reordered, overlaps, gaps;
+	bool acked_known;		/* the peer acknowledged up to acked */
+	uint32_t acked;
 	/* framing */
 	struct alg_linebuf lb;
 	bool skip_to_lf, encrypted, at_gap;

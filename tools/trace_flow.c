@@ -1099,8 +1099,19 @@ trace_packet(struct trace_ctx *t, const struct trace_pkt *p)
 		if (dir < 0)
 			return;
 	}
-	if (c->session != NULL)
+	if (c->session != NULL) {
+		/* What the receiver acknowledged of the other direction: bytes
+		 * acknowledged but never seen were lost by the capture. */
+		struct trace_stream *o = &c->session->st[dir == 0 ? ALG_SERVER : ALG_CLIENT];
+
+		if ((f & TRACE_ACK) && !(f & TRACE_RST) && o->started &&
+		    (!o->acked_known || (int32_t)(p->ack - o->acked) > 0) &&
+		    (int32_t)(p->ack - o->nxt) < TRACE_WINDOW) {
+			o->acked = p->ack;
+			o->acked_known = true;
+		}
 		trace_segment(t, c->session, dir, p);
+	}
 }
 
 /* End of the capture: give up on every hole, close open multi-line replies. */
@@ -1115,6 +1126,11 @@ trace_flow_finish(struct trace_ctx *t)
 
 			while (st->pend != NULL)
 				trace_skip_hole(t, s, (enum alg_side)side);
+			/* The end of a stream the capture missed, but the peer
+			 * acknowledged (a FIN takes one sequence number). */
+			if (st->acked_known && (int32_t)(st->acked - st->nxt) > 1)
+				trace_gap(t, s, (enum alg_side)side, st->acked - st->nxt -
+				    (s->conn->fin[side == ALG_CLIENT ? 0 : 1] ? 1u : 0u));
 			if (st->long_line)	/* cut by the end of the capture */
 				trace_long_done(t, s, (enum alg_side)side);
 			if (side == ALG_SERVER && alg_rframe_inside(&st->rf)) {

@@ -1443,6 +1443,25 @@ START_TEST(test_orphan)
 }
 END_TEST
 
+/* The last reply lost by the capture, but acknowledged by the client. */
+START_TEST(test_acked_not_seen)
+{
+	struct trace_ctx *t = ctx();
+	struct trace_session *s;
+	struct conv cv;
+
+	conv_init(&cv, t, "192.0.2.10:40000", "198.51.100.20:21", true);
+	login(&cv);
+	say(&cv, 0, "PASV\r\n");
+	cv.sseq += 51;		/* the 227 the capture missed */
+	pkt(t, cv.ts, ++cv.idx, &cv.c, &cv.s, cv.cseq, cv.sseq, TRACE_ACK, NULL, 0);
+	s = only_session(t);
+	ck_diag(s, TRACE_D_GAP);
+	ck_assert_uint_eq(s->st[ALG_SERVER].gap_bytes, 51);
+	trace_free(t);
+}
+END_TEST
+
 /* 425 after a transfer command with no PORT/PASV: the client's mistake. */
 START_TEST(test_no_port_pasv)
 {
@@ -1508,6 +1527,7 @@ trace_suite(void)
 	tcase_add_test(f, test_nat_no_pair);
 	tcase_add_test(f, test_nat_other_ended);
 	tcase_add_test(f, test_orphan);
+	tcase_add_test(f, test_acked_not_seen);
 	tcase_add_test(f, test_no_port_pasv);
 	suite_add_tcase(s, f);
 
