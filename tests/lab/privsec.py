@@ -9,7 +9,8 @@ hold, a control socket that is root's (or control-group's) and never stalls the 
    build/tests/seccomp-exec with libseccomp).  It must start, hold CAP_NET_ADMIN only,
    and work: an active-mode download through the default-drop router needs the
    pinhole it adds to nftables; a passive one through a relay mapping runs the
-   splice relay; the inline engine binds its NFQUEUE queue and ctnetlink.  (The
+   splice relay; the inline engine binds its NFQUEUE queue and ctnetlink; killed,
+   its table is removed by `ftpalgd --cleanup` (the unit's ExecStopPost=).  (The
    unit's User=ftpalg is played by nobody here: the test makes no users.)
    While it runs: many idle control-socket clients and a slow one; an FTP session
    through the daemon must get its NOOP answered within 2 s (liveness, not speed),
@@ -25,7 +26,7 @@ Writes build/results/privsec.txt.
 """
 import json
 import os
-import re
+import signal
 import socket
 import stat
 import subprocess
@@ -296,8 +297,19 @@ def main():
               ok and "inline engine on NFQUEUE queue 7" in log and
               "running as nobody (uid 65534, started unprivileged)" in log,
               (lab.daemon.error or "") + log[-600:])
-        clean, detail = lab.daemon.stop()
-        check("unit-like inline: stops cleanly, table removed", clean, detail)
+        # killed (-9): the unit's ExecStopPost=ftpalgd --cleanup, with the same
+        # credentials and filter, removes the table left behind
+        if lab.daemon.alive():
+            os.killpg(lab.daemon.proc.pid, signal.SIGKILL)
+            lab.daemon.proc.wait(timeout=5)
+        lab.procs.pop("ftpalgd", None)
+        lab.daemon.proc = None
+        before, _ = lab.nft_tables()
+        r = lab.run("r", setpriv + seccomp + [L.DAEMON, "--cleanup", "-f", lab.daemon.conf],
+                    timeout=10, check=False)
+        after, _ = lab.nft_tables()
+        check("unit-like: --cleanup (ExecStopPost=) removes a killed daemon's table",
+              "ftpalg" in before and r.ok and "ftpalg" not in after, r.why())
 
         # ---- 2. root with user = nobody, control-group = adm
         ok = start_wrapped(lab, [], "user = nobody\ncontrol-group = adm\n", lab.tmp)
