@@ -41,6 +41,7 @@ struct sig_source {
 	struct ev_handler h;
 	int fd;
 	volatile int stop;
+	int reload;
 };
 
 static struct ftpalg_config cfg;
@@ -78,7 +79,7 @@ sig_event(struct ev_handler *h, uint32_t events)
 			s->stop = 1;
 			break;
 		case SIGHUP:
-			reload_run(&reload_ctx);
+			s->reload = 1;	/* after this batch of events: nothing of it in flight */
 			break;
 		case SIGUSR1:
 			log_info("%u sessions, %u pinholes", proxy_nsessions(proxy),
@@ -362,6 +363,10 @@ main(int argc, char **argv)
 			struct ev_handler *h = evs[i].data.ptr;
 
 			h->fn(h, evs[i].events);
+		}
+		if (sigs.reload) {
+			sigs.reload = 0;
+			reload_run(&reload_ctx);
 		}
 		now = ev_now_ms();
 		if (now - last_tick >= 1000) {

@@ -38,6 +38,7 @@ enum reload_when {
 #define RELOAD_A_RELAY		0x10u	/* relay limits */
 #define RELOAD_A_LOG		0x20u	/* log-level */
 #define RELOAD_A_SESSIONS	0x40u	/* policies and session limits (new sessions) */
+#define RELOAD_A_PUBLIC		0x80u	/* public-address, public-interface: re-bind public:PORT */
 
 /* What was fixed when ftpalgd started and bounds what a reload may ask. */
 struct reload_caps {

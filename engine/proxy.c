@@ -1219,6 +1219,8 @@ px_set_tproxy(struct px_listener *l, bool on)
 	l->tproxy = on;
 }
 
+static void px_reload_public(struct proxy *px);
+
 /* The public:PORT mappings become next's: kept ones updated in place. */
 static void
 px_reload_pubmaps(struct proxy *px, const struct proxy_listeners *next)
@@ -1301,14 +1303,42 @@ proxy_reload_commit(struct proxy *px, const struct proxy_listeners *next,
 		}
 		lp = &l->next;
 	}
-	/* Policies and limits for sessions accepted from now on; the public
-	 * address settings are fixed at start (reload.c refuses changes). */
+	/* Policies and limits for sessions accepted from now on. */
 	{
-		struct proxy_params keep = px->p;
+		bool pub_changed = strcmp(px->p.public_iif, p->public_iif) != 0 ||
+		    px->p.n_public_addr != p->n_public_addr;
 
+		for (unsigned i = 0; i < p->n_public_addr && i < 2 && !pub_changed; i++)
+			pub_changed = !px_sa_same(&px->p.public_addr[i], &p->public_addr[i]);
 		px->p = *p;
-		memcpy(px->p.public_iif, keep.public_iif, sizeof(keep.public_iif));
-		memcpy(px->p.public_addr, keep.public_addr, sizeof(keep.public_addr));
-		px->p.n_public_addr = keep.n_public_addr;
+		if (pub_changed)
+			px_reload_public(px);
 	}
+}
+
+/*
+ * public-address or public-interface changed: as if the address had
+ * changed on the WAN (px_public_changed): the public:PORT listeners are
+ * bound on the new address, live sessions announce it from then on.
+ */
+static void
+px_reload_public(struct proxy *px)
+{
+	static const struct alg_endpoint none;
+	char a[ALG_EP_STRLEN];
+
+	ifaddr_close(px->ifw);	/* the daemon reloads between epoll batches */
+	px->ifw = NULL;
+	for (int f = 0; f < 2; f++)
+		if (px->pub[f].family != ALG_AF_NONE)
+			px_public_changed(px, f == 0 ? AF_INET : AF_INET6, &none);
+	if (proxy_public_start(px) < 0)
+		elog_warn("reload: cannot follow the public interface %s", px->p.public_iif);
+	else if (px->p.public_iif[0] != '\0')
+		elog_info("reload: public address followed on %s from now on", px->p.public_iif);
+	else
+		for (int f = 0; f < 2; f++)
+			if (px->pub[f].family != ALG_AF_NONE)
+				elog_info("reload: public address %s from now on",
+				    alg_ep_str(&px->pub[f], a, sizeof(a)));
 }

@@ -90,9 +90,9 @@ struct proxy_listeners {
  * -1 with a reason in why if one cannot be opened, and then nothing
  * changed.  proxy_reload_commit() then closes the sockets next drops (their
  * live sessions go on), updates kept ones in place (server, relay, tproxy)
- * and takes p for the sessions accepted from then on (p's public address
- * settings are ignored: they are fixed at start).  proxy_reload_abort()
- * undoes a prepare instead.
+ * and takes p for the sessions accepted from then on; a new public address
+ * (or interface) is taken as if the WAN address had changed.  Call it
+ * between epoll batches.  proxy_reload_abort() undoes a prepare instead.
  */
 int proxy_reload_prepare(struct proxy *px, const struct proxy_listeners *next, char *why,
     size_t whylen);

@@ -16,11 +16,13 @@ WAN vsftpd:
   * reload 2: a new mapping B (192.168.1.1:2102, pinholes); a download through it;
   * reload 3: mapping A removed; new connections to it are refused while T2,
     which came in through it, goes on;
+  * reload 4: public-address moves (192.168.1.1 -> .254): the public:2103 mapping's
+    listener moves with it, a download through the new address works;
   * every transfer completes with the right sha256; `ftpalg status` shows the
     reload count and the time of the last reload.
 
 Writes build/results/reload.txt ("passed=N failed=M") and build/results/reload.log
-(the daemon's log lines around the reloads).  Needs root; about 40 s.
+(the daemon's log lines around the reloads).  Needs root; about 25 s.
 """
 import json
 import os
@@ -41,6 +43,11 @@ OUT = os.path.join(L.REPO, "build", "results")
 SRV = L.SERVERS["vsftpd"]["4"]
 MAP_A = "mapping = %s:2101 -> %s:21 relay\n" % (L.RLAN4, SRV)
 MAP_B = "mapping = %s:2102 -> %s:21\n" % (L.RLAN4, SRV)
+# A mapping on the router's "public" address (here: its LAN side), which reload 4 moves.
+PUB2 = "192.168.1.254"
+MAP_P = "mapping = public:2103 -> %s:21 relay\n" % SRV
+PUB_1 = "public-address = %s\n" % L.RLAN4
+PUB_2 = "public-address = %s\n" % PUB2
 RATE = "3M"          # 64 MiB at 3 MiB/s: ~21 s, across every reload
 
 # The ftplib session that sends PORT before reload 1 and RETR after it.
@@ -199,12 +206,12 @@ def main():
         m = re.search(r"table inet ftpalg \{ # handle (\d+)", r.out)
         return m.group(1) if m else None
 
-    def connect_refused(port):
+    def connect_refused(port, addr=L.RLAN4):
         probe = ("import socket,sys\ns=socket.socket();s.settimeout(3)\n"
                  "try:\n s.connect((sys.argv[1],int(sys.argv[2])));print('connected')\n"
                  "except ConnectionRefusedError:\n print('refused')\n"
                  "except OSError as e:\n print('error',e)\n")
-        r = lab.run("c", [L.PY, "-c", probe, L.RLAN4, str(port)], timeout=10, check=False)
+        r = lab.run("c", [L.PY, "-c", probe, addr, str(port)], timeout=10, check=False)
         return r.out.strip()
 
     def auth_tls():
@@ -227,7 +234,8 @@ def main():
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
         notify.setblocking(False)
-        lab.daemon = NotifyDaemon(lab, notify_path, extra_conf=MAP_A)
+        lab.run("r", ["ip", "addr", "add", PUB2 + "/24", "dev", lab.if_rl])
+        lab.daemon = NotifyDaemon(lab, notify_path, extra_conf=MAP_A + MAP_P + PUB_1)
         if not check("ftpalgd starts with mapping A", lab.daemon.start(),
                      lab.daemon.error or ""):
             raise L.LabError("no daemon")
@@ -264,7 +272,7 @@ def main():
 
         # Reload 1: policy and one more control port.
         policy = "pasv-policy = relaxed\ntls = refuse\nmax-sessions-per-client = 32\n"
-        conf(MAP_A, policy, "control-ports = 21, 2021\n")
+        conf(MAP_A, MAP_P, PUB_1, policy, "control-ports = 21, 2021\n")
         text = reload_and_wait("reload 1: policy, control-ports")
         check("reload 1 applied", re.search(r"reload #1 .*applied", text), text)
         check("reload 1: the log says new policy values apply to new sessions",
@@ -315,7 +323,7 @@ def main():
               table_handle() == handle0 and running(t1, t2), table_handle())
 
         # Reload 2: a new mapping B.
-        conf(MAP_A, MAP_B, policy, "control-ports = 21, 2021\n")
+        conf(MAP_A, MAP_B, MAP_P, PUB_1, policy, "control-ports = 21, 2021\n")
         text = reload_and_wait("reload 2: new mapping B")
         check("reload 2 applied, mapping B listed",
               re.search(r"reload #2 .*applied", text) and "+%s:2102" % L.RLAN4 in text, text)
@@ -330,7 +338,7 @@ def main():
 
         # Reload 3: mapping A removed while T2, which came in through it, runs.
         t2_alive = running(t2)
-        conf(MAP_B, policy, "control-ports = 21, 2021\n")
+        conf(MAP_B, MAP_P, PUB_1, policy, "control-ports = 21, 2021\n")
         text = reload_and_wait("reload 3: mapping A removed")
         check("reload 3 applied, mapping A removed",
               re.search(r"reload #3 .*applied", text) and "-%s:2101" % L.RLAN4 in text, text)
@@ -340,6 +348,25 @@ def main():
         res = connect_refused(2101)
         check("reload 3: a new connection to mapping A is refused", res == "refused", res)
         check("reload 3: mapping B still serves", connect_refused(2102) == "connected")
+
+        # Reload 4: the public address moves; the public:PORT mapping follows it.
+        check("before reload 4: public:2103 on %s" % L.RLAN4, connect_refused(2103) == "connected")
+        conf(MAP_B, MAP_P, PUB_2, policy, "control-ports = 21, 2021\n")
+        text = reload_and_wait("reload 4: public-address moved")
+        check("reload 4 applied, the new public address logged",
+              re.search(r"reload #4 .*applied: changed public-address", text) and
+              "public address %s from now on" % PUB2 in text, text)
+        check("reload 4: public:2103 moved (old address refused, new one accepts)",
+              connect_refused(2103) == "refused" and
+              connect_refused(2103, PUB2) == "connected", (connect_refused(2103),
+                                                           connect_refused(2103, PUB2)))
+        out4 = os.path.join(lab.cli, "p.bin")
+        rp = lab.run("c", curl("ftp://%s:2103/f1m.bin" % PUB2, out4, max_time=20),
+                     timeout=30, check=False)
+        check("reload 4: a download through the moved public mapping, sha256 ok",
+              rp.ok and os.path.exists(out4) and L.sha256(out4) == lab.hashes["f1m.bin"],
+              rp.why())
+        check("reload 4: the long transfers go on", running(t1, t2))
 
         rc1, _, e1 = finish(t1, 60)
         check("T1 (active, across 3 reloads) completes, sha256 ok",
@@ -355,12 +382,12 @@ def main():
                 re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", st.get("last_reload", ""))
         except (TypeError, ValueError):
             pass
-        check("status: 3 reloads, 2 refused, the time of the last one",
-              st.get("reloads") == 3 and st.get("reloads_refused") == 2 and ok_time and
+        check("status: 4 reloads, 2 refused, the time of the last one",
+              st.get("reloads") == 4 and st.get("reloads_refused") == 2 and ok_time and
               st.get("last_reload_ok") is True, st)
         human = cli("status", as_json=False)
         check("status: the human output shows the reloads",
-              re.search(r"reloads:\s+3\b.*last", human), human[-500:])
+              re.search(r"reloads:\s+4\b.*last", human), human[-500:])
         check("no session left after the transfers", cli("sessions").get("sessions") == [])
         clean, detail = lab.daemon.stop()
         check("ftpalgd stops cleanly", clean, detail)
@@ -368,9 +395,9 @@ def main():
         msgs = notified
         firsts = [m.split("\n")[0] for m in msgs]
         pairs = " ".join(firsts)
-        check("sd_notify: READY=1, then RELOADING=1 ... READY=1 for each of the 5 reloads, "
+        check("sd_notify: READY=1, then RELOADING=1 ... READY=1 for each of the 6 reloads, "
               "STOPPING=1", firsts[:1] == ["READY=1"] and firsts[-1:] == ["STOPPING=1"] and
-              pairs.count("RELOADING=1 READY=1") == 5 and firsts.count("RELOADING=1") == 5 and
+              pairs.count("RELOADING=1 READY=1") == 6 and firsts.count("RELOADING=1") == 6 and
               all("MONOTONIC_USEC=" in m for m in msgs if m.startswith("RELOADING=1")), msgs)
     except L.LabError as e:
         check("lab", False, str(e))

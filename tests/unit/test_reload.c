@@ -141,7 +141,7 @@ START_TEST(classes_of_keys)
 	static const char *restart[] = { "user", "nft-table", "engine", "pinhole-mark",
 	    "queue-num", "control-socket", "pidfile" };
 	static const char *live[] = { "listen", "mapping", "intercept-interface",
-	    "control-ports", "data-ports", "log-level" };
+	    "control-ports", "data-ports", "log-level", "public-address", "public-interface" };
 	static const char *next[] = { "pasv-policy", "tls", "max-sessions",
 	    "max-sessions-per-client", "pinhole-timeout", "idle-timeout", "max-relays" };
 
@@ -373,9 +373,33 @@ START_TEST(fields_map_to_their_keys)
 	ck_assert_int_eq(reload_plan(&a, &b, &caps, &p), 0);	/* covered by that key */
 	ck_assert_str_eq(p.changed, "pinhole-timeout");
 	b = a;
-	memset((char *)&b.public_iif + sizeof(b.public_iif) - 1, 'x', 1);
+	b.user[0] = 'x';
 	ck_assert_int_eq(reload_plan(&a, &b, &caps, &p), -1);	/* restart key */
-	ck_assert_msg(strstr(p.restart, "public-interface") != NULL, "%s", p.restart);
+	ck_assert_msg(strstr(p.restart, "user (") != NULL, "%s", p.restart);
+	b = a;
+	b.public_iif[0] = 'x';
+	ck_assert_int_eq(reload_plan(&a, &b, &caps, &p), 0);
+	ck_assert_uint_eq(p.apply, RELOAD_A_PUBLIC);
+}
+END_TEST
+
+START_TEST(public_address_is_live)
+{
+	struct ftpalg_config a, b;
+	struct reload_plan p;
+
+	conf_plus("mapping = public:2103 -> 203.0.113.2:21 relay\npublic-address = 192.168.1.1\n",
+	    &a);
+	conf_plus("mapping = public:2103 -> 203.0.113.2:21 relay\npublic-address = 192.168.1.254\n",
+	    &b);
+	ck_assert_int_eq(reload_plan(&a, &b, &caps, &p), 0);
+	ck_assert_str_eq(p.changed, "public-address");
+	ck_assert_uint_eq(p.apply, RELOAD_A_PUBLIC);
+	conf_plus("mapping = public:2103 -> 203.0.113.2:21 relay\npublic-interface = ppp0\n", &b);
+	ck_assert_int_eq(reload_plan(&a, &b, &caps, &p), 0);
+	ck_assert_uint_eq(p.apply, RELOAD_A_PUBLIC);
+	ck_assert(has_word(p.changed, "public-address") && has_word(p.changed,
+	    "public-interface"));
 }
 END_TEST
 
@@ -529,6 +553,7 @@ reload_suite(void)
 	tcase_add_test(t, pool_within_the_table);
 	tcase_add_test(t, no_table_no_new_pinhole_users);
 	tcase_add_test(t, fields_map_to_their_keys);
+	tcase_add_test(t, public_address_is_live);
 	tcase_add_test(t, log_level_is_live);
 	suite_add_tcase(s, t);
 	t = tcase_create("read");
