@@ -13,6 +13,7 @@ WAN vsftpd:
     control port (the intercept chain is updated, the table is not recreated);
   * a broken file and a file changing nft-table and user are refused: one log line
     naming the file and line / the keys, `ftpalgd -n` says the same, nothing drops;
+    a mapping on a port another program holds fails the reload, which is undone;
   * reload 2: a new mapping B (192.168.1.1:2102, pinholes); a download through it;
   * reload 3: mapping A removed; new connections to it are refused while T2,
     which came in through it, goes on;
@@ -322,6 +323,27 @@ def main():
         check("restart-only keys: the table is still inet ftpalg, transfers go on",
               table_handle() == handle0 and running(t1, t2), table_handle())
 
+        # A mapping on a port something else holds: the reload fails whole, undone.
+        hog = subprocess.Popen(["ip", "netns", "exec", lab.ns["r"], L.PY, "-c",
+                                "import socket,time\ns=socket.socket()\n"
+                                "s.bind(('%s',2104));s.listen(1);print('up',flush=True)\n"
+                                "time.sleep(60)" % L.RLAN4],
+                               stdout=subprocess.PIPE, start_new_session=True)
+        procs.append(hog)
+        lab.children.add(hog)
+        hog.stdout.readline()
+        conf(MAP_A, MAP_B, "mapping = %s:2104 -> %s:21\n" % (L.RLAN4, SRV), MAP_P, PUB_1,
+             policy, "control-ports = 21, 2021\n")
+        text = reload_and_wait("a port held by another program")
+        failed_l = [l for l in text.splitlines() if "reload failed" in l]
+        check("port taken: the reload fails with the reason, undone (B not opened)",
+              len(failed_l) == 1 and "listen on %s:2104" % L.RLAN4 in failed_l[0] and
+              "running configuration stays" in failed_l[0] and
+              connect_refused(2102) == "refused" and connect_refused(2101) == "connected",
+              text)
+        lab._kill(hog)
+        lab.children.discard(hog)
+
         # Reload 2: a new mapping B.
         conf(MAP_A, MAP_B, MAP_P, PUB_1, policy, "control-ports = 21, 2021\n")
         text = reload_and_wait("reload 2: new mapping B")
@@ -382,8 +404,8 @@ def main():
                 re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", st.get("last_reload", ""))
         except (TypeError, ValueError):
             pass
-        check("status: 4 reloads, 2 refused, the time of the last one",
-              st.get("reloads") == 4 and st.get("reloads_refused") == 2 and ok_time and
+        check("status: 4 reloads, 3 refused, the time of the last one",
+              st.get("reloads") == 4 and st.get("reloads_refused") == 3 and ok_time and
               st.get("last_reload_ok") is True, st)
         human = cli("status", as_json=False)
         check("status: the human output shows the reloads",
@@ -395,9 +417,9 @@ def main():
         msgs = notified
         firsts = [m.split("\n")[0] for m in msgs]
         pairs = " ".join(firsts)
-        check("sd_notify: READY=1, then RELOADING=1 ... READY=1 for each of the 6 reloads, "
+        check("sd_notify: READY=1, then RELOADING=1 ... READY=1 for each of the 7 reloads, "
               "STOPPING=1", firsts[:1] == ["READY=1"] and firsts[-1:] == ["STOPPING=1"] and
-              pairs.count("RELOADING=1 READY=1") == 6 and firsts.count("RELOADING=1") == 6 and
+              pairs.count("RELOADING=1 READY=1") == 7 and firsts.count("RELOADING=1") == 7 and
               all("MONOTONIC_USEC=" in m for m in msgs if m.startswith("RELOADING=1")), msgs)
     except L.LabError as e:
         check("lab", False, str(e))
