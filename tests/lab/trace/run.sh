@@ -22,7 +22,8 @@
 # (client 192.168.1.2:P seen by the server as 203.0.113.1:Q, with
 # masquerade's random source ports in the active-mode case) and diagnose
 # across them: the PORT still naming the inside address, the data SYN seen
-# on one side only.  The terminal report must say the same as the JSON, and
+# on one side only, or crossing the router and dropped beyond it (by the
+# server's own firewall).  The terminal report must say the same as the JSON, and
 # the HTML report must show the two views side by side.
 #
 # Traffic stays inside the namespaces.  Everything is torn down on exit, also
@@ -297,6 +298,24 @@ check drop-any sessions=2 code=data-unanswered
 checkn drop-any-pair drop-any paired=1 nat=192.168.1.2/203.0.113.1 code=nat-data-dropped
 checkn drop-pair "drop-rl drop-rw" paired=1 code=nat-data-dropped code=data-unanswered \
     nocode=nat-port-inside-address
+
+echo "== passive data SYN dropped beyond the router (the server's own firewall)"
+rules "iifname \"$IF_L\" accept"
+ins nft -f - <<NFT || bad "server firewall not set"
+table inet srvfw {
+  chain input { type filter hook input priority filter; policy accept;
+    tcp dport 50100-50199 drop; }
+}
+NFT
+capture beyond-rl "$NS_R" "$IF_L" && capture beyond-rw "$NS_R" "$IF_W" ||
+    bad "tcpdump did not start"
+ftpcli PASV list && bad "passive session worked through the server's drop" ||
+    ok "passive session failed as it should (server drops the data SYN)"
+stop_captures
+ins nft delete table inet srvfw
+# the SYN crossed the router: not the router's fault, say so
+checkn beyond-pair "beyond-rl beyond-rw" paired=1 code=nat-data-unanswered-beyond \
+    nocode=nat-data-dropped
 
 echo "== passive data SYN rejected with a TCP reset"
 rules "iifname \"$IF_L\" tcp dport 21 accept
