@@ -160,7 +160,7 @@ nat_diag_ann(const struct trace_ctx *tc, struct trace_session *cs, const struct 
 		alg_ep_str(&q->ep, ep, sizeof(ep));
 		alg_addr_fmt(&cs->client, in, sizeof(in));
 		alg_addr_fmt(&ss->client, out, sizeof(out));
-		trace_diag(cs, TRACE_D_NAT_PORT_INSIDE, TRACE_SEV_ERROR, q->ts_us,
+		trace_diag(cs, TRACE_D_NAT_PORT_INSIDE, TRACE_SEV_ERROR, p->ts_us,
 		    "Run ftpalgd on the NAT router (or attach the kernel FTP helper: ct "
 		    "helper set \"ftp\" for tcp dport 21) so that PORT/EPRT are rewritten "
 		    "and the server's data connection is let in; or use passive mode "
@@ -217,7 +217,7 @@ nat_diag_ann(const struct trace_ctx *tc, struct trace_session *cs, const struct 
 	if (!nat_syn_seen(other) && (int64_t)origin->conn->syn_us + off > (int64_t)xt->last_us)
 		return;		/* the other capture had ended */
 	if (!nat_syn_seen(other)) {
-		trace_diag(cs, TRACE_D_NAT_DROPPED, TRACE_SEV_ERROR, origin->conn->syn_us,
+		trace_diag(cs, TRACE_D_NAT_DROPPED, TRACE_SEV_ERROR, p->ts_us,
 		    p->active ?
 		    "The router has no pinhole for the server's connection: run ftpalgd "
 		    "on it (or attach the kernel FTP helper) so that PORT/EPRT are "
@@ -238,7 +238,7 @@ nat_diag_ann(const struct trace_ctx *tc, struct trace_session *cs, const struct 
 		char c2[2 * ALG_EP_STRLEN + 8];
 
 		nat_conn_str(other, c2, sizeof(c2));
-		trace_diag(cs, TRACE_D_NAT_BEYOND, TRACE_SEV_ERROR, other->conn->syn_us,
+		trace_diag(cs, TRACE_D_NAT_BEYOND, TRACE_SEV_ERROR, p->ts_us,
 		    p->active ?
 		    "Not this router: the client (or a firewall on it) does not accept the "
 		    "server's connection. Check the client's own firewall, or use passive "
