@@ -38,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import lab as L                                    # noqa: E402
+import privsec as P                                # noqa: E402  (the unit's confinement)
 
 CLI = os.path.join(L.REPO, "build", "ftpalg")
 OUT = os.path.join(L.REPO, "build", "results")
@@ -421,6 +422,46 @@ def main():
               "STOPPING=1", firsts[:1] == ["READY=1"] and firsts[-1:] == ["STOPPING=1"] and
               pairs.count("RELOADING=1 READY=1") == 7 and firsts.count("RELOADING=1") == 7 and
               all("MONOTONIC_USEC=" in m for m in msgs if m.startswith("RELOADING=1")), msgs)
+
+        # As the systemd unit runs it: unprivileged (nobody), CAP_NET_ADMIN only,
+        # no_new_privs, the unit's seccomp filter (privsec.py's wrapping): a reload
+        # still opens a mapping and replaces the intercept chain.
+        settings = P.unit_settings(P.UNIT)
+        allow, errnum, fams = P.unit_filter(settings)
+        flt = os.path.join(lab.tmp, "syscalls.txt")
+        with open(flt, "w") as f:
+            f.write("\n".join(sorted(allow)) + "\n")
+        rundir = os.path.join(lab.tmp, "run")
+        os.makedirs(rundir)
+        os.chown(rundir, 65534, 65534)
+        setpriv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                   "--bounding-set=" + P.caps_arg(settings, "CapabilityBoundingSet"),
+                   "--inh-caps=" + P.caps_arg(settings, "AmbientCapabilities"),
+                   "--ambient-caps=" + P.caps_arg(settings, "AmbientCapabilities"),
+                   "--no-new-privs"]
+        seccomp = [P.SECCOMP_EXEC, "-e", str(errnum)] + \
+            sum([["-f", str(x)] for x in fams], []) + [flt, "--"]
+        ok = P.start_wrapped(lab, setpriv + seccomp, "control-group = nogroup\n", rundir)
+        check("unit-like: ftpalgd starts as nobody under the unit's filter", ok,
+              (lab.daemon.error or "") + lab.daemon.log_text()[-400:])
+        if ok:
+            conf("control-group = nogroup\n", MAP_B, "pasv-policy = relaxed\n",
+                 "control-ports = 21, 2021\n")
+            text = reload_and_wait("unit-like: a mapping, control ports, a policy")
+            check("unit-like: reload applied (mapping opened, intercept chain replaced)",
+                  re.search(r"reload #1 .*applied", text) and
+                  "intercept chain replaced" in text and "2102" in text, text)
+            r = lab.run("r", ["nft", "list", "chain", "inet", "ftpalg", "intercept"],
+                        check=False)
+            check("unit-like: the chain has the new port", "tcp dport 2021 redirect" in r.out,
+                  r.out)
+            out5 = os.path.join(lab.cli, "u.bin")
+            ru = lab.run("c", curl("ftp://%s:2102/f1m.bin" % L.RLAN4, out5, max_time=20),
+                         timeout=30, check=False)
+            check("unit-like: a download through the mapping the reload added, sha256 ok",
+                  ru.ok and L.sha256(out5) == lab.hashes["f1m.bin"], ru.why())
+            clean, detail = lab.daemon.stop()
+            check("unit-like: ftpalgd stops cleanly", clean, detail)
     except L.LabError as e:
         check("lab", False, str(e))
     finally:

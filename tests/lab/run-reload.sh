@@ -19,6 +19,10 @@ for t in ip nft conntrack ss vsftpd curl; do
 	command -v "$t" >/dev/null 2>&1 || fail "$t missing: run scripts/install-deps.sh"
 done
 [ -x build/ftpalgd ] && [ -x build/ftpalg ] || fail "build/ftpalgd or build/ftpalg missing: run make"
+[ -x build/tests/seccomp-exec ] || fail "build/tests/seccomp-exec missing: make build/tests/seccomp-exec"
+for t in setpriv systemd-analyze; do
+	command -v "$t" >/dev/null 2>&1 || fail "$t missing: run scripts/install-deps.sh"
+done
 
 # Bounded in time whatever happens inside (the lab tears down on SIGTERM).
 exec timeout --kill-after=30 300 /usr/bin/python3 tests/lab/reload.py "$@"
