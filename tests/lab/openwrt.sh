@@ -21,7 +21,11 @@
 # netifd (the WAN device lookup), fw4 (the include at work), the package
 # build in a real OpenWrt SDK (cross compiler, musl, ipk).
 #
-# Writes build/results/openwrt.txt ("passed=N failed=M").  Needs no root.
+# As root, the command start_service hands procd runs a real ftpalgd in a
+# network namespace of the test's own, and reload_service makes it re-read
+# its file (SIGHUP) without a restart.
+# Writes build/results/openwrt.txt ("passed=N failed=M").  Root only for that
+# last part.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
@@ -40,7 +44,15 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok   - $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
 tmp=$(mktemp -d /tmp/ftpalg-owrt.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+dpid="" ns=""
+cleanup() {
+	# the real daemon and its namespace (below), also when the test fails
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null && sleep 0.5
+	[ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 finish() {
 	echo "openwrt: passed=$passed failed=$failed"
 	echo "passed=$passed failed=$failed" >"$RESULTS/openwrt.txt"
@@ -338,7 +350,7 @@ procd_run() { # UCI-FILE-CONTENT-IN-$CONF/ftpalgd; FUNCTION
 	procd_open_instance() { echo "open_instance"; }
 	procd_set_param() { echo "set_param \$*"; }
 	procd_close_instance() { echo "close_instance"; }
-	procd_send_signal() { echo "send_signal \$*"; }
+	procd_send_signal() { echo "send_signal \$*"; [ -z "\${HUP_PID:-}" ] || kill -HUP "\$HUP_PID"; }
 	procd_add_reload_trigger() { echo "reload_trigger \$*"; }
 	procd_add_interface_trigger() { echo "interface_trigger \$*"; }
 	start() { echo "start"; }
@@ -378,6 +390,61 @@ case "$p" in *open_instance*) bad "start_service when disabled: $p" ;;
 *) bad "start_service disabled: $p" ;; esac
 p=$(procd_run reload_service)
 case "$p" in *stop*"rc=0"*) ok "reload_service: enabled=0 stops it" ;; *) bad "reload_service disabled: $p" ;; esac
+
+# ---------------------------------------------------------------- init + a real ftpalgd
+# The command start_service gives procd runs for real (in a network namespace
+# of its own); reload_service, with procd's signal standing in as kill -HUP,
+# makes it re-read the translated file: its reload count goes up, its pid
+# stays; a file ftpalgd -n refuses is never signalled.
+if [ "$(id -u)" != 0 ]; then
+	echo "openwrt: SKIPPED the init against a real ftpalgd: needs root (network namespace, nftables)"
+else
+	ns=ftpalg-owrt-$$
+	dpid=""
+	cat >"$CONF/ftpalgd" <<-EOF
+	config ftpalgd 'main'
+		option enabled '1'
+		list listen '2121'
+		option control_socket '$tmp/run/ftpalgd.sock'
+		option pidfile '$tmp/run/ftpalgd.pid'
+	EOF
+	mkdir -p "$tmp/run"
+	cmd=$(procd_run start_service | sed -n 's/^set_param command //p')
+	if ip netns add "$ns" 2>/dev/null && ip netns exec "$ns" ip link set lo up; then
+		# shellcheck disable=SC2086  # the argv procd would run
+		ip netns exec "$ns" $cmd >"$tmp/daemon.log" 2>&1 &
+		for _ in $(seq 50); do [ -S "$tmp/run/ftpalgd.sock" ] && break; sleep 0.1; done
+		dpid=$(cat "$tmp/run/ftpalgd.pid" 2>/dev/null)
+	fi
+	st() { build/ftpalg -s "$tmp/run/ftpalgd.sock" --json status 2>/dev/null |
+		/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["pid"], d.get("reloads"), d.get("reloads_refused"))' 2>/dev/null; }
+	s0=$(st)
+	case "$s0" in "$dpid 0 0") ok "start_service's command runs ftpalgd (pid $dpid, no reload yet)" ;;
+	*) bad "start_service's command \"$cmd\": status \"$s0\": $(cat "$tmp/daemon.log")" ;; esac
+	printf "\toption max_sessions '100'\n" >>"$CONF/ftpalgd"
+	p=$(HUP_PID=$dpid procd_run reload_service)
+	sleep 0.5
+	s1=$(st)
+	if [ "$s1" = "$dpid 1 0" ] && grep -q 'SIGHUP: reloading' "$tmp/daemon.log" &&
+	    grep -qx 'max-sessions = 100' "$tmp/var-etc/ftpalgd.conf"; then
+		ok "reload_service: the running ftpalgd re-read the new file (pid $dpid kept, 1 reload)"
+	else
+		bad "reload_service: $p; status \"$s1\"; $(tail -n 3 "$tmp/daemon.log")"
+	fi
+	printf "\toption pinhole_timeout 'soon'\n" >>"$CONF/ftpalgd"
+	p=$(HUP_PID=$dpid procd_run reload_service)
+	sleep 0.3
+	s2=$(st)
+	case "$p:$s2" in
+	*send_signal*) bad "reload_service signalled a file ftpalgd -n refuses" ;;
+	*"rc=1:$dpid 1 0") ok "reload_service: a bad file is refused before the daemon, which runs on unchanged" ;;
+	*) bad "reload_service with a bad file: $p; status \"$s2\"" ;;
+	esac
+	[ -n "$dpid" ] && kill "$dpid" 2>/dev/null
+	for _ in $(seq 50); do [ -n "$dpid" ] && kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+	ip netns del "$ns" 2>/dev/null
+	dpid="" ns=""
+fi
 
 # ---------------------------------------------------------------- uci-defaults
 mkdir -p "$tmp/bin" "$tmp/fw"
