@@ -332,6 +332,27 @@ m_limit(struct m_set *m, const struct json_doc *d, const struct json_val *status
 		m_add(m, name, "gauge", help, "", v);
 }
 
+/* The reloads (SIGHUP) the status reply counts, when it does. */
+static void
+m_status_reloads(struct m_set *m, const struct json_doc *d, const struct json_val *st)
+{
+	double v;
+	int ok;
+
+	if (!isnan(v = json_get_num(d, st, "reloads", NAN)))
+		m_add(m, "ftpalg_reloads_total", "counter", "Configuration reloads done (SIGHUP, "
+		    "systemctl reload, procd reload)", "", v);
+	if (!isnan(v = json_get_num(d, st, "reloads_refused", NAN)))
+		m_add(m, "ftpalg_reloads_refused_total", "counter", "Reloads refused: the new file "
+		    "did not pass the check, the running configuration stayed", "", v);
+	if (!isnan(v = json_get_num(d, st, "last_reload_unix", NAN)))
+		m_add(m, "ftpalg_last_reload_timestamp_seconds", "gauge", "When the last reload "
+		    "was tried (Unix time)", "", v);
+	if ((ok = json_get_bool(d, st, "last_reload_ok")) >= 0)
+		m_add(m, "ftpalg_last_reload_success", "gauge", "1 if the last reload was "
+		    "applied, 0 if it was refused", "", ok);
+}
+
 static void
 m_print_value(FILE *out, double v)
 {
@@ -376,6 +397,7 @@ metrics_render(const struct metrics_input *in, FILE *out, char *err, size_t errl
 		if (!isnan(json_get_num(&sd, st, "mappings", NAN)))
 			m_add(m, "ftpalg_mappings", "gauge", "Inbound mappings configured", "",
 			    json_get_num(&sd, st, "mappings", 0));
+		m_status_reloads(m, &sd, st);
 	}
 	m_limit(m, &sd, st, "max_sessions", in->lim.max_sessions, "ftpalg_sessions_limit",
 	    "max-sessions: control sessions ftpalgd accepts at once");

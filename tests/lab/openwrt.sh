@@ -431,6 +431,13 @@ else
 	else
 		bad "reload_service: $p; status \"$s1\"; $(tail -n 3 "$tmp/daemon.log")"
 	fi
+	mt=$(build/ftpalg -s "$tmp/run/ftpalgd.sock" metrics -f "$tmp/var-etc/ftpalgd.conf" 2>&1)
+	if echo "$mt" | grep -qx 'ftpalg_reloads_total 1' && echo "$mt" | grep -qx 'ftpalg_last_reload_success 1' &&
+	    echo "$mt" | grep -qx 'ftpalg_sessions_limit 100'; then
+		ok "ftpalg metrics: 1 reload, applied; the new max-sessions 100"
+	else
+		bad "ftpalg metrics after the reload: $(echo "$mt" | grep -E 'reload|limit')"
+	fi
 	printf "\toption pinhole_timeout 'soon'\n" >>"$CONF/ftpalgd"
 	p=$(HUP_PID=$dpid procd_run reload_service)
 	sleep 0.3

@@ -15,7 +15,10 @@
 
 static const char status_json[] = "{\"version\":\"0.1.0\",\"pid\":42,\"uptime_s\":3725,"
     "\"mode\":\"redirect\",\"listen\":[\"[::]:2121\",\"0.0.0.0:2122\"],\"mappings\":1,"
-    "\"sessions\":2,\"pinholes\":1,\"nft_table\":\"ftpalg\",\"pinhole_mark\":\"0x20000000\"}\n";
+    "\"sessions\":2,\"pinholes\":1,\"nft_table\":\"ftpalg\",\"pinhole_mark\":\"0x20000000\","
+    "\"reloads\":3,\"reloads_refused\":1,\"last_reload\":\"2026-12-01T10:14:38Z\","
+    "\"last_reload_unix\":1796120078,\"last_reload_ok\":false,"
+    "\"last_reload_error\":\"x.conf:3: bad\"}\n";
 
 /* The shape engine/proxy.c writes for "stats". */
 static const char proxy_json[] = "{\"sessions_total\":10,\"sessions_active\":2,"
@@ -100,6 +103,10 @@ START_TEST(test_metrics_proxy)
 	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_uptime_seconds 3725\n"));
 	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_listeners 2\n"));
 	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_sessions_limit 1024\n"));
+	ck_assert_ptr_nonnull(strstr(out, "# TYPE ftpalg_reloads_total counter\nftpalg_reloads_total 3\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_reloads_refused_total 1\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_last_reload_timestamp_seconds 1796120078\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_last_reload_success 0\n"));
 	ck_assert_ptr_nonnull(strstr(out, "\nftpalg_pinholes_limit 4096\n"));
 	ck_assert_ptr_nonnull(strstr(out, "# TYPE ftpalg_sessions_total counter\n"
 	    "ftpalg_sessions_total{engine=\"proxy\"} 10\n"));
