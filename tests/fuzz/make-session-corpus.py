@@ -72,6 +72,10 @@ SESSIONS = {
     "slip_after_login": (0, 0, LOGIN + [("c", "PORT 192,168,1,2,156,65\r\n"), ("s", "200 ok\r\n"),
                                         ("c", "GET / HTTP/1.0\r\n\x01\x02\r\nPASV x\r\n"),
                                         ("s", "227 (10,0,0,1,1,1)\r\n")]),
+    "slip_partial": (0, 0, [("s", "220 hi\r\n200-part"), ("c", "GET / HTTP/1.1\r\nHo"), ("s", "ial\r\n"),
+                            ("c", "st: x\r\n\r\nPORT 192,168,1,2,12,234\r\n"), ("s", "200 ok\r\n")]),
+    "pipelined_before_greeting": (0, 0, [("c", "FEAT\r\nUSER a\r\nPASS b\r\nPORT 192,168,1,2,156,65\r\n"),
+                                         ("s", "220 hi\r\n211 f\r\n331 p\r\n230 ok\r\n200 ok\r\n")]),
     # what FileZilla and WinSCP send: stays FTP
     "real_filezilla": (0, 0, [("s", "220-hi\r\n220 there\r\n"), ("c", "AUTH TLS\r\n"), ("s", "500 no\r\n"),
                               ("c", "AUTH SSL\r\n"), ("s", "500 no\r\n"), ("c", "USER a\r\n"),
