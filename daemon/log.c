@@ -33,6 +33,9 @@ static void log_vwrite(int pri, const char *fmt, va_list ap, int errnum)
     __attribute__((format(printf, 2, 0)));
 
 /* The engines' log sink (engine/elog.h): this logger. */
+static void log_engine_write(void *ctx, int pri, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 log_engine_write(void *ctx, int pri, int errnum, const char *fmt, va_list ap)
 {

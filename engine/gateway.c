@@ -322,6 +322,8 @@ gw_event(struct gw_session *gs, const struct alg_event *ev)
 	case ALG_EV_NOTICE:
 		if (ev->reason == ALG_R_PASV_ADDR)
 			eng->c.rewrites[ALG_RW_227]++;	/* counted with the 227 rewrites */
+		else if (ev->reason == ALG_R_NOT_FTP || ev->reason == ALG_R_UNSOLICITED)
+			eng->c.refusals[ev->reason]++;	/* no pinhole for it: a refusal */
 		elog_info("[%c%llu] note (%s): %s", t, id, why, ev->before ? ev->before : "");
 		return 0;
 	case ALG_EV_TLS:

@@ -322,6 +322,12 @@ def run_mode(lab, rep, att, mode):
         att.active_abuse(mode, what)
     if mode != "kernel":
         real_clients(lab, rep, mode)
+        st = I.InlineDaemon.ask(lab.daemon, "stats") or {}
+        ref = st.get("refusals", {})
+        n = len(ports) * len(VARIANTS)
+        rep.check(mode + " stats", "refusals: not-ftp %s (want %d), unsolicited %s (want 1)" % (
+            ref.get("not-ftp"), n, ref.get("unsolicited")),
+            ref.get("not-ftp") == n and ref.get("unsolicited") == 1, json.dumps(st)[:300])
     if lab.daemon is not None:
         clean, detail = lab.daemon.stop()
         lab.daemon = None
