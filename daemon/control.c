@@ -38,6 +38,12 @@
 #define CTL_REQ_MAX 64		/* the longest request is a few letters */
 #define CTL_TIMEOUT_MS 3000	/* the whole exchange; `ftpalg` takes milliseconds */
 #define CTL_TICK_MS 250		/* how late a deadline may be noticed */
+/*
+ * Unread answer bytes the kernel holds per client (it doubles the value):
+ * bounds kernel memory as CTL_MAX_CLIENTS bounds ours.  A reading client
+ * gets a 1024-session answer (~200 KB) in some fifty writes.
+ */
+#define CTL_SNDBUF 4096
 
 struct ctl_server;
 
@@ -313,6 +319,8 @@ ctl_event(struct ev_handler *h, uint32_t events)
 				log_debug("control accept: %s", strerror(errno));
 			return;
 		}
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ CTL_SNDBUF }, sizeof(int)) < 0)
+			log_debug("control SO_SNDBUF: %s", strerror(errno));
 		if (c->nclients >= CTL_MAX_CLIENTS)
 			ctl_drop(c->head, "too many control clients, the oldest goes");
 		if ((k = calloc(1, sizeof(*k))) == NULL) {

@@ -12,10 +12,12 @@ hold, a control socket that is root's (or control-group's) and never stalls the 
    splice relay; the inline engine binds its NFQUEUE queue and ctnetlink; killed,
    its table is removed by `ftpalgd --cleanup` (the unit's ExecStopPost=).  (The
    unit's User=ftpalg is played by nobody here: the test makes no users.)
-   While it runs: many idle control-socket clients and a slow one; an FTP session
-   through the daemon must get its NOOP answered within 2 s (liveness, not speed),
-   `ftpalg status` must still be answered, and the idle clients must be dropped
-   after the daemon's control timeout.
+   While it runs: many idle control-socket clients, one writing its request a byte
+   at a time, and one that asks for a long answer (120 held FTP sessions) and stops
+   reading it; an FTP session through the daemon must get its NOOP answered within
+   2 s (liveness, not speed),
+   `ftpalg status` must still be answered, and the idle and the non-reading clients
+   must be dropped after the daemon's control timeout.
 2. Started as root with `user = nobody` and `control-group = adm` (by hand, procd):
    it drops to nobody with CAP_NET_ADMIN only; the control socket stays root's,
    group adm, 0660: nobody cannot read it, nobody in group adm can.
@@ -63,6 +65,21 @@ for _ in range(3):
 f.quit()
 print(json.dumps({"noop_s": times, "reply": r}), flush=True)
 """
+
+
+# In the client namespace: N control sessions through the daemon, held open
+# until stdin closes, so that `ftpalg sessions` has a long answer.
+HOLD_SESSIONS = r"""
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = socket.create_connection((sys.argv[1], 21), timeout=10)
+    s.makefile("rb").readline(200)
+    socks.append(s)
+print("held %d" % len(socks), flush=True)
+sys.stdin.read()
+"""
+HELD = 60                  # per family: under max-sessions-per-client (64)
 
 
 def unit_settings(path):
@@ -229,7 +246,7 @@ def main():
     try:
         lab.create()
         lab.make_files(big=False)
-        lab.start_servers(which=("vsftpd",), families=("4",))
+        lab.start_servers(which=("vsftpd",), families=("4", "6"))
         lab.set_mode("ftpalgd")
         flt = os.path.join(lab.tmp, "syscalls.txt")
         with open(flt, "w") as f:
@@ -373,12 +390,34 @@ def control_liveness(lab, check, idle):
               line + p.stderr.read()[-300:] if line != "ready" else "")
         if line != "ready":
             return
+        # sessions enough that `ftpalg sessions` is longer than the kernel holds
+        # for a client (control.c CTL_SNDBUF), for a client that does not read
+        hps = [subprocess.Popen(["ip", "netns", "exec", lab.ns["c"], L.PY, "-c", HOLD_SESSIONS,
+                                 v[fam], str(HELD)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for fam in ("4", "6")]
+        for hp in hps:
+            lab.children.add(hp)
+        held = " ".join(hp.stdout.readline().strip() for hp in hps)
+        r = lab.run(None, [CLI, "-s", lab.daemon.sock, "--json", "sessions"], timeout=10,
+                    check=False)
+        full = len(r.out)
+        check("control: %d held sessions make a `sessions` answer longer than the kernel holds "
+              "for a control client" % (2 * HELD),
+              held == "held %d held %d" % (HELD, HELD) and full > 16 * 1024,
+              "%s, %d bytes" % (held, full))
         # 2 idle clients as in the issue, then 30 more than the daemon keeps, a
-        # slowloris writing its request a byte at a time.
+        # slowloris writing its request a byte at a time, and one that asks for
+        # the sessions and reads 100 bytes of them only.
         for _ in range(2 + 30):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(lab.daemon.sock)
             idle.append(s)
+        nonreader = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        nonreader.connect(lab.daemon.sock)
+        nonreader.send(b"sessions\n")
+        nonreader.settimeout(2.0)
+        part = nonreader.recv(100)
         slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         slow.connect(lab.daemon.sock)
         slow.send(b"s")
@@ -390,9 +429,9 @@ def control_liveness(lab, check, idle):
             noop = json.loads(res)
         except ValueError:
             noop = {"noop_s": [99], "reply": res + p.stderr.read()[-300:]}
-        print("privsec: NOOP reply times with 33 idle/slow control clients: %s"
+        print("privsec: NOOP reply times with 34 idle/slow control clients: %s"
               % ", ".join("%.3fs" % x for x in noop["noop_s"]))
-        check("control: NOOP answered within 2 s while 33 idle/slow control clients are "
+        check("control: NOOP answered within 2 s while 34 idle/slow control clients are "
               "connected", noop["reply"].startswith("200") and max(noop["noop_s"]) < 2.0, noop)
         for b in b"tatus\n":
             slow.send(bytes([b]))
@@ -427,6 +466,25 @@ def control_liveness(lab, check, idle):
         check("control: idle clients are closed by the daemon after its timeout (%.0f s)"
               % CTL_TIMEOUT, still and all(g == b"" and CTL_TIMEOUT - 0.5 <= t <= CTL_TIMEOUT + 2
                                            for g, t in drop_t), drop_t)
+        # the one that stopped reading: what the kernel held, then EOF, not the whole
+        nonreader.settimeout(CTL_TIMEOUT + 3.0)
+        rest, eof = b"", False
+        try:
+            while True:
+                b = nonreader.recv(65536)
+                if not b:
+                    eof = True
+                    break
+                rest += b
+        except OSError:
+            pass
+        got_all = len(part) + len(rest)
+        check("control: a client that stops reading a long answer is cut off after the "
+              "timeout", part.startswith(b"{") and eof and got_all < full,
+              "%d of %d bytes, eof %s" % (got_all, full, eof))
+        nonreader.close()
+        for hp in hps:
+            hp.stdin.close()
         slow.settimeout(1.0)
         try:
             got = slow.recv(65536)
@@ -437,8 +495,18 @@ def control_liveness(lab, check, idle):
         slow.close()
         ev = lab.daemon.log_text()
         check("control: the drops are logged", "control client dropped: no request in time" in ev
-              and "too many control clients" in ev, "")
+              and "too many control clients" in ev and "does not read its answer" in ev, "")
     finally:
+        for q in locals().get("hps", []):
+            try:
+                q.stdin.close()
+            except OSError:
+                pass
+            try:
+                q.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                lab._kill(q)
+            lab.children.discard(q)
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
