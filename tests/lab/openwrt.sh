@@ -160,8 +160,10 @@ done
 	ok "init and uci-defaults are executable" || bad "init or uci-defaults not executable"
 cmp -s "$p/etc/config/ftpalgd" openwrt/files/ftpalgd.config &&
 	ok "ftpalgd package: /etc/config/ftpalgd" || bad "ftpalgd package: /etc/config/ftpalgd differs or is missing"
-grep -qx /etc/config/ftpalgd "$sdk/out/ftpalgd.conffiles" && ok "conffile /etc/config/ftpalgd" ||
-	bad "conffiles: $(cat "$sdk/out/ftpalgd.conffiles" 2>/dev/null)"
+for c in /etc/config/ftpalgd /etc/ftpalg/ftpalgd-forward.nft; do
+	grep -qx "$c" "$sdk/out/ftpalgd.conffiles" && [ -f "$p$c" ] && ok "conffile $c, installed" ||
+		bad "conffile $c: $(cat "$sdk/out/ftpalgd.conffiles" 2>/dev/null)"
+done
 for b in "$p/usr/sbin/ftpalgd" "$p/usr/sbin/ftpalg" "$sdk/out/ftpalg-trace/usr/sbin/ftpalg-trace"; do
 	n=$(readelf -d "$b" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
 	case "$b:$n" in
