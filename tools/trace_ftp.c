@@ -474,16 +474,18 @@ trace_collect(struct trace_ctx *t, struct trace_session *s)
 				    "must send PASV/EPSV (or PORT/EPRT) before each LIST, NLST, "
 				    "MLSD, RETR, STOR, STOU or APPE. Nothing in the network "
 				    "changes this.",
-				    "The client sent %s at +%.3fs without PORT, EPRT, PASV or "
-				    "EPSV before it, and the server answered \"%s\": a client "
-				    "protocol mistake, not a network failure.", e->text,
-				    trace_rel(s, e->ts_us), r->text);
+				    "The client sent %s at +%.3fs without a PORT, EPRT, PASV or "
+				    "EPSV that the server accepted before it, and the server "
+				    "answered \"%s\": a client protocol mistake, not a network "
+				    "failure.", e->text, trace_rel(s, e->ts_us), r->text);
 				continue;
 			}
 			switch (e->cmd) {
 			case ALG_CMD_PORT: case ALG_CMD_EPRT: case ALG_CMD_LPRT:
 			case ALG_CMD_PASV: case ALG_CMD_EPSV: case ALG_CMD_LPSV:
-				asked = true;
+				/* refused (5xx): the client asked, but has no data
+				 * connection set up either */
+				asked = code < 500;
 				break;
 			default:
 				if (xfer)

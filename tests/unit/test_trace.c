@@ -1473,8 +1473,14 @@ START_TEST(test_no_port_pasv)
 	login(&cv);
 	say(&cv, 0, "LIST\r\n");
 	say(&cv, 1, "425 Use PORT or PASV first.\r\n");
+	/* a refused PASV does not set anything up either */
+	say(&cv, 0, "PASV\r\n");
+	say(&cv, 1, "502 PASV not implemented\r\n");
+	say(&cv, 0, "NLST\r\n");
+	say(&cv, 1, "425 Use PORT or PASV first.\r\n");
 	s = only_session(t);
 	ck_diag(s, TRACE_D_NO_PORT_PASV);
+	ck_assert_uint_eq(diag(s, TRACE_D_NO_PORT_PASV)->count, 2);
 	ck_no_diag(s, TRACE_D_REPLY_425);
 	trace_free(t);
 }
