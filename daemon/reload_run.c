@@ -183,8 +183,9 @@ reload_run(struct reload_ctx *r)
 		log_info("reload #%llu of %s applied: changed %s%s%s; live sessions, their "
 		    "pinholes and relays are kept (%u sessions, %u pinholes)",
 		    (unsigned long long)r->st.count, rr_path(r), plan.changed,
-		    plan.detail[0] != '\0' ? "; " : "", plan.detail, proxy_nsessions(r->px),
-		    proxy_npinholes(r->px));
+		    plan.detail[0] != '\0' ? "; " : "", plan.detail, proxy_nsessions(r->px) +
+		    (r->ie != NULL ? inline_nflows(r->ie) : 0), proxy_npinholes(r->px) +
+		    (r->ie != NULL ? inline_npinholes(r->ie) : 0));
 		if ((plan.apply & RELOAD_A_INTERCEPT) && r->nat != NULL)
 			log_info("reload: intercept chain %s", plan.intercept_on ?
 			    "replaced in one transaction" : "removed");
