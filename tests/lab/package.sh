@@ -44,7 +44,9 @@ arch=$(dpkg --print-architecture)
 deb=$OUT/ftpalg_${ver}_${arch}.deb
 changes=$OUT/ftpalg_${ver}_${arch}.changes
 
-if timeout 300 scripts/build-deb.sh "$OUT" >"$tmp/build.out" 2>&1; then
+# quicker than `make deb`: both cores, no -dbgsym package
+if DEB_BUILD_OPTIONS="parallel=2 noautodbgsym" timeout 300 scripts/build-deb.sh "$OUT" \
+    >"$tmp/build.out" 2>&1; then
 	ok "dpkg-buildpackage -us -uc -b builds ftpalg_${ver}_${arch}.deb"
 else
 	sed 's/^/  | /' "$tmp/build.out" | tail -n 30
