@@ -437,4 +437,21 @@ bool alg_session_transferring(const struct alg_session *s);
 /* The open mapping, if any. */
 const struct alg_mapping *alg_session_mapping(const struct alg_session *s);
 
+/* ---------------------------------------------------------------- packet engines */
+
+/*
+ * What a packet engine (which only forwards, and cannot answer the client
+ * itself) sends for one line fed from `from`, given what the core wrote
+ * toward each side for it (alg/subst.c).
+ */
+struct alg_subst {
+	const char *fwd;	/* replaces the line, in the line's own direction */
+	size_t fwd_len;
+	bool hold_answer;	/* the core's client bytes wait: they replace the
+				 * server's reply to fwd (NOOP, QUIT) */
+	bool misdirected;	/* the core wrote to the server on server input: ignored */
+};
+void alg_subst_line(enum alg_side from, bool fatal, const char *to_server, size_t to_server_len,
+    const char *to_client, size_t to_client_len, struct alg_subst *out);
+
 #endif

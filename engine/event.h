@@ -18,4 +18,19 @@ struct ev_handler {
 /* Monotonic milliseconds. */
 uint64_t ev_now_ms(void);
 
+/*
+ * Deadlines (OpenBSD ntpd's nextaction): each part of the daemon tells when
+ * its tick next has something to do, as monotonic ms; EV_NEVER: nothing.
+ * The loop sleeps until the earliest, so timers fire on time and an idle
+ * daemon does not wake.  ev_due() keeps the earlier of *due and at.
+ */
+#define EV_NEVER UINT64_MAX
+
+static inline void
+ev_due(uint64_t *due, uint64_t at)
+{
+	if (at < *due)
+		*due = at;
+}
+
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "engine/elog.h"
+#include "engine/event.h"
 #include "engine/gateway.h"
 #include "engine/pinhole.h"
 #include "engine/relay.h"
@@ -77,6 +78,18 @@ gw_tick(struct gateway *gw, uint64_t now_ms)
 		ph_tick(gw->ph, now_ms);
 	if (gw->rl != NULL)
 		relay_tick(gw->rl, now_ms);
+}
+
+uint64_t
+gw_next_due(const struct gateway *gw, uint64_t now_ms)
+{
+	uint64_t due = EV_NEVER;
+
+	if (gw->ph != NULL)
+		ev_due(&due, ph_next_due(gw->ph));
+	if (gw->rl != NULL)
+		ev_due(&due, relay_next_due(gw->rl, now_ms));
+	return due;
 }
 
 unsigned

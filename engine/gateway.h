@@ -45,6 +45,8 @@ void gw_free(struct gateway *gw);
 
 /* Pinhole expiry, relay timeouts. */
 void gw_tick(struct gateway *gw, uint64_t now_ms);
+/* When gw_tick next has something to do (EV_NEVER: nothing). */
+uint64_t gw_next_due(const struct gateway *gw, uint64_t now_ms);
 /* The pinholes open in the table (or the test mappings). */
 unsigned gw_npinholes(const struct gateway *gw);
 /* The control socket's "pinholes" and "relays" answers. */

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <arpa/inet.h>
 
@@ -38,6 +39,7 @@
 #include "engine/event.h"
 #include "engine/gateway.h"
 #include "engine/inline.h"
+#include "engine/sockaddr.h"
 #include "engine/tcpstream.h"
 #include "nat/nfq.h"
 
@@ -102,7 +104,8 @@ struct inl_track {
 
 struct inl_flow {
 	struct inline_engine *e;
-	struct inl_flow *hnext, *prev, *next;
+	LIST_ENTRY(inl_flow) hentry;	/* its hash bucket */
+	LIST_ENTRY(inl_flow) entry;	/* all flows */
 	struct gw_session gs;		/* id, pinhole, transfers, TLS, close reason */
 	uint32_t idle_ms;		/* idle-timeout when it started: a reload changes new ones' */
 	uint8_t family;			/* 4 or 6 */
@@ -126,6 +129,8 @@ struct inl_stats {
 	uint64_t retransmits, busy_ns, subs, probes, carried;
 };
 
+LIST_HEAD(inl_bucket, inl_flow);
+
 struct inline_engine {
 	struct ev_handler h;
 	struct inline_params p;
@@ -139,8 +144,8 @@ struct inline_engine {
 	uint64_t last_full_log;
 	unsigned nflows, ntracked, nheld;
 	uint32_t nbuckets;
-	struct inl_flow **buckets;
-	struct inl_flow *flows;
+	struct inl_bucket *buckets;
+	LIST_HEAD(, inl_flow) flows;
 	struct inl_stats stats;
 	/* What the core writes while one line is fed, per side. */
 	size_t cap_len[2];
@@ -153,38 +158,19 @@ static void inl_retry(struct inl_flow *f);
 
 /* ---------------------------------------------------------------- helpers */
 
+/* The flow's original-direction tuple, as conntrack keys it. */
 static void
-inl_ep(struct alg_endpoint *ep, uint8_t family, const uint8_t *a, uint16_t port)
+inl_ct_tuple(const struct inl_flow *f, struct nat_ct_tuple *orig)
 {
-	memset(ep, 0, sizeof(*ep));
-	ep->family = family == 4 ? ALG_AF_INET : ALG_AF_INET6;
-	memcpy(ep->a, a, family == 4 ? 4 : 16);
-	ep->port = port;
-}
+	struct alg_endpoint c, s;
 
-static void
-inl_nat_addr(struct nat_addr *na, uint8_t family, const uint8_t *a)
-{
-	memset(na, 0, sizeof(*na));
-	na->family = family == 4 ? AF_INET : AF_INET6;
-	if (family == 4)
-		memcpy(&na->u.v4, a, 4);
-	else
-		memcpy(&na->u.v6, a, 16);
-}
-
-static void
-inl_nat_to_ep(struct alg_endpoint *ep, const struct nat_addr *na, uint16_t port)
-{
-	memset(ep, 0, sizeof(*ep));
-	if (na->family == AF_INET) {
-		ep->family = ALG_AF_INET;
-		memcpy(ep->a, &na->u.v4, 4);
-	} else {
-		ep->family = ALG_AF_INET6;
-		memcpy(ep->a, &na->u.v6, 16);
-	}
-	ep->port = port;
+	memset(orig, 0, sizeof(*orig));
+	ep_from_ip(&c, f->family, f->caddr, f->cport);
+	ep_from_ip(&s, f->family, f->saddr, f->sport);
+	ep_to_nat(&c, &orig->src);
+	ep_to_nat(&s, &orig->dst);
+	orig->sport = f->cport;
+	orig->dport = f->sport;
 }
 
 static const char *
@@ -193,8 +179,8 @@ inl_flow_str(const struct inl_flow *f, char *buf, size_t len)
 	struct alg_endpoint c, s;
 	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
 
-	inl_ep(&c, f->family, f->caddr, f->cport);
-	inl_ep(&s, f->family, f->saddr, f->sport);
+	ep_from_ip(&c, f->family, f->caddr, f->cport);
+	ep_from_ip(&s, f->family, f->saddr, f->sport);
 	snprintf(buf, len, "%s -> %s", alg_ep_str(&c, a, sizeof(a)), alg_ep_str(&s, b, sizeof(b)));
 	return buf;
 }
@@ -240,9 +226,10 @@ inl_find_one(struct inline_engine *e, uint8_t family, const uint8_t *c, uint16_t
     const uint8_t *s, uint16_t sport)
 {
 	size_t n = family == 4 ? 4 : 16;
-	struct inl_flow *f = e->buckets[inl_hash(family, c, cport, s, sport) & (e->nbuckets - 1)];
+	struct inl_bucket *b = &e->buckets[inl_hash(family, c, cport, s, sport) & (e->nbuckets - 1)];
+	struct inl_flow *f;
 
-	for (; f != NULL; f = f->hnext)
+	LIST_FOREACH(f, b, hentry)
 		if (f->family == family && f->cport == cport && f->sport == sport &&
 		    memcmp(f->caddr, c, n) == 0 && memcmp(f->saddr, s, n) == 0)
 			return f;
@@ -287,12 +274,8 @@ inl_flow_new(struct inline_engine *e, const struct ts_pkt *p, bool client_is_src
 	f->created_ms = f->active_ms = f->checked_ms = e->now;
 	f->idle_ms = e->p.idle_timeout_ms;
 	b = inl_hash(f->family, f->caddr, f->cport, f->saddr, f->sport) & (e->nbuckets - 1);
-	f->hnext = e->buckets[b];
-	e->buckets[b] = f;
-	f->next = e->flows;
-	if (e->flows != NULL)
-		e->flows->prev = f;
-	e->flows = f;
+	LIST_INSERT_HEAD(&e->buckets[b], f, hentry);
+	LIST_INSERT_HEAD(&e->flows, f, entry);
 	e->nflows++;
 	if (track)
 		e->ntracked++;
@@ -302,19 +285,8 @@ inl_flow_new(struct inline_engine *e, const struct ts_pkt *p, bool client_is_src
 static void
 inl_unlink(struct inline_engine *e, struct inl_flow *f)
 {
-	uint32_t b = inl_hash(f->family, f->caddr, f->cport, f->saddr, f->sport) & (e->nbuckets - 1);
-	struct inl_flow **pp = &e->buckets[b];
-
-	while (*pp != NULL && *pp != f)
-		pp = &(*pp)->hnext;
-	if (*pp == f)
-		*pp = f->hnext;
-	if (f->prev != NULL)
-		f->prev->next = f->next;
-	else
-		e->flows = f->next;
-	if (f->next != NULL)
-		f->next->prev = f->prev;
+	LIST_REMOVE(f, hentry);
+	LIST_REMOVE(f, entry);
 }
 
 static void
@@ -359,13 +331,14 @@ inl_flow_free(struct inline_engine *e, struct inl_flow *f, const char *reason)
 static unsigned
 inl_count_client(const struct inline_engine *e, const struct alg_endpoint *client)
 {
+	const struct inl_flow *f;
 	struct alg_endpoint fc;
 	unsigned c = 0;
 
-	for (const struct inl_flow *f = e->flows; f != NULL; f = f->next) {
+	LIST_FOREACH(f, &e->flows, entry) {
 		if (f->t == NULL)
 			continue;
-		inl_ep(&fc, f->family, f->caddr, 0);
+		ep_from_ip(&fc, f->family, f->caddr, 0);
 		if (client_same(&fc, client, e->p.client_prefix6))
 			c++;
 	}
@@ -492,48 +465,28 @@ inl_swallow(struct inl_flow *f, const uint8_t *data, uint32_t len)
 	return (uint32_t)r;
 }
 
-/* What one line fed to the core became. */
+/*
+ * What one line fed to the core became (fatal: the core ended the session
+ * on it): alg_subst_line() decides what travels on, see alg/subst.c.
+ */
 static void
-inl_record(struct inl_flow *f, int d, const uint8_t *in, uint32_t n)
+inl_record(struct inl_flow *f, int d, const uint8_t *in, uint32_t n, bool fatal)
 {
 	struct inline_engine *e = f->e;
-	enum alg_side from = d == 0 ? ALG_CLIENT : ALG_SERVER, to = d == 0 ? ALG_SERVER : ALG_CLIENT;
-	const uint8_t *out = (const uint8_t *)e->cap[to];
-	size_t olen = e->cap_len[to];
+	struct alg_subst sub;
 
-	if (e->cap_len[from] > 0) {
-		if (d == 0) {
-			/* A local answer: the server gets a NOOP, whose reply is
-			 * replaced by the answer; the order of replies is kept
-			 * because the core answers only when nothing is pending. */
-			inl_sub_push(f, e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT]);
-			if (olen == 0) {
-				out = (const uint8_t *)"NOOP\r\n";
-				olen = 6;
-			}
-		} else {
-			elog_warnx("[i%llu] internal: core wrote to the server on server input",
-			    (unsigned long long)f->gs.id);
-			e->eng.c.errors++;
-		}
-	}
-	inl_push(f, d, n, in, out, olen);
-}
-
-/* The core ended the session on a protocol error from side d. */
-static void
-inl_fatal(struct inl_flow *f, int d, const uint8_t *in, uint32_t n)
-{
-	struct inline_engine *e = f->e;
-
-	if (d == 0) {
-		/* The server hears QUIT; its 221 becomes the core's 421. */
+	alg_subst_line(d == 0 ? ALG_CLIENT : ALG_SERVER, fatal, e->cap[ALG_SERVER],
+	    e->cap_len[ALG_SERVER], e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT], &sub);
+	if (sub.hold_answer)
 		inl_sub_push(f, e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT]);
-		inl_push(f, 0, n, in, (const uint8_t *)"QUIT\r\n", 6);
-	} else {
-		inl_push(f, 1, n, in, (const uint8_t *)e->cap[ALG_CLIENT], e->cap_len[ALG_CLIENT]);
+	if (sub.misdirected) {
+		elog_warnx("[i%llu] internal: core wrote to the server on server input",
+		    (unsigned long long)f->gs.id);
+		e->eng.c.errors++;
 	}
-	f->mode = IM_SINK;
+	inl_push(f, d, n, in, (const uint8_t *)sub.fwd, sub.fwd_len);
+	if (fatal)
+		f->mode = IM_SINK;
 }
 
 /*
@@ -579,13 +532,13 @@ inl_feed(struct inl_flow *f, int d, const uint8_t *data, uint32_t len)
 				f->mode = IM_PASS;	/* ended before: the rest passes */
 				continue;
 			}
-			inl_fatal(f, d, data + pos, n);
+			inl_record(f, d, data + pos, n, true);
 			pos += n;
 			continue;
 		}
 		if (r == 0)
 			break;	/* held: a reply must come first */
-		inl_record(f, d, data + pos, (uint32_t)r);
+		inl_record(f, d, data + pos, (uint32_t)r, false);
 		pos += (uint32_t)r;
 		st = alg_session_state(f->alg);
 		if (st == ALG_ST_TLS || st == ALG_ST_CLOSED)
@@ -702,6 +655,93 @@ inl_eof(struct inl_flow *f, int d)
 }
 
 /*
+ * The new input bytes a segment of direction d brings, fed to the core.
+ * False when the segment must wait: bytes in front of it are missing, or
+ * the core holds the sender until a reply comes.
+ */
+static bool
+inl_take_input(struct inl_flow *f, int d, const struct ts_pkt *p, bool queued)
+{
+	struct inline_engine *e = f->e;
+	struct inl_track *t = f->t;
+	struct ts_dir *sd = &t->ts[d];
+	uint32_t seq = p->seq, end = seq + p->plen, skip, fed;
+
+	if (p->flags & TS_TH_RST)
+		return true;
+	if ((p->plen > 0 || (p->flags & TS_TH_FIN)) && ts_after(seq, sd->i_next)) {
+		/* Bytes in front are missing: wait for them (reordering, a loss). */
+		if (!queued)
+			elog_debug("[i%llu] %s segment %u+%u ahead of %u: queued",
+			    (unsigned long long)f->gs.id, d == 0 ? "client" : "server", seq, p->plen,
+			    sd->i_next);
+		return false;
+	}
+	if (p->plen == 0)
+		return true;
+	if (!ts_after(end, sd->i_next)) {
+		e->stats.retransmits++;
+		return true;
+	}
+	skip = sd->i_next - seq;
+	fed = inl_feed(f, d, p->payload + skip, p->plen - skip);
+	f->bytes[d] += fed;
+	if (fed == 0 && skip == 0)	/* the core waits for a reply */
+		return false;
+	if (fed < p->plen - skip) {
+		/* The rest is kept; the sender also retransmits it. */
+		e->stats.truncated++;
+		inl_keep_add(t, d, seq, p->payload, p->plen);
+	}
+	return true;
+}
+
+/*
+ * What the segment carries to the receiver: e->pay[0..return), at *oseq,
+ * complete up to input *covered; *flags may gain PSH.
+ */
+static size_t
+inl_output(struct inl_flow *f, int d, const struct ts_pkt *p, uint8_t *flags, uint32_t *oseq,
+    uint32_t *covered)
+{
+	struct inline_engine *e = f->e;
+	struct inl_track *t = f->t;
+	struct ts_dir *sd = &t->ts[d];
+	size_t n, cap = ts_seg_cap(f->mss[!d], p->thlen, p->plen, INL_PKT_MAX - 120);
+
+	if (p->flags & TS_TH_RST) {
+		*oseq = ts_rst_seq(sd, p->seq);
+		*covered = p->seq + p->plen;
+		f->rst = true;
+		f->end_ms = e->now + INL_RST_LINGER_MS;
+		if (f->gs.close_reason == NULL)
+			f->gs.close_reason = d == 0 ? "client reset" : "server reset";
+		return 0;
+	}
+	n = ts_emit(sd, p->seq, p->payload, p->plen, e->pay, cap, oseq, covered);
+	if (p->plen == 0 && !(p->flags & TS_TH_FIN) && t->klen[d] > 0 &&
+	    ts_before(t->kseq[d], sd->i_next)) {
+		/* An empty ACK carries output no segment has carried yet:
+		 * of the kept input, what was fed. */
+		uint32_t kl = sd->i_next - t->kseq[d];
+
+		if (kl > t->klen[d])
+			kl = t->klen[d];
+		n = ts_emit(sd, t->kseq[d], t->keep[d], kl, e->pay, cap, oseq, covered);
+		if (n > 0) {
+			*flags |= TS_TH_PSH;
+			e->stats.carried++;
+		}
+	}
+	inl_keep_trim(t, d, *covered);
+	/* Nothing to carry (bytes taken into a line, or old ones): ask the
+	 * receiver for an ack instead, see ts_probe(). */
+	if (n == 0 && p->plen > 0 && ts_probe(sd, (p->flags & TS_TH_FIN) != 0, e->pay, &n, oseq))
+		e->stats.probes++;
+	return n;
+}
+
+/*
  * One packet of a tracked flow in direction d.  Gives the verdict, or queues
  * the packet (h: it came from the queue already).  Returns true when queued.
  */
@@ -710,13 +750,12 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
     const struct ts_pkt *p, struct inl_held *h)
 {
 	struct inline_engine *e = f->e;
-	struct inl_track *t = f->t;
-	struct ts_dir *sd = &t->ts[d], *rd = &t->ts[!d];
-	uint32_t seq = p->seq, end = seq + p->plen, ack = p->ack, oseq = seq, covered;
+	struct ts_dir *sd = &f->t->ts[d], *rd = &f->t->ts[!d];
+	uint32_t ack = p->ack, oseq, covered;
 	uint32_t sack[2 * TS_MAX_SACK];
 	uint8_t flags = p->flags;
-	bool changed, sack_changed = false;
-	size_t n = 0, cap;
+	bool sack_changed;
+	size_t n;
 	long l;
 
 	f->active_ms = e->now;
@@ -728,106 +767,25 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 		ts_acked(rd, p->ack);
 		ack = ts_in_ack(rd, p->ack);
 	}
-	if (!(flags & TS_TH_RST) && (p->plen > 0 || (flags & TS_TH_FIN)) &&
-	    ts_after(seq, sd->i_next)) {
-		/* Bytes in front are missing: wait for them (reordering, a loss). */
-		if (h == NULL)
-			elog_debug("[i%llu] %s segment %u+%u ahead of %u: queued",
-			    (unsigned long long)f->gs.id, d == 0 ? "client" : "server", seq, p->plen,
-			    sd->i_next);
+	if (!inl_take_input(f, d, p, h != NULL))
 		return inl_hold(f, d, id, data, len, p, h);
-	}
-	if (!(flags & TS_TH_RST) && p->plen > 0 && ts_after(end, sd->i_next)) {
-		uint32_t skip = sd->i_next - seq;
-		uint32_t fed = inl_feed(f, d, p->payload + skip, p->plen - skip);
-
-		f->bytes[d] += fed;
-		if (fed == 0 && skip == 0)	/* the core waits for a reply */
-			return inl_hold(f, d, id, data, len, p, h);
-		if (fed < p->plen - skip) {
-			/* The rest is kept; the sender also retransmits it. */
-			e->stats.truncated++;
-			inl_keep_add(t, d, seq, p->payload, p->plen);
-		}
-	} else if (p->plen > 0 && !(flags & TS_TH_RST)) {
-		e->stats.retransmits++;
-	}
-
-	/* Never more than the receiver's MSS allows, or the packet had. */
-	cap = f->mss[!d] != 0 ? f->mss[!d] : 536;
-	cap = cap > (size_t)p->thlen - 20 ? cap - ((size_t)p->thlen - 20) : 0;
-	if (cap < p->plen)
-		cap = p->plen;
-	if (cap > INL_PKT_MAX - 120)
-		cap = INL_PKT_MAX - 120;
-	if (flags & TS_TH_RST) {
-		/* At the receiver's next byte, or it answers with a challenge ACK. */
-		oseq = ts_out_seq(sd, seq);
-		if (ts_after(oseq, sd->o_next))
-			oseq = sd->o_next;
-		covered = end;
-		f->rst = true;
-		f->end_ms = e->now + INL_RST_LINGER_MS;
-		if (f->gs.close_reason == NULL)
-			f->gs.close_reason = d == 0 ? "client reset" : "server reset";
-	} else {
-		uint8_t last;
-		bool have_last;
-
-		n = ts_emit(sd, seq, p->payload, p->plen, e->pay, cap, &oseq, &covered);
-		if (p->plen == 0 && !(flags & TS_TH_FIN) && t->klen[d] > 0 &&
-		    ts_before(t->kseq[d], sd->i_next)) {
-			/* An empty ACK carries output no segment has carried yet:
-			 * of the kept input, what was fed. */
-			uint32_t kl = sd->i_next - t->kseq[d];
-
-			if (kl > t->klen[d])
-				kl = t->klen[d];
-			n = ts_emit(sd, t->kseq[d], t->keep[d], kl, e->pay, cap, &oseq, &covered);
-			if (n > 0) {
-				flags |= TS_TH_PSH;
-				e->stats.carried++;
-			}
-		}
-		inl_keep_trim(t, d, covered);
-		if (n == 0 && p->plen > 0 && ts_idle(sd, &last, &have_last)) {
-			/* Nothing to carry (bytes taken into a line, or old ones): ask the
-			 * receiver for an ack instead, see ts_idle(). */
-			if (have_last) {
-				e->pay[0] = last;
-				n = 1;
-				oseq = sd->o_next - 1;
-				e->stats.probes++;
-			} else if (!(flags & TS_TH_FIN)) {
-				oseq = sd->o_next - 1;	/* out of window: a (rate-limited) ack */
-				e->stats.probes++;
-			}
-		}
-	}
+	n = inl_output(f, d, p, &flags, &oseq, &covered);
 	if (flags & TS_TH_FIN) {
-		if (ts_after(end, sd->i_next) || ts_before(covered, end))
+		if (!ts_fin_ok(sd, p->seq + p->plen, covered))
 			flags &= (uint8_t)~TS_TH_FIN;	/* data before it is still missing */
 		else if (!f->fin[d])
 			inl_eof(f, d);
 	}
-	for (uint8_t k = 0; k < p->nsack; k++) {
-		uint32_t il, ir;
-
-		if (ts_in_sack(rd, p->sack[2 * k], p->sack[2 * k + 1], &il, &ir) < 0)
-			il = ir = ack;	/* covers no whole byte: an empty block, ignored */
-		sack[2 * k] = il;
-		sack[2 * k + 1] = ir;
-		sack_changed |= il != p->sack[2 * k] || ir != p->sack[2 * k + 1];
-	}
-	changed = oseq != seq || ack != p->ack || flags != p->flags || sack_changed ||
-	    n != p->plen || (n > 0 && memcmp(e->pay, p->payload, n) != 0);
-	if (!changed) {
+	sack_changed = ts_in_sacks(rd, p, ack, sack);
+	if (oseq == p->seq && ack == p->ack && flags == p->flags && !sack_changed &&
+	    n == p->plen && (n == 0 || memcmp(e->pay, p->payload, n) == 0)) {
 		inl_verdict(e, id, true, NULL, 0);
 		return false;
 	}
 	l = ts_rewrite(data, p, oseq, ack, flags, sack, e->pay, n, e->pkt, sizeof(e->pkt));
 	if (l < 0) {
-		elog_warnx("[i%llu] rewritten packet does not fit: dropped", (unsigned long long)f->gs.id);
+		elog_warnx("[i%llu] rewritten packet does not fit: dropped",
+		    (unsigned long long)f->gs.id);
 		e->eng.c.errors++;
 		inl_verdict(e, id, false, NULL, 0);
 		return false;
@@ -896,11 +854,7 @@ inl_start(struct inl_flow *f)
 	struct alg_session_addrs *ad = &f->addrs;
 	char fs[128], g[ALG_EP_STRLEN];
 
-	memset(&orig, 0, sizeof(orig));
-	inl_nat_addr(&orig.src, f->family, f->caddr);
-	inl_nat_addr(&orig.dst, f->family, f->saddr);
-	orig.sport = f->cport;
-	orig.dport = f->sport;
+	inl_ct_tuple(f, &orig);
 	if (e->io.conntrack(e->io.ctx, &orig, &info) < 0) {
 		/* Not a connection conntrack has under this tuple: DNATed to us
 		 * (inbound), or conntrack is not running. */
@@ -912,11 +866,11 @@ inl_start(struct inl_flow *f)
 		return;
 	}
 	memset(ad, 0, sizeof(*ad));
-	inl_ep(&ad->client, f->family, f->caddr, f->cport);
-	inl_ep(&ad->server, f->family, f->saddr, f->sport);
+	ep_from_ip(&ad->client, f->family, f->caddr, f->cport);
+	ep_from_ip(&ad->server, f->family, f->saddr, f->sport);
 	/* Where the server's answers go is where the server believes the client
 	 * is: the address masquerade (or SNAT, or nothing) chose for it. */
-	inl_nat_to_ep(&ad->gw_server, &info.reply.dst, 0);
+	nat_to_ep(&info.reply.dst, 0, &ad->gw_server);
 	ad->gw_client = ad->gw_server;
 	ad->passive_via_gw = false;
 	f->alg = alg_session_new(&e->p.policy, ad, &inl_ops, f);
@@ -954,7 +908,7 @@ inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
 	if ((p->flags & (TS_TH_SYN | TS_TH_ACK | TS_TH_RST)) == TS_TH_SYN) {
 		/* A new control connection.  Over the limits it is refused, like
 		 * the proxy refuses it: the SYN is dropped. */
-		inl_ep(&c, p->family, p->saddr, 0);
+		ep_from_ip(&c, p->family, p->saddr, 0);
 		if (e->ntracked >= e->p.max_sessions) {
 			if (inl_may_log_full(e))
 				elog_warnx("refused %s: %u sessions (max-sessions)",
@@ -1121,6 +1075,9 @@ inl_alloc(const struct inline_params *p, struct gateway *gw)
 		free(e);
 		return NULL;
 	}
+	for (uint32_t b = 0; b < e->nbuckets; b++)
+		LIST_INIT(&e->buckets[b]);
+	LIST_INIT(&e->flows);
 	e->now = ev_now_ms();
 	return e;
 }
@@ -1176,8 +1133,8 @@ inline_free(struct inline_engine *e)
 	if (e == NULL)
 		return;
 	e->now = ev_now_ms();
-	while (e->flows != NULL)
-		inl_flow_free(e, e->flows, "shutdown");
+	while (!LIST_EMPTY(&e->flows))
+		inl_flow_free(e, LIST_FIRST(&e->flows), "shutdown");
 	if (e->q != NULL)
 		nat_nfq_close(e->q);
 	if (e->ct != NULL)
@@ -1193,8 +1150,8 @@ inline_tick(struct inline_engine *e, uint64_t now)
 	struct inl_flow *f, *next;
 
 	e->now = now;
-	for (f = e->flows; f != NULL; f = next) {
-		next = f->next;
+	for (f = LIST_FIRST(&e->flows); f != NULL; f = next) {
+		next = LIST_NEXT(f, entry);
 		if (f->t != NULL) {
 			for (int d = 0; d < 2; d++) {
 				struct inl_held *h;
@@ -1221,15 +1178,36 @@ inline_tick(struct inline_engine *e, uint64_t now)
 			struct nat_ct_info info;
 
 			f->checked_ms = now;
-			memset(&orig, 0, sizeof(orig));
-			inl_nat_addr(&orig.src, f->family, f->caddr);
-			inl_nat_addr(&orig.dst, f->family, f->saddr);
-			orig.sport = f->cport;
-			orig.dport = f->sport;
+			inl_ct_tuple(f, &orig);
 			if (f->state != IF_TRACK || e->io.conntrack(e->io.ctx, &orig, &info) < 0)
 				inl_flow_free(e, f, "idle, gone from conntrack");
 		}
 	}
+}
+
+uint64_t
+inline_next_due(const struct inline_engine *e)
+{
+	const struct inl_flow *f;
+	uint64_t due = EV_NEVER;
+
+	LIST_FOREACH(f, &e->flows, entry) {
+		if (f->t != NULL)
+			for (int d = 0; d < 2; d++) {
+				uint64_t t = ts_pend_oldest(&f->t->pend[d]);
+
+				if (t != UINT64_MAX)
+					ev_due(&due, t + INL_HOLD_MS + 1);
+			}
+		if (f->end_ms != 0)
+			ev_due(&due, f->end_ms);
+		else if (f->state == IF_SYN)
+			ev_due(&due, f->created_ms + INL_SYN_MS + 1);
+		else if (f->alg == NULL || !alg_session_transferring(f->alg))
+			ev_due(&due, (f->active_ms > f->checked_ms ? f->active_ms : f->checked_ms) +
+			    f->idle_ms + 1);
+	}
+	return due;
 }
 
 unsigned
@@ -1247,17 +1225,18 @@ inline_npinholes(const struct inline_engine *e)
 static void
 inl_json_sessions(const struct inline_engine *e, FILE *out, uint64_t now)
 {
+	const struct inl_flow *f;
 	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN], g[ALG_EP_STRLEN];
 	bool first = true;
 
 	fprintf(out, "{\"sessions\":[");
-	for (const struct inl_flow *f = e->flows; f != NULL; f = f->next) {
+	LIST_FOREACH(f, &e->flows, entry) {
 		struct alg_endpoint c, s;
 		const char *state = f->state == IF_SYN ? "connecting" : f->state == IF_PASS ?
 		    "passthrough" : f->alg != NULL ? alg_state_name(alg_session_state(f->alg)) : "-";
 
-		inl_ep(&c, f->family, f->caddr, f->cport);
-		inl_ep(&s, f->family, f->saddr, f->sport);
+		ep_from_ip(&c, f->family, f->caddr, f->cport);
+		ep_from_ip(&s, f->family, f->saddr, f->sport);
 		fprintf(out, "%s{\"id\":%llu,\"engine\":\"inline\",\"client\":\"%s\",\"server\":\"%s\","
 		    "\"gw\":\"%s\",\"kind\":\"transparent\",\"mode\":\"%s\",\"state\":\"%s\","
 		    "\"offset_up\":%d,\"offset_down\":%d,\"bytes_up\":%llu,\"bytes_down\":%llu,"

@@ -68,6 +68,8 @@ void inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size
 
 /* Timeouts: held packets, ended and idle connections (pinholes: gw_tick). */
 void inline_tick(struct inline_engine *e, uint64_t now_ms);
+/* When inline_tick next has something to do (EV_NEVER: nothing). */
+uint64_t inline_next_due(const struct inline_engine *e);
 
 /*
  * Reload: policies and limits for connections that start from now on (live

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,7 +65,7 @@ struct px_listener {
 	uint32_t lid;			/* sessions remember which listener took them */
 	bool fresh;			/* opened by a reload not yet committed */
 	bool parked;			/* closed early by that reload: its port was needed */
-	struct px_listener *next;
+	LIST_ENTRY(px_listener) entry;	/* listening (or parked by a reload), then dead */
 };
 
 struct pxsess {
@@ -87,33 +88,35 @@ struct pxsess {
 	char cin[PX_CLIENT_IN];
 	uint32_t lid;			/* the listener that accepted it */
 	uint32_t idle_ms, connect_ms;	/* limits when it opened: a reload changes them for new ones */
-	struct pxsess *prev, *next;
+	LIST_ENTRY(pxsess) entry;	/* live, then dead */
 };
 
 /* A public:PORT mapping, kept for re-binding when the address changes. */
 struct px_pubmap {
 	struct proxy_mapping m;
-	struct px_pubmap *next;
+	SLIST_ENTRY(px_pubmap) entry;
 };
+
+SLIST_HEAD(px_pubmaps, px_pubmap);
 
 struct proxy {
 	struct proxy_params p;
 	struct gw_engine eng;		/* the shared layer: counters, pinholes, relays */
-	struct px_pubmap *pubmaps;
+	struct px_pubmaps pubmaps;
 	struct ifaddr_watch *ifw;
 	struct alg_endpoint pub[2];	/* public address: [0] IPv4, [1] IPv6 */
 	int epfd;
 	uint64_t next_id;
 	unsigned nsessions;
-	struct pxsess *sessions;
+	LIST_HEAD(, pxsess) sessions;
 	/*
 	 * Closed sessions and re-bound listeners, freed at the next tick: the
 	 * daemon dispatches a batch of epoll events at once, and a later event
 	 * of the same batch may still point at them.
 	 */
-	struct pxsess *dead;
-	struct px_listener *dead_listeners;
-	struct px_listener *listeners;
+	LIST_HEAD(, pxsess) dead;
+	LIST_HEAD(, px_listener) dead_listeners;
+	LIST_HEAD(, px_listener) listeners;
 	uint32_t next_lid;
 };
 
@@ -201,34 +204,26 @@ px_close(struct pxsess *s)
 	if (s->sfd >= 0)
 		close(s->sfd);
 	s->cfd = s->sfd = -1;
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		px->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
+	LIST_REMOVE(s, entry);
 	px->nsessions--;
 	s->closed = true;
 	s->alg = NULL;
-	s->prev = NULL;
-	s->next = px->dead;
-	px->dead = s;
+	LIST_INSERT_HEAD(&px->dead, s, entry);
 }
 
 /* Frees what was closed during the last epoll batches. */
 static void
 px_reap(struct proxy *px)
 {
-	while (px->dead != NULL) {
-		struct pxsess *s = px->dead;
+	struct pxsess *s;
+	struct px_listener *l;
 
-		px->dead = s->next;
+	while ((s = LIST_FIRST(&px->dead)) != NULL) {
+		LIST_REMOVE(s, entry);
 		free(s);
 	}
-	while (px->dead_listeners != NULL) {
-		struct px_listener *l = px->dead_listeners;
-
-		px->dead_listeners = l->next;
+	while ((l = LIST_FIRST(&px->dead_listeners)) != NULL) {
+		LIST_REMOVE(l, entry);
 		free(l);
 	}
 }
@@ -489,9 +484,10 @@ px_refuse(int fd, const char *text)
 static unsigned
 px_count_client(const struct proxy *px, const struct alg_endpoint *client)
 {
+	const struct pxsess *s;
 	unsigned n = 0;
 
-	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next)
+	LIST_FOREACH(s, &px->sessions, entry)
 		if (client_same(&s->addrs.client, client, px->p.client_prefix6))
 			n++;
 	return n;
@@ -582,10 +578,7 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	s->addrs.gw_client.port = 0;
 	s->addrs.server = server;
 	s->addrs.passive_via_gw = l->inbound;
-	s->next = px->sessions;
-	if (px->sessions != NULL)
-		px->sessions->prev = s;
-	px->sessions = s;
+	LIST_INSERT_HEAD(&px->sessions, s, entry);
 	px->nsessions++;
 	px->eng.c.sessions_total++;
 
@@ -662,6 +655,11 @@ proxy_new(const struct proxy_params *p, struct gateway *gw, int epfd)
 		return NULL;
 	px->p = *p;
 	px->epfd = epfd;
+	LIST_INIT(&px->sessions);
+	LIST_INIT(&px->dead);
+	LIST_INIT(&px->dead_listeners);
+	LIST_INIT(&px->listeners);
+	SLIST_INIT(&px->pubmaps);
 	gw_engine_init(&px->eng, gw, 's', "data-channel commands are invisible from here on; "
 	    "passive transfers that the firewall allows still work, active ones will not");
 	return px;
@@ -712,8 +710,7 @@ px_listener_open(struct proxy *px, const struct sockaddr_storage *addr, bool tpr
 	}
 	if (px_add_fd(px, fd, EPOLLIN, &l->h) < 0)
 		goto fail;
-	l->next = px->listeners;
-	px->listeners = l;
+	LIST_INSERT_HEAD(&px->listeners, l, entry);
 	return l;
 fail:
 	saved = errno;
@@ -776,8 +773,7 @@ proxy_listen_mapping(struct proxy *px, const struct proxy_mapping *m)
 		if (pm == NULL)
 			return -1;
 		pm->m = *m;
-		pm->next = px->pubmaps;
-		px->pubmaps = pm;
+		SLIST_INSERT_HEAD(&px->pubmaps, pm, entry);
 		/* Bound now if the address is known, else when it appears. */
 		for (int i = 0; i < 2; i++)
 			if (px->pub[i].family != ALG_AF_NONE)
@@ -803,26 +799,26 @@ px_public_changed(void *ctx, int af, const struct alg_endpoint *addr)
 	struct proxy *px = ctx;
 	int i = af == AF_INET ? 0 : 1;
 	uint8_t fam = af == AF_INET ? ALG_AF_INET : ALG_AF_INET6;
-	struct px_listener **lp, *l;
+	struct px_listener *l, *ln;
+	const struct px_pubmap *pm;
+	struct pxsess *s;
 	unsigned moved = 0;
 
 	px->pub[i] = *addr;
-	for (lp = &px->listeners; (l = *lp) != NULL;) {
+	for (l = LIST_FIRST(&px->listeners); l != NULL; l = ln) {
+		ln = LIST_NEXT(l, entry);
 		if (l->map != NULL && l->addr.ss_family == af) {
-			*lp = l->next;
+			LIST_REMOVE(l, entry);
 			close(l->fd);
 			l->fd = -1;
-			l->next = px->dead_listeners;
-			px->dead_listeners = l;
-			continue;
+			LIST_INSERT_HEAD(&px->dead_listeners, l, entry);
 		}
-		lp = &l->next;
 	}
 	if (addr->family == ALG_AF_NONE)
 		return;
-	for (const struct px_pubmap *pm = px->pubmaps; pm != NULL; pm = pm->next)
+	SLIST_FOREACH(pm, &px->pubmaps, entry)
 		px_public_listen(px, &pm->m, addr);
-	for (struct pxsess *s = px->sessions; s != NULL; s = s->next) {
+	LIST_FOREACH(s, &px->sessions, entry) {
 		if (!s->on_public || s->addrs.gw_client.family != fam ||
 		    alg_ep_same_addr(&s->addrs.gw_client, addr))
 			continue;
@@ -863,8 +859,8 @@ proxy_tick(struct proxy *px, uint64_t now)
 	struct pxsess *s, *next;
 
 	px_reap(px);
-	for (s = px->sessions; s != NULL; s = next) {
-		next = s->next;
+	for (s = LIST_FIRST(&px->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, entry);
 		if (s->phase == PX_CONNECTING && now - s->created_ms > s->connect_ms) {
 			char a[ALG_EP_STRLEN], text[160];
 
@@ -885,16 +881,35 @@ proxy_tick(struct proxy *px, uint64_t now)
 	}
 }
 
+uint64_t
+proxy_next_due(const struct proxy *px, uint64_t now)
+{
+	const struct pxsess *s;
+	uint64_t due = EV_NEVER;
+
+	if (!LIST_EMPTY(&px->dead) || !LIST_EMPTY(&px->dead_listeners))
+		return now;	/* freed at the tick after this batch */
+	LIST_FOREACH(s, &px->sessions, entry) {
+		if (s->phase == PX_CONNECTING)
+			ev_due(&due, s->created_ms + s->connect_ms + 1);
+		else if (s->phase == PX_OPEN && !alg_session_transferring(s->alg))
+			ev_due(&due, s->active_ms + s->idle_ms + 1);
+		else if (s->phase == PX_DRAINING)
+			ev_due(&due, s->drain_deadline + 1);
+	}
+	return due;
+}
+
 void
 proxy_free(struct proxy *px)
 {
-	struct px_listener *l, *ln;
+	struct px_listener *l;
+	struct px_pubmap *pm;
+	struct pxsess *s;
 
 	if (px == NULL)
 		return;
-	while (px->sessions != NULL) {
-		struct pxsess *s = px->sessions;
-
+	while ((s = LIST_FIRST(&px->sessions)) != NULL) {
 		/* Say goodbye to clients; pinholes are removed as sessions close. */
 		px_say(s, 421, "ftpalg: gateway shutting down");
 		if (s->to_c_len > 0)
@@ -902,17 +917,15 @@ proxy_free(struct proxy *px)
 		s->gs.close_reason = "shutdown";
 		px_close(s);
 	}
-	for (l = px->listeners; l != NULL; l = ln) {
-		ln = l->next;
+	while ((l = LIST_FIRST(&px->listeners)) != NULL) {
+		LIST_REMOVE(l, entry);
 		close(l->fd);
 		free(l);
 	}
 	px_reap(px);
 	ifaddr_close(px->ifw);
-	while (px->pubmaps != NULL) {
-		struct px_pubmap *pm = px->pubmaps;
-
-		px->pubmaps = pm->next;
+	while ((pm = SLIST_FIRST(&px->pubmaps)) != NULL) {
+		SLIST_REMOVE_HEAD(&px->pubmaps, entry);
 		free(pm);
 	}
 	free(px);
@@ -933,11 +946,12 @@ proxy_npinholes(const struct proxy *px)
 static void
 px_json_sessions(const struct proxy *px, FILE *out, uint64_t now)
 {
+	const struct pxsess *s;
 	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
 	bool first = true;
 
 	fprintf(out, "{\"sessions\":[");
-	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next) {
+	LIST_FOREACH(s, &px->sessions, entry) {
 		const char *state = s->phase == PX_CONNECTING ? "connecting" :
 		    s->phase == PX_DRAINING ? "closing" : alg_state_name(alg_session_state(s->alg));
 		struct alg_endpoint server = s->addrs.server;
@@ -1102,36 +1116,32 @@ px_listener_bury(struct proxy *px, struct px_listener *l)
 	if (l->fd >= 0)
 		close(l->fd);	/* closing removes it from epoll */
 	l->fd = -1;
-	l->next = px->dead_listeners;
-	px->dead_listeners = l;
+	LIST_INSERT_HEAD(&px->dead_listeners, l, entry);	/* off its list already */
 }
 
 void
 proxy_reload_abort(struct proxy *px)
 {
-	struct px_listener **lp, *l, *parked = NULL;
+	LIST_HEAD(, px_listener) parked = LIST_HEAD_INITIALIZER(parked);
+	struct px_listener *l, *ln;
 	char d[300];
 
-	for (lp = &px->listeners; (l = *lp) != NULL;) {
+	for (l = LIST_FIRST(&px->listeners); l != NULL; l = ln) {
+		ln = LIST_NEXT(l, entry);
 		if (l->fresh) {
-			*lp = l->next;
+			LIST_REMOVE(l, entry);
 			px_listener_bury(px, l);
-			continue;
+		} else if (l->parked) {
+			LIST_REMOVE(l, entry);
+			LIST_INSERT_HEAD(&parked, l, entry);
 		}
-		if (l->parked) {
-			*lp = l->next;
-			l->next = parked;
-			parked = l;
-			continue;
-		}
-		lp = &l->next;
 	}
 	/* Listeners closed for their port: opened again, as they were. */
-	while ((l = parked) != NULL) {
+	while ((l = LIST_FIRST(&parked)) != NULL) {
 		struct px_listener *nl = px_listener_open(px, &l->addr, l->tproxy,
 		    l->inbound ? &l->server : NULL, l->relay, l->map);
 
-		parked = l->next;
+		LIST_REMOVE(l, entry);
 		if (nl == NULL)
 			elog_warn("reload undone, but %s could not be opened again",
 			    px_listener_str(l, d, sizeof(d)));
@@ -1150,9 +1160,10 @@ static unsigned
 px_park_blockers(struct proxy *px, const struct sockaddr_storage *addr, const struct px_want *w,
     unsigned n)
 {
+	struct px_listener *l;
 	unsigned parked = 0;
 
-	for (struct px_listener *l = px->listeners; l != NULL; l = l->next) {
+	LIST_FOREACH(l, &px->listeners, entry) {
 		if (l->fresh || l->parked || l->addr.ss_family != addr->ss_family ||
 		    sa_port(&l->addr) != sa_port(addr) || px_want_find(w, n, &l->addr) != NULL)
 			continue;
@@ -1177,7 +1188,7 @@ proxy_reload_prepare(struct proxy *px, const struct proxy_listeners *next, char 
 		const struct sockaddr_storage *server = w[i].inbound ? &w[i].server : NULL;
 		struct px_listener *l;
 
-		for (l = px->listeners; l != NULL; l = l->next)
+		LIST_FOREACH(l, &px->listeners, entry)
 			if (!l->parked && px_sa_same(&l->addr, &w[i].addr))
 				break;
 		if (l != NULL)
@@ -1200,9 +1211,10 @@ proxy_reload_prepare(struct proxy *px, const struct proxy_listeners *next, char 
 static unsigned
 px_sessions_of(const struct proxy *px, uint32_t lid)
 {
+	const struct pxsess *s;
 	unsigned n = 0;
 
-	for (const struct pxsess *s = px->sessions; s != NULL; s = s->next)
+	LIST_FOREACH(s, &px->sessions, entry)
 		n += s->lid == lid;
 	return n;
 }
@@ -1225,29 +1237,29 @@ static void px_reload_public(struct proxy *px);
 static void
 px_reload_pubmaps(struct proxy *px, const struct proxy_listeners *next)
 {
-	struct px_pubmap **pp, *pm, *keep = NULL;
+	struct px_pubmaps keep = SLIST_HEAD_INITIALIZER(keep);
+	struct px_pubmap *pm;
 
 	for (unsigned i = 0; i < next->n_maps; i++) {
 		const struct proxy_mapping *m = &next->maps[i];
 
 		if (!m->on_public)
 			continue;
-		for (pp = &px->pubmaps; (pm = *pp) != NULL; pp = &pm->next)
+		SLIST_FOREACH(pm, &px->pubmaps, entry)
 			if (sa_port(&pm->m.listen) == sa_port(&m->listen))
 				break;
 		if (pm != NULL)
-			*pp = pm->next;
+			SLIST_REMOVE(&px->pubmaps, pm, px_pubmap, entry);
 		else if ((pm = calloc(1, sizeof(*pm))) == NULL)
 			continue;	/* its listeners stay pending: they accept all the same */
 		pm->m = *m;
-		pm->next = keep;
-		keep = pm;
+		SLIST_INSERT_HEAD(&keep, pm, entry);
 	}
-	while ((pm = px->pubmaps) != NULL) {	/* dropped: their listeners close */
-		px->pubmaps = pm->next;
+	while ((pm = SLIST_FIRST(&px->pubmaps)) != NULL) {	/* dropped: their listeners close */
+		SLIST_REMOVE_HEAD(&px->pubmaps, entry);
 		free(pm);
 	}
-	px->pubmaps = keep;
+	px->pubmaps = keep;	/* no back pointers in an SLIST: the head moves as it is */
 }
 
 void
@@ -1256,16 +1268,18 @@ proxy_reload_commit(struct proxy *px, const struct proxy_listeners *next,
 {
 	struct px_want w[PX_WANT_MAX];
 	unsigned n = px_wanted(px, next, w);
-	struct px_listener **lp, *l;
+	struct px_listener *l, *ln;
+	const struct px_pubmap *pm;
 	char d[300], e[300];
 
 	px_reload_pubmaps(px, next);
-	for (lp = &px->listeners; (l = *lp) != NULL;) {
+	for (l = LIST_FIRST(&px->listeners); l != NULL; l = ln) {
 		const struct px_want *want = px_want_find(w, n, &l->addr);
 
+		ln = LIST_NEXT(l, entry);
 		if (want != NULL && !l->parked && want->pub_port != 0) {
 			l->map = &px_pub_pending;
-			for (struct px_pubmap *pm = px->pubmaps; pm != NULL; pm = pm->next)
+			SLIST_FOREACH(pm, &px->pubmaps, entry)
 				if (sa_port(&pm->m.listen) == want->pub_port)
 					l->map = &pm->m;
 		} else if (want != NULL && !l->parked) {
@@ -1281,7 +1295,7 @@ proxy_reload_commit(struct proxy *px, const struct proxy_listeners *next,
 			    "in through it go%s on until %s", px_listener_str(l, d, sizeof(d)), live,
 			    live == 1 ? "" : "s", live == 1 ? "es" : "", live == 1 ? "it ends" :
 			    "they end");
-			*lp = l->next;
+			LIST_REMOVE(l, entry);
 			px_listener_bury(px, l);
 			continue;
 		} else if (l->inbound != want->inbound || l->tproxy != want->tproxy ||
@@ -1301,7 +1315,6 @@ proxy_reload_commit(struct proxy *px, const struct proxy_listeners *next,
 			    live == 1 ? "" : "s", live == 1 ? "s" : "", live == 1 ? "it is" :
 			    "they are");
 		}
-		lp = &l->next;
 	}
 	/* Policies and limits for sessions accepted from now on. */
 	{

@@ -73,6 +73,8 @@ int proxy_public_start(struct proxy *px);
 
 /* Timeouts: connect, idle control sessions, closing ones (pinholes: gw_tick). */
 void proxy_tick(struct proxy *px, uint64_t now_ms);
+/* When proxy_tick next has something to do (EV_NEVER: nothing). */
+uint64_t proxy_next_due(const struct proxy *px, uint64_t now_ms);
 
 /* What a reload hands the proxy: its listeners and mappings, as at start. */
 struct proxy_listeners {

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -81,8 +82,10 @@ struct relay {
 	uint64_t opened_ms, accepted_ms, active_ms;
 	uint32_t connect_ms, idle_ms;	/* the limits when it opened (a reload may change them) */
 	struct rl_dir d[2];		/* [0] a -> b (peer to target), [1] b -> a */
-	struct relay *prev, *next;
+	LIST_ENTRY(relay) entry;	/* live list, then the dead one */
 };
+
+LIST_HEAD(rl_list, relay);
 
 struct relay_table {
 	int epfd;
@@ -90,13 +93,13 @@ struct relay_table {
 	struct ph_table *ph;
 	struct relay_stats stats;
 	unsigned count;
-	struct relay *head;
+	struct rl_list live;
 	/*
 	 * Relays that ended, kept until the next tick: the daemon dispatches a
 	 * whole batch of epoll events at once, and another event of the same
 	 * batch may still point at this relay (it then finds it buried).
 	 */
-	struct relay *dead;
+	struct rl_list dead;
 };
 
 static void rl_listener_event(struct ev_handler *h, uint32_t events);
@@ -162,27 +165,20 @@ rl_free(struct relay *r)
 		rl_close_fd(&r->d[i].pr);
 		rl_close_fd(&r->d[i].pw);
 	}
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		t->head = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
+	LIST_REMOVE(r, entry);
 	t->count--;
 	t->stats.closed++;
 	r->buried = true;
-	r->prev = NULL;
-	r->next = t->dead;
-	t->dead = r;
+	LIST_INSERT_HEAD(&t->dead, r, entry);
 }
 
 static void
 rl_reap(struct relay_table *t)
 {
-	while (t->dead != NULL) {
-		struct relay *r = t->dead;
+	struct relay *r;
 
-		t->dead = r->next;
+	while ((r = LIST_FIRST(&t->dead)) != NULL) {
+		LIST_REMOVE(r, entry);
 		free(r);
 	}
 }
@@ -554,6 +550,8 @@ relay_new(int epfd, const struct relay_limits *lim, struct ph_table *ph)
 	if (t == NULL)
 		return NULL;
 	t->epfd = epfd;
+	LIST_INIT(&t->live);
+	LIST_INIT(&t->dead);
 	t->lim = *lim;
 	if (t->lim.pipe_size < 4096)
 		t->lim.pipe_size = 4096;
@@ -566,9 +564,9 @@ relay_free(struct relay_table *t)
 {
 	if (t == NULL)
 		return;
-	while (t->head != NULL) {
-		struct relay *r = t->head;
+	struct relay *r;
 
+	while ((r = LIST_FIRST(&t->live)) != NULL) {
 		/* A transfer cut by the shutdown: reset, never a clean-looking end. */
 		rl_reset_fd(&r->fa);
 		rl_reset_fd(&r->fb);
@@ -664,10 +662,7 @@ relay_open(struct relay_table *t, uint64_t session, const struct alg_mapping *m,
 		ph_port_hold(t->ph, m->dst.port, true);
 		r->port_held = true;
 	}
-	r->next = t->head;
-	if (t->head != NULL)
-		t->head->prev = r;
-	t->head = r;
+	LIST_INSERT_HEAD(&t->live, r, entry);
 	t->count++;
 	t->stats.opened++;
 	return r;
@@ -707,8 +702,8 @@ relay_tick(struct relay_table *t, uint64_t now)
 	char d[200];
 
 	rl_reap(t);	/* between epoll batches: nothing points at them any more */
-	for (r = t->head; r != NULL; r = next) {
-		next = r->next;
+	for (r = LIST_FIRST(&t->live); r != NULL; r = next) {
+		next = LIST_NEXT(r, entry);
 		switch (r->state) {
 		case RL_LISTEN:
 			if (now - r->opened_ms < r->map.timeout_ms)
@@ -733,6 +728,25 @@ relay_tick(struct relay_table *t, uint64_t now)
 	}
 }
 
+uint64_t
+relay_next_due(const struct relay_table *t, uint64_t now)
+{
+	const struct relay *r;
+	uint64_t due = EV_NEVER;
+
+	if (!LIST_EMPTY(&t->dead))
+		return now;	/* freed at the tick after this batch */
+	LIST_FOREACH(r, &t->live, entry) {
+		if (r->state == RL_LISTEN)
+			ev_due(&due, r->opened_ms + r->map.timeout_ms);
+		else if (r->state == RL_CONNECTING)
+			ev_due(&due, r->accepted_ms + r->connect_ms);
+		else if (r->state == RL_CARRY)
+			ev_due(&due, r->active_ms + r->idle_ms);
+	}
+	return due;
+}
+
 const struct relay_stats *
 relay_stats(const struct relay_table *t)
 {
@@ -748,9 +762,10 @@ relay_count(const struct relay_table *t)
 unsigned
 relay_count_session(const struct relay_table *t, uint64_t session)
 {
+	const struct relay *r;
 	unsigned n = 0;
 
-	for (const struct relay *r = t->head; r != NULL; r = r->next)
+	LIST_FOREACH(r, &t->live, entry)
 		if (r->session == session && (r->state == RL_LISTEN || r->state == RL_CONNECTING ||
 		    r->state == RL_CARRY))
 			n++;
@@ -767,11 +782,12 @@ relay_state(const struct relay *r)
 void
 relay_json(const struct relay_table *t, FILE *out, uint64_t now)
 {
+	const struct relay *r;
 	char peer[ALG_EP_STRLEN], dst[ALG_EP_STRLEN], to[ALG_EP_STRLEN];
 	bool first = true;
 
 	fprintf(out, "{\"relays\":[");
-	for (const struct relay *r = t->head; r != NULL; r = r->next) {
+	LIST_FOREACH(r, &t->live, entry) {
 		fprintf(out, "%s{\"session\":%llu,\"id\":%u,\"kind\":\"%s\",\"peer\":\"%s\","
 		    "\"dst\":\"%s\",\"to\":\"%s\",\"state\":\"%s\",\"age_ms\":%llu,"
 		    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"attached\":%s}", first ? "" : ",",

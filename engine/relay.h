@@ -73,6 +73,8 @@ void relay_mark_used(struct relay_table *t, struct relay *r);
 void relay_release(struct relay_table *t, struct relay *r);
 /* Expiry of unused relays, connect and idle timeouts. */
 void relay_tick(struct relay_table *t, uint64_t now_ms);
+/* When relay_tick next has something to do (EV_NEVER: nothing). */
+uint64_t relay_next_due(const struct relay_table *t, uint64_t now_ms);
 
 const struct relay_stats *relay_stats(const struct relay_table *t);
 unsigned relay_count(const struct relay_table *t);

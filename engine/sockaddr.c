@@ -129,3 +129,26 @@ sa_any4(struct sockaddr_storage *ss, uint16_t port)
 	s4->sin_port = htons(port);
 	s4->sin_addr.s_addr = htonl(INADDR_ANY);
 }
+
+void
+ep_from_ip(struct alg_endpoint *ep, uint8_t ipver, const uint8_t *a, uint16_t port)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->family = ipver == 4 ? ALG_AF_INET : ALG_AF_INET6;
+	memcpy(ep->a, a, ipver == 4 ? 4 : 16);
+	ep->port = port;
+}
+
+void
+nat_to_ep(const struct nat_addr *na, uint16_t port, struct alg_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (na->family == AF_INET) {
+		ep->family = ALG_AF_INET;
+		memcpy(ep->a, &na->u.v4, 4);
+	} else {
+		ep->family = ALG_AF_INET6;
+		memcpy(ep->a, &na->u.v6, 16);
+	}
+	ep->port = port;
+}

@@ -354,6 +354,17 @@ ts_pend_take_expired(struct ts_pend *q, uint64_t deadline_ms)
 	return NULL;
 }
 
+uint64_t
+ts_pend_oldest(const struct ts_pend *q)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (uint8_t k = 0; k < q->n; k++)
+		if (q->e[k].since_ms < t)
+			t = q->e[k].since_ms;
+	return t;
+}
+
 void *
 ts_pend_take_any(struct ts_pend *q)
 {
@@ -560,4 +571,67 @@ ts_rewrite(const uint8_t *orig, const struct ts_pkt *p, uint32_t seq, uint32_t a
 	}
 	ts_put16(th + 16, ts_tcp_csum(out, p, total));
 	return (long)total;
+}
+
+/* ---------------------------------------------------------------- one segment */
+
+size_t
+ts_seg_cap(uint16_t rcv_mss, uint16_t thlen, uint16_t plen, size_t max)
+{
+	size_t cap = rcv_mss != 0 ? rcv_mss : 536;
+	size_t opts = thlen > 20 ? (size_t)thlen - 20 : 0;
+
+	cap = cap > opts ? cap - opts : 0;
+	if (cap < plen)
+		cap = plen;
+	return cap > max ? max : cap;
+}
+
+uint32_t
+ts_rst_seq(const struct ts_dir *d, uint32_t seq)
+{
+	uint32_t oseq = ts_out_seq(d, seq);
+
+	return ts_after(oseq, d->o_next) ? d->o_next : oseq;
+}
+
+bool
+ts_probe(const struct ts_dir *d, bool fin, uint8_t *out, size_t *n, uint32_t *oseq)
+{
+	uint8_t last;
+	bool have_last;
+
+	if (!ts_idle(d, &last, &have_last))
+		return false;
+	if (have_last) {
+		out[0] = last;
+		*n = 1;
+	} else if (fin) {
+		return false;	/* the FIN itself gets an answer */
+	}
+	*oseq = d->o_next - 1;	/* old data, or out of window: a (rate-limited) ack */
+	return true;
+}
+
+bool
+ts_fin_ok(const struct ts_dir *d, uint32_t end, uint32_t covered)
+{
+	return !ts_after(end, d->i_next) && !ts_before(covered, end);
+}
+
+bool
+ts_in_sacks(const struct ts_dir *rd, const struct ts_pkt *p, uint32_t ack, uint32_t *sack)
+{
+	bool changed = false;
+
+	for (uint8_t k = 0; k < p->nsack; k++) {
+		uint32_t il, ir;
+
+		if (ts_in_sack(rd, p->sack[2 * k], p->sack[2 * k + 1], &il, &ir) < 0)
+			il = ir = ack;	/* covers no whole byte: an empty block, ignored */
+		sack[2 * k] = il;
+		sack[2 * k + 1] = ir;
+		changed |= il != p->sack[2 * k] || ir != p->sack[2 * k + 1];
+	}
+	return changed;
 }

@@ -149,6 +149,8 @@ int ts_pend_add(struct ts_pend *q, uint32_t seq, uint32_t len, uint64_t now_ms, 
 void *ts_pend_take_ready(struct ts_pend *q, uint32_t next);
 /* The oldest entry waiting since before `deadline_ms`, removed; or NULL. */
 void *ts_pend_take_expired(struct ts_pend *q, uint64_t deadline_ms);
+/* The oldest entry's since_ms, or UINT64_MAX when empty (not removed). */
+uint64_t ts_pend_oldest(const struct ts_pend *q);
 /* Any entry, removed (for teardown); NULL when empty. */
 void *ts_pend_take_any(struct ts_pend *q);
 
@@ -195,6 +197,44 @@ int ts_parse(const uint8_t *buf, size_t len, struct ts_pkt *p);
 long ts_rewrite(const uint8_t *orig, const struct ts_pkt *p, uint32_t seq, uint32_t ack,
     uint8_t flags, const uint32_t *sack, const uint8_t *payload, size_t plen,
     uint8_t *out, size_t cap);
+
+/* ---------------------------------------------------------------- one segment */
+
+/*
+ * The arithmetic of forwarding one segment of a direction d (sender's
+ * map) whose receiver's map is rd, as the inline engine does it.
+ */
+
+/*
+ * Payload room for the rewritten segment: the receiver's MSS (536 when it
+ * announced none) less the options the segment carries, never less than
+ * the segment had (it was let through already), never more than max.
+ */
+size_t ts_seg_cap(uint16_t rcv_mss, uint16_t thlen, uint16_t plen, size_t max);
+
+/* A RST's output sequence number: at most the receiver's next byte, or it
+ * answers with a challenge ACK instead of resetting (RFC 5961). */
+uint32_t ts_rst_seq(const struct ts_dir *d, uint32_t seq);
+
+/*
+ * A segment whose bytes produced no output (taken into a line, or old):
+ * when the receiver holds everything (ts_idle), an ack probe instead -
+ * one duplicate byte at o_next - 1 into out[0], or, without a known last
+ * byte and no FIN, an empty segment out of window.  Returns true with *n
+ * and *oseq set when there is one.
+ */
+bool ts_probe(const struct ts_dir *d, bool fin, uint8_t *out, size_t *n, uint32_t *oseq);
+
+/* Whether a FIN at input position end may pass: every byte before it is
+ * in (i_next) and the output carried covers it. */
+bool ts_fin_ok(const struct ts_dir *d, uint32_t end, uint32_t covered);
+
+/*
+ * The packet's SACK blocks (output space of rd, the map of the direction
+ * they acknowledge) in input space, into sack[2 * p->nsack]; a block that
+ * covers no whole byte becomes an empty one at ack.  True when any changed.
+ */
+bool ts_in_sacks(const struct ts_dir *rd, const struct ts_pkt *p, uint32_t ack, uint32_t *sack);
 
 /* The TCP checksum a packet should carry (for tests). */
 uint16_t ts_tcp_csum(const uint8_t *pkt, const struct ts_pkt *p, size_t total);
