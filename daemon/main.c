@@ -8,6 +8,7 @@
  * table deleted, so nothing of ftpalgd stays in the kernel.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
@@ -44,6 +45,25 @@ struct sig_source {
 	int reload;
 };
 
+/* What the command line asked for. */
+struct options {
+	const char *file;
+	const char *overrides[MAX_OVERRIDES];
+	unsigned n_over;
+	bool foreground, check, verbose, cleanup;
+};
+
+/* What runs: the shared layer under the engines, the engines, the loop's sources. */
+struct daemon_state {
+	int epfd;
+	struct nat_table *nat;
+	struct ph_table *ph;		/* THE pinhole table, both engines' */
+	struct relay_table *rl;
+	struct gateway *gw;
+	struct ctl_server *ctl;
+	struct sig_source sigs;
+};
+
 static struct ftpalg_config cfg;
 static struct proxy *proxy;
 static struct inline_engine *inl;	/* engine = inline */
@@ -59,7 +79,8 @@ usage(int code)
 	    "  -o key=val  set a configuration key (after the file; repeatable)\n"
 	    "  -n          check the configuration and exit (with -v: print it)\n"
 	    "  -v          verbose: debug logging\n"
-	    "  -V          print the version\n"
+	    "  -V, --version  print the version\n"
+	    "  -h, --help  print this help\n"
 	    "  --cleanup   remove what a crashed ftpalgd left in nftables, then exit\n"
 	    "See ftpalgd(8) and ftpalgd.conf(5).\n");
 	exit(code);
@@ -159,67 +180,62 @@ write_pidfile(const char *path)
 	fclose(f);
 }
 
-int
-main(int argc, char **argv)
+static void
+parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "cleanup", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = NULL, *overrides[MAX_OVERRIDES];
-	unsigned n_over = 0;
-	bool foreground = false, check = false, verbose = false, cleanup = false, need_nat;
-	bool bind_low = false;
-	char err[512];
-	struct nat_config nc;
-	struct nat_table *nat;
-	struct ph_table *ph;
-	struct relay_table *rl;
-	struct relay_limits rlim;
-	struct gateway *gw;
-	struct proxy_params pp;
-	struct inline_params ip;
-	struct ctl_server *ctl;
-	struct sig_source sigs = { .h.fn = sig_event };
-	struct epoll_event ev;
-	sigset_t mask;
-	uint64_t started, last_tick = 0;
-	int epfd, ch;
+	int ch;
 
+	memset(o, 0, sizeof(*o));
 	while ((ch = getopt_long(argc, argv, "df:hno:vV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': foreground = true; break;
-		case 'f': file = optarg; break;
-		case 'n': check = true; break;
+		case 'd': o->foreground = true; break;
+		case 'f': o->file = optarg; break;
+		case 'n': o->check = true; break;
 		case 'o':
-			if (n_over == MAX_OVERRIDES)
+			if (o->n_over == MAX_OVERRIDES)
 				usage(1);
-			overrides[n_over++] = optarg;
+			o->overrides[o->n_over++] = optarg;
 			break;
-		case 'v': verbose = true; break;
-		case 'V': printf("ftpalgd %s\n", FTPALG_VERSION); return 0;
-		case 'C': cleanup = true; break;
+		case 'v': o->verbose = true; break;
+		case 'V': printf("ftpalgd %s\n", FTPALG_VERSION); exit(0);
+		case 'C': o->cleanup = true; break;
 		case 'h': usage(0);
 		default: usage(1);
 		}
 	}
 	if (optind != argc)
 		usage(1);
+}
+
+/*
+ * Defaults, the file, the -o overrides, then --cleanup or the cross-checks
+ * and -n.  Returns -1 to go on, else the exit status.
+ */
+static int
+load_config(const struct options *o)
+{
+	char err[512];
 
 	cfg_defaults(&cfg);
-	if (file != NULL || access(DEFAULT_CONFIG, F_OK) == 0) {
-		if (cfg_load_file(&cfg, file != NULL ? file : DEFAULT_CONFIG, err, sizeof(err)) < 0) {
+	if (o->file != NULL || access(DEFAULT_CONFIG, F_OK) == 0) {
+		if (cfg_load_file(&cfg, o->file != NULL ? o->file : DEFAULT_CONFIG, err,
+		    sizeof(err)) < 0) {
 			fprintf(stderr, "ftpalgd: %s\n", err);
 			return 1;
 		}
 	}
-	for (unsigned i = 0; i < n_over; i++)
-		if (cfg_set(&cfg, overrides[i], err, sizeof(err)) < 0) {
+	for (unsigned i = 0; i < o->n_over; i++)
+		if (cfg_set(&cfg, o->overrides[i], err, sizeof(err)) < 0) {
 			fprintf(stderr, "ftpalgd: %s\n", err);
 			return 1;
 		}
-	if (cleanup) {
+	if (o->cleanup) {
 		if (nat_cleanup(cfg.nft_table) < 0) {
 			fprintf(stderr, "ftpalgd: cleanup of table %s: %s\n", cfg.nft_table,
 			    strerror(errno));
@@ -232,25 +248,22 @@ main(int argc, char **argv)
 		fprintf(stderr, "ftpalgd: %s\n", err);
 		return 1;
 	}
-	if (check) {
+	if (o->check) {
 		printf("ftpalgd: configuration OK\n");
-		if (verbose)
+		if (o->verbose)
 			cfg_dump(&cfg, stdout);
 		return 0;
 	}
+	return -1;
+}
 
-	log_init(foreground ? LOG_TO_STDERR : (int)cfg.log_target,
-	    verbose ? LOG_DEBUG : cfg.log_level, "ftpalgd");
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-		fatal("sigprocmask");
-	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll_create1");
+/* The nftables table, unless only relay mappings need nothing of netfilter. */
+static struct nat_table *
+open_nat(void)
+{
+	struct nat_config nc;
+	struct nat_table *nat;
+	bool need_nat;
 
 	memset(&nc, 0, sizeof(nc));
 	nc.table = cfg.nft_table;
@@ -267,27 +280,37 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.n_mappings; i++)
 		need_nat |= !cfg.mappings[i].relay;
 	if (!need_nat) {
-		nat = NULL;
 		log_info("relay mappings only: no nftables table");
-	} else if ((nat = nat_open(&nc)) == NULL) {
+		return NULL;
+	}
+	if ((nat = nat_open(&nc)) == NULL)
 		fatalx("cannot create nftables table inet %s: %s (ftpalgd needs CAP_NET_ADMIN)",
 		    cfg.nft_table, strerror(errno));
-	} else {
-		log_info("nftables table inet %s ready (pinhole mark 0x%08x)%s%s", cfg.nft_table,
-		    cfg.pinhole_mark, nc.intercept_iif ? ", intercepting control ports on " : "",
-		    nc.intercept_iif ? nc.intercept_iif : "");
-	}
+	log_info("nftables table inet %s ready (pinhole mark 0x%08x)%s%s", cfg.nft_table,
+	    cfg.pinhole_mark, nc.intercept_iif ? ", intercepting control ports on " : "",
+	    nc.intercept_iif ? nc.intercept_iif : "");
+	return nat;
+}
 
-	/* One pinhole table (one port pool, one budget) for both engines. */
-	if ((ph = ph_new(nat, cfg.max_pinholes, cfg.data_port_min, cfg.data_port_max)) == NULL)
+/* The shared layer (one pinhole table, the relays), then the engines on it. */
+static void
+start_engines(struct daemon_state *d)
+{
+	struct relay_limits rlim;
+	struct proxy_params pp;
+	struct inline_params ip;
+	char a[64];
+
+	if ((d->ph = ph_new(d->nat, cfg.max_pinholes, cfg.data_port_min,
+	    cfg.data_port_max)) == NULL)
 		fatal("pinhole table");
 	params_relay(&cfg, &rlim);
-	if ((rl = relay_new(epfd, &rlim, ph)) == NULL)
+	if ((d->rl = relay_new(d->epfd, &rlim, d->ph)) == NULL)
 		fatal("relay table");
-	if ((gw = gw_new(ph, rl)) == NULL)
+	if ((d->gw = gw_new(d->ph, d->rl)) == NULL)
 		fatal("gateway");
 	params_proxy(&cfg, &pp);
-	if ((proxy = proxy_new(&pp, gw, epfd)) == NULL)
+	if ((proxy = proxy_new(&pp, d->gw, d->epfd)) == NULL)
 		fatal("proxy_new");
 	for (unsigned i = 0; i < cfg.n_listen; i++)
 		listen_or_die(&cfg.listen[i], cfg.mode == CFG_MODE_TPROXY, NULL);
@@ -296,66 +319,108 @@ main(int argc, char **argv)
 
 		params_mapping(&cfg.mappings[i], &pm);
 		if (proxy_listen_mapping(proxy, &pm) < 0)
-			fatal("listen on %s", sa_str(&cfg.mappings[i].listen, err, sizeof(err)));
+			fatal("listen on %s", sa_str(&cfg.mappings[i].listen, a, sizeof(a)));
 	}
 	if (proxy_public_start(proxy) < 0)
 		fatal("public interface %s", cfg.public_iif);
-	if (cfg.engine == CFG_ENGINE_INLINE) {
-		params_inline(&cfg, &ip);
-		if ((inl = inline_new(&ip, gw, epfd)) == NULL)
-			fatal("inline engine: NFQUEUE queue %u%s", cfg.queue_num, errno == EBUSY ?
-			    " is held by another program" : "");
-		log_info("inline engine on NFQUEUE queue %u, fail-open %s: control connections "
-		    "are rewritten in flight", cfg.queue_num, cfg.fail_open ? "yes" : "no");
-	}
+	if (cfg.engine != CFG_ENGINE_INLINE)
+		return;
+	params_inline(&cfg, &ip);
+	if ((inl = inline_new(&ip, d->gw, d->epfd)) == NULL)
+		fatal("inline engine: NFQUEUE queue %u%s", cfg.queue_num, errno == EBUSY ?
+		    " is held by another program" : "");
+	log_info("inline engine on NFQUEUE queue %u, fail-open %s: control connections "
+	    "are rewritten in flight", cfg.queue_num, cfg.fail_open ? "yes" : "no");
+}
 
-	if ((sigs.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+/* Signals through a signalfd in the epoll set: handled between events, never inside. */
+static void
+open_signals(struct daemon_state *d, const sigset_t *mask)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	d->sigs.h.fn = sig_event;
+	if ((d->sigs.fd = signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
 		fatal("signalfd");
-	ev.events = EPOLLIN;
-	ev.data.ptr = &sigs.h;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sigs.fd, &ev) < 0)
+	ev.data.ptr = &d->sigs.h;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigs.fd, &ev) < 0)
 		fatal("epoll_ctl");
+}
 
-	started = ev_now_ms();
-	if (cfg.control_socket[0] != '\0')
-		make_parent_dir(cfg.control_socket);
-	if ((ctl = ctl_open(cfg.control_socket, epfd, &cfg, proxy, started)) == NULL &&
-	    cfg.control_socket[0] != '\0')
-		log_warn("control socket %s", cfg.control_socket);
-	ctl_set_inline(ctl, inl);
-	/* A reload reads what start read: the same file, the same -o overrides. */
+/* A reload reads what start read: the same file, the same -o overrides. */
+static void
+set_up_reload(const struct options *o, const struct daemon_state *d)
+{
 	reload_ctx.cfg = &cfg;
-	reload_ctx.src.file = file;
+	reload_ctx.src.file = o->file;
 	reload_ctx.src.default_file = DEFAULT_CONFIG;
-	reload_ctx.src.overrides = overrides;
-	reload_ctx.src.n_overrides = n_over;
-	reload_ctx.caps.table_size = nat != NULL ? nc.max_elements : 0;
+	reload_ctx.src.overrides = o->overrides;
+	reload_ctx.src.n_overrides = o->n_over;
+	reload_ctx.caps.table_size = d->nat != NULL ? cfg.max_pinholes : 0;	/* open_nat()'s */
 	reload_ctx.px = proxy;
 	reload_ctx.ie = inl;
-	reload_ctx.nat = nat;
-	reload_ctx.ph = ph;
-	reload_ctx.rl = rl;
-	reload_ctx.verbose = verbose;
-	ctl_set_reload(ctl, &reload_ctx.st);
-	if (!foreground && daemon(0, 0) < 0)
+	reload_ctx.nat = d->nat;
+	reload_ctx.ph = d->ph;
+	reload_ctx.rl = d->rl;
+	reload_ctx.verbose = o->verbose;
+	ctl_set_reload(d->ctl, &reload_ctx.st);
+}
+
+/* Detach, pidfile, privileges, then tell the service manager. */
+static void
+go_live(const struct options *o)
+{
+	bool bind_low = false;
+
+	if (!o->foreground && daemon(0, 0) < 0)
 		fatal("daemon");
 	write_pidfile(cfg.pidfile);
 	give_dirs(cfg.user);
 	/* public:PORT listeners below 1024 are bound again when the address changes. */
 	for (unsigned i = 0; i < cfg.n_mappings; i++)
-		bind_low |= cfg.mappings[i].on_public &&
-		    sa_port(&cfg.mappings[i].listen) < 1024;
+		bind_low |= cfg.mappings[i].on_public && sa_port(&cfg.mappings[i].listen) < 1024;
 	if (priv_drop_keep(cfg.user, bind_low) < 0)
 		fatal("cannot drop privileges to %s", cfg.user);
 	notify_service("READY=1");
 	log_info("ftpalgd %s ready: %u sessions max, data ports %u-%u, pinhole timeout %us",
 	    FTPALG_VERSION, cfg.max_sessions, cfg.data_port_min, cfg.data_port_max,
 	    cfg.pinhole_timeout_ms / 1000);
+}
 
-	while (!sigs.stop) {
+/* The earliest deadline of anything below (EV_NEVER: none). */
+static uint64_t
+next_due(const struct daemon_state *d, uint64_t now)
+{
+	uint64_t due = gw_next_due(d->gw, now);
+
+	ev_due(&due, proxy_next_due(proxy, now));
+	if (inl != NULL)
+		ev_due(&due, inline_next_due(inl));
+	return due;
+}
+
+/* epoll_wait's timeout for a deadline: -1 (none), 0 (due), or the ms to it. */
+static int
+wait_ms(uint64_t due, uint64_t now)
+{
+	if (due == EV_NEVER)
+		return -1;
+	if (due <= now)
+		return 0;
+	return due - now > INT_MAX ? INT_MAX : (int)(due - now);
+}
+
+/*
+ * The event loop: sleeps until the next event or the next deadline
+ * (OpenBSD ntpd's nextaction), dispatches, and ticks what is due.
+ */
+static void
+run_loop(struct daemon_state *d)
+{
+	while (!d->sigs.stop) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(epfd, evs, 64, 1000);
-		uint64_t now;
+		uint64_t now = ev_now_ms(), due = next_due(d, now);
+		int n = epoll_wait(d->epfd, evs, 64, wait_ms(due, now));
 
 		if (n < 0 && errno != EINTR)
 			fatal("epoll_wait");
@@ -364,32 +429,76 @@ main(int argc, char **argv)
 
 			h->fn(h, evs[i].events);
 		}
-		if (sigs.reload) {
-			sigs.reload = 0;
+		if (d->sigs.reload) {
+			d->sigs.reload = 0;
 			reload_run(&reload_ctx);
 		}
 		now = ev_now_ms();
-		if (now - last_tick >= 1000) {
-			gw_tick(gw, now);
-			proxy_tick(proxy, now);
-			if (inl != NULL)
-				inline_tick(inl, now);
-			last_tick = now;
-		}
+		if (now < due)
+			continue;
+		gw_tick(d->gw, now);
+		proxy_tick(proxy, now);
+		if (inl != NULL)
+			inline_tick(inl, now);
 	}
+}
 
+/* Sessions closed, pinholes removed, the table deleted: nothing stays in the kernel. */
+static void
+shut_down(struct daemon_state *d)
+{
 	notify_service("STOPPING=1");
-	ctl_close(ctl);
+	ctl_close(d->ctl);
 	proxy_free(proxy);
 	inline_free(inl);	/* closing the queue: the rule's bypass flag decides from here */
-	gw_free(gw);
-	relay_free(rl);		/* detached transfers still running are cut (reset) */
-	ph_free(ph);		/* the pinholes left go from the kernel */
-	nat_close(nat);
+	gw_free(d->gw);
+	relay_free(d->rl);	/* detached transfers still running are cut (reset) */
+	ph_free(d->ph);		/* the pinholes left go from the kernel */
+	nat_close(d->nat);
 	if (cfg.pidfile[0] != '\0')
 		unlink(cfg.pidfile);
 	log_info("stopped; nftables table inet %s removed", cfg.nft_table);
-	close(sigs.fd);
-	close(epfd);
+	close(d->sigs.fd);
+	close(d->epfd);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct daemon_state d;
+	sigset_t mask;
+	int rc;
+
+	parse_args(argc, argv, &o);
+	if ((rc = load_config(&o)) >= 0)
+		return rc;
+
+	log_init(o.foreground ? LOG_TO_STDERR : (int)cfg.log_target,
+	    o.verbose ? LOG_DEBUG : cfg.log_level, "ftpalgd");
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		fatal("sigprocmask");
+	memset(&d, 0, sizeof(d));
+	if ((d.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		fatal("epoll_create1");
+	d.nat = open_nat();
+	start_engines(&d);
+	open_signals(&d, &mask);
+	if (cfg.control_socket[0] != '\0')
+		make_parent_dir(cfg.control_socket);
+	if ((d.ctl = ctl_open(cfg.control_socket, d.epfd, &cfg, proxy, ev_now_ms())) == NULL &&
+	    cfg.control_socket[0] != '\0')
+		log_warn("control socket %s", cfg.control_socket);
+	ctl_set_inline(d.ctl, inl);
+	set_up_reload(&o, &d);
+	go_live(&o);
+	run_loop(&d);
+	shut_down(&d);
 	return 0;
 }
