@@ -86,7 +86,7 @@ struct inl_track {
 	struct ts_dir ts[2];		/* [0] client -> server, [1] server -> client */
 	struct ts_pend pend[2];
 	struct alg_linebuf sublb;	/* server lines swallowed for a local answer */
-	int16_t sub_ml;
+	struct alg_rframe subrf;	/* where the swallowed reply ends */
 	uint8_t nsub, subhead;
 	struct inl_sub sub[INL_MAX_SUB];
 	/*
@@ -410,10 +410,23 @@ inl_push(struct inl_flow *f, int d, uint32_t ilen, const uint8_t *in, const uint
 	}
 }
 
+/* The oldest local answer takes the place of server input [data, data + n). */
+static void
+inl_sub_pop(struct inl_flow *f, const uint8_t *data, uint32_t n)
+{
+	struct inl_track *t = f->t;
+	struct inl_sub *s = &t->sub[t->subhead];
+
+	inl_push(f, 1, n, data, (const uint8_t *)s->text, s->len);
+	t->subhead = (uint8_t)((t->subhead + 1) % INL_MAX_SUB);
+	t->nsub--;
+}
+
 /*
  * A server line while a local answer waits: the line belongs to the reply
- * to our NOOP (or QUIT).  Its final line is replaced by the answer, the rest
- * of the reply is swallowed.  Returns the bytes taken (>= 1).
+ * to our NOOP (or QUIT).  Its final line (alg_rframe_*: where a reply ends)
+ * is replaced by the answer, the rest of the reply is swallowed.  Returns
+ * the bytes taken (>= 1).
  */
 static uint32_t
 inl_swallow(struct inl_flow *f, const uint8_t *data, uint32_t len)
@@ -422,46 +435,21 @@ inl_swallow(struct inl_flow *f, const uint8_t *data, uint32_t len)
 	const char *line;
 	size_t ll, cl;
 	char clean[ALG_LINE_MAX];
-	bool more, final;
 	long r = alg_line_next(&t->sublb, (const char *)data, len, &line, &ll);
 	int code;
 
 	if (r < 0) {
 		/* An overlong server line: give the answer now, take the lot. */
-		struct inl_sub *s = &t->sub[t->subhead];
-
 		alg_line_init(&t->sublb);
-		inl_push(f, 1, len, data, (const uint8_t *)s->text, s->len);
-		t->subhead = (uint8_t)((t->subhead + 1) % INL_MAX_SUB);
-		t->nsub--;
-		t->sub_ml = 0;
+		alg_rframe_init(&t->subrf);
+		inl_sub_pop(f, data, len);
 		return len;
 	}
-	if (line == NULL) {
+	cl = line != NULL ? alg_line_clean(line, ll, clean) : 0;
+	if (line != NULL && alg_rframe_final(alg_rframe_line(&t->subrf, clean, cl, &code)))
+		inl_sub_pop(f, data, (uint32_t)r);
+	else
 		inl_push(f, 1, (uint32_t)r, data, NULL, 0);
-		return (uint32_t)r;
-	}
-	cl = alg_line_clean(line, ll, clean);
-	code = alg_reply_code(clean, cl, &more);
-	if (t->sub_ml != 0)
-		final = code == t->sub_ml && !more;
-	else if (code < 0)
-		final = false;
-	else if (more) {
-		t->sub_ml = (int16_t)code;
-		final = false;
-	} else
-		final = true;
-	if (final) {
-		struct inl_sub *s = &t->sub[t->subhead];
-
-		inl_push(f, 1, (uint32_t)r, data, (const uint8_t *)s->text, s->len);
-		t->subhead = (uint8_t)((t->subhead + 1) % INL_MAX_SUB);
-		t->nsub--;
-		t->sub_ml = 0;
-	} else {
-		inl_push(f, 1, (uint32_t)r, data, NULL, 0);
-	}
 	return (uint32_t)r;
 }
 
@@ -882,6 +870,7 @@ inl_start(struct inl_flow *f)
 	ts_init(&f->t->ts[0], f->isn[0] + 1);
 	ts_init(&f->t->ts[1], f->isn[1] + 1);
 	alg_line_init(&f->t->sublb);
+	alg_rframe_init(&f->t->subrf);
 	f->state = IF_TRACK;
 	f->mode = IM_ALG;
 	elog_info("[i%llu] open %s (inline, server sees %s)", (unsigned long long)f->gs.id,
