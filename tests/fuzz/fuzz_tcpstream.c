@@ -6,8 +6,9 @@
  *   0 push   ilen, olen, ident?   input bytes are synthetic, output from the input
  *   1 emit   back, len            a segment of what was fed, cut anywhere
  *   2 ack    k                    the receiver acknowledges k bytes more of what it holds
- *   3 sack   l, r                 a SACK block, anywhere
- *   4 packet len, bytes           ts_parse() and, if it parses, ts_rewrite()
+ *   3 sack   l, r                 a SACK block, anywhere (and a RST there, a FIN there)
+ *   4 packet len, bytes           ts_parse() and, if it parses, ts_rewrite(), the
+ *                                 segment's room and its SACK blocks in input space
  *   5 pend   seq, len             the waiting-segment queue
  *
  * Besides ASan and UBSan, it checks the module's promises: every emitted
@@ -149,7 +150,20 @@ fz_sack(const uint8_t **p, size_t *n)
 	uint32_t l = F.base + (uint32_t)fz_byte(p, n) * 13, r = l + (uint32_t)fz_byte(p, n) * 7;
 	uint32_t il, ir;
 
+	uint8_t probe[1];
+	size_t pn = 0;
+	uint32_t oseq = 0;
+
 	if (ts_in_sack(&F.d, l, r, &il, &ir) == 0 && !ts_before(il, ir))
+		abort();
+	/* A RST never lands beyond what the receiver can take next. */
+	if (ts_after(ts_rst_seq(&F.d, l), F.d.o_next))
+		abort();
+	/* A FIN passes only behind every byte. */
+	if (ts_fin_ok(&F.d, l, r) && (ts_after(l, F.d.i_next) || ts_before(r, l)))
+		abort();
+	/* A probe is one old byte (or none) just below o_next. */
+	if (ts_probe(&F.d, l & 1, probe, &pn, &oseq) && (oseq != F.d.o_next - 1 || pn > 1))
 		abort();
 }
 
@@ -167,6 +181,16 @@ fz_packet(const uint8_t **p, size_t *n)
 	if (ts_parse(*p, len, &pk) == 0) {
 		size_t plen = pk.plen % sizeof(pay);
 
+		size_t cap = ts_seg_cap(pk.mss, pk.thlen, pk.plen, 600);
+
+		if (cap > 600 || (cap < pk.plen && cap != 600))
+			abort();
+		/* The packet's SACK blocks in input space: whole, or empty at the ack. */
+		(void)ts_in_sacks(&F.d, &pk, F.d.i_base, sack);
+		for (int k = 0; k < pk.nsack; k++)
+			if (ts_after(sack[2 * k], sack[2 * k + 1]) ||
+			    (sack[2 * k] == sack[2 * k + 1] && sack[2 * k] != F.d.i_base))
+				abort();
 		for (int k = 0; k < 2 * TS_MAX_SACK; k++)
 			sack[k] = pk.sack[k] + 1;
 		memset(pay, 'x', sizeof(pay));
