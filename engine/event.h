@@ -14,6 +14,8 @@ struct ev_handler {
 
 #define ev_container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define ev_const_container_of(ptr, type, member) \
+	((const type *)(const void *)((const char *)(ptr) - offsetof(type, member)))
 
 /* Monotonic milliseconds. */
 uint64_t ev_now_ms(void);

@@ -115,6 +115,7 @@ void
 gw_engine_init(struct gw_engine *eng, struct gateway *gw, char tag, const char *tls_note)
 {
 	memset(eng, 0, sizeof(*eng));
+	LIST_INIT(&eng->sessions);
 	eng->gw = gw;
 	eng->tag = tag;
 	eng->tls_note = tls_note;
@@ -128,6 +129,8 @@ gw_session_init(struct gw_session *gs, struct gw_engine *eng, uint64_t id,
 	gs->eng = eng;
 	gs->id = id;
 	gs->addrs = addrs;
+	LIST_INSERT_HEAD(&eng->sessions, gs, entry);
+	gs->listed = true;
 }
 
 /* ---------------------------------------------------------------- mappings */
@@ -187,6 +190,10 @@ gw_session_end(struct gw_session *gs)
 	if (gs->rl != NULL) {
 		relay_release(gs->eng->gw->rl, gs->rl);	/* a transfer still running runs on */
 		gs->rl = NULL;
+	}
+	if (gs->listed) {
+		LIST_REMOVE(gs, entry);
+		gs->listed = false;
 	}
 }
 
@@ -372,6 +379,18 @@ gw_alloc_port(struct gw_session *gs, uint16_t *port)
 	return 0;
 }
 
+int
+gw_ops_event(void *ctx, const struct alg_event *ev)
+{
+	return gw_event(ctx, ev);
+}
+
+int
+gw_ops_alloc_port(void *ctx, uint8_t family, uint16_t *port)
+{
+	return gw_alloc_port(ctx, port);
+}
+
 /* ---------------------------------------------------------------- stats */
 
 void
@@ -408,6 +427,43 @@ gw_json_stats(const struct gw_engine *eng, unsigned active, FILE *out, gw_json_m
 		fprintf(out, "%s\"%s\":%llu", r > 1 ? "," : "", alg_reason_name((enum alg_reason)r),
 		    (unsigned long long)c->refusals[r]);
 	fprintf(out, "},\"errors\":%llu}\n", (unsigned long long)c->errors);
+}
+
+static void
+gw_json_session(FILE *out, bool first, const struct gw_session_row *r, uint64_t now)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
+	fprintf(out, "%s{\"id\":%llu,\"client\":\"%s\",\"server\":\"%s\",\"kind\":\"%s\","
+	    "\"mode\":\"%s\",\"state\":\"%s\",", first ? "" : ",", (unsigned long long)r->gs->id,
+	    alg_ep_str(&r->client, a, sizeof(a)), alg_ep_str(&r->server, b, sizeof(b)), r->kind,
+	    r->alg != NULL ? alg_session_mode(r->alg) : "-", r->state);
+	if (r->more != NULL)
+		r->more(out, GW_JSON_SESSIONS, r->more_ctx);
+	fprintf(out, "\"bytes_up\":%llu,\"bytes_down\":%llu,\"transfers\":%u,\"age_s\":%llu,"
+	    "\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
+	    (unsigned long long)r->bytes_up, (unsigned long long)r->bytes_down, r->gs->transfers,
+	    (unsigned long long)((now - r->created_ms) / 1000),
+	    (unsigned long long)((now - r->active_ms) / 1000), r->gs->tls ? "true" : "false",
+	    r->alg != NULL && alg_session_transferring(r->alg) ? "true" : "false");
+}
+
+void
+gw_json_sessions(const struct gw_engine *eng, FILE *out, uint64_t now, gw_session_row_fn *row)
+{
+	const struct gw_session *gs;
+	struct gw_session_row r;
+	bool first = true;
+
+	fprintf(out, "{\"sessions\":[");
+	LIST_FOREACH(gs, &eng->sessions, entry) {
+		memset(&r, 0, sizeof(r));
+		r.gs = gs;
+		row(gs, &r);
+		gw_json_session(out, first, &r, now);
+		first = false;
+	}
+	fprintf(out, "]}\n");
 }
 
 void

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/queue.h>
 
 #include "alg/alg.h"
 
@@ -59,8 +60,11 @@ struct gw_counters {
 	uint64_t refusals[ALG_R__COUNT];
 };
 
+struct gw_session;
+
 struct gw_engine {
 	struct gateway *gw;
+	LIST_HEAD(, gw_session) sessions;	/* its sessions, newest first */
 	char tag;		/* log lines say "[s12]" (proxy) or "[i12]" (inline) */
 	/* What an encrypted control channel means for this engine, for the log. */
 	const char *tls_note;
@@ -72,6 +76,8 @@ void gw_engine_init(struct gw_engine *eng, struct gateway *gw, char tag, const c
 
 struct gw_session {
 	struct gw_engine *eng;
+	LIST_ENTRY(gw_session) entry;	/* on eng->sessions until gw_session_end */
+	bool listed;
 	uint64_t id;
 	const struct alg_session_addrs *addrs;	/* the session's, kept current by it */
 	struct pinhole *ph;
@@ -87,12 +93,21 @@ struct gw_session {
 
 void gw_session_init(struct gw_session *gs, struct gw_engine *eng, uint64_t id,
     const struct alg_session_addrs *addrs);
-/* The session is gone: its pinhole is removed, its relay let go (a running transfer runs on). */
+/*
+ * The session is gone: its pinhole is removed, its relay let go (a running
+ * transfer runs on), and it leaves the engine's list.  Again: nothing more.
+ */
 void gw_session_end(struct gw_session *gs);
 
 /* The core's callbacks, shared: alg_session_ops.event and .alloc_port. */
 int gw_event(struct gw_session *gs, const struct alg_event *ev);
 int gw_alloc_port(struct gw_session *gs, uint16_t *port);
+/*
+ * The same as alg_session_ops members, for an alg_session whose ctx is the
+ * gw_session (the engine finds its own session around it: ev_container_of).
+ */
+int gw_ops_event(void *ctx, const struct alg_event *ev);
+int gw_ops_alloc_port(void *ctx, uint8_t family, uint16_t *port);
 
 /* The JSON stats document's engine-specific parts, in the order they stand. */
 enum gw_json_part {
@@ -110,6 +125,26 @@ typedef void gw_json_more_fn(FILE *out, enum gw_json_part part, const void *ctx)
  */
 void gw_json_stats(const struct gw_engine *eng, unsigned active, FILE *out,
     gw_json_more_fn *more, const void *ctx);
+
+/* What a session listing ("ftpalg sessions") shows of one session. */
+struct gw_session_row {
+	const struct gw_session *gs;
+	const struct alg_session *alg;	/* NULL while there is no core session */
+	struct alg_endpoint client, server;
+	const char *kind;		/* "transparent", "inbound" */
+	const char *state;
+	uint64_t bytes_up, bytes_down;
+	uint64_t created_ms, active_ms;
+	/* The engine's own fields, written after "state" (part GW_JSON_SESSIONS),
+	 * each followed by a comma; NULL: none. */
+	gw_json_more_fn *more;
+	const void *more_ctx;
+};
+/* Fills r (zeroed, r->gs set) from the engine's session around gs. */
+typedef void gw_session_row_fn(const struct gw_session *gs, struct gw_session_row *r);
+/* {"sessions":[...]} of the engine's sessions, the control socket's "sessions" answer. */
+void gw_json_sessions(const struct gw_engine *eng, FILE *out, uint64_t now_ms,
+    gw_session_row_fn *row);
 
 /* "relays":{...}, (the relay counters, for the proxy's stats) */
 void gw_json_relay_stats(const struct gateway *gw, FILE *out);

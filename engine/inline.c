@@ -350,7 +350,7 @@ inl_count_client(const struct inline_engine *e, const struct alg_endpoint *clien
 static void
 inl_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 {
-	struct inl_flow *f = ctx;
+	struct inl_flow *f = ev_container_of(ctx, struct inl_flow, gs);
 	struct inline_engine *e = f->e;
 
 	if (len > INL_CAP - e->cap_len[to]) {
@@ -363,24 +363,9 @@ inl_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 	e->cap_len[to] += len;
 }
 
-static int
-inl_event(void *ctx, const struct alg_event *ev)
-{
-	struct inl_flow *f = ctx;
-
-	return gw_event(&f->gs, ev);
-}
-
-static int
-inl_alloc_port(void *ctx, uint8_t family, uint16_t *port)
-{
-	struct inl_flow *f = ctx;
-
-	return gw_alloc_port(&f->gs, port);
-}
-
+/* The core's ctx is the flow's gw_session: events and ports are the shared layer's. */
 static const struct alg_session_ops inl_ops = {
-	.send = inl_send, .event = inl_event, .alloc_port = inl_alloc_port,
+	.send = inl_send, .event = gw_ops_event, .alloc_port = gw_ops_alloc_port,
 };
 
 /* ---------------------------------------------------------------- feeding the core */
@@ -861,7 +846,7 @@ inl_start(struct inl_flow *f)
 	nat_to_ep(&info.reply.dst, 0, &ad->gw_server);
 	ad->gw_client = ad->gw_server;
 	ad->passive_via_gw = false;
-	f->alg = alg_session_new(&e->p.policy, ad, &inl_ops, f);
+	f->alg = alg_session_new(&e->p.policy, ad, &inl_ops, &f->gs);
 	if (f->alg == NULL) {
 		elog_warnx("[i%llu] out of memory: passed through", (unsigned long long)f->gs.id);
 		inl_untrack(f);
@@ -1199,50 +1184,37 @@ inline_next_due(const struct inline_engine *e)
 	return due;
 }
 
-unsigned
-inline_nflows(const struct inline_engine *e)
-{
-	return e->ntracked;
-}
-
-unsigned
-inline_npinholes(const struct inline_engine *e)
-{
-	return e->eng.nmaps;
-}
-
+/* A flow's own fields in the session listing. */
 static void
-inl_json_sessions(const struct inline_engine *e, FILE *out, uint64_t now)
+inl_json_flow(FILE *out, enum gw_json_part part, const void *ctx)
 {
-	const struct inl_flow *f;
-	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN], g[ALG_EP_STRLEN];
-	bool first = true;
+	const struct inl_flow *f = ctx;
+	char g[ALG_EP_STRLEN];
+	bool on = f->state == IF_TRACK;
 
-	fprintf(out, "{\"sessions\":[");
-	LIST_FOREACH(f, &e->flows, entry) {
-		struct alg_endpoint c, s;
-		const char *state = f->state == IF_SYN ? "connecting" : f->state == IF_PASS ?
-		    "passthrough" : f->alg != NULL ? alg_state_name(alg_session_state(f->alg)) : "-";
+	fprintf(out, "\"engine\":\"inline\",\"gw\":\"%s\",\"offset_up\":%d,\"offset_down\":%d,",
+	    on ? alg_ep_str(&f->addrs.gw_server, g, sizeof(g)) : "",
+	    on ? ts_offset(&f->t->ts[0]) : 0, on ? ts_offset(&f->t->ts[1]) : 0);
+}
 
-		ep_from_ip(&c, f->family, f->caddr, f->cport);
-		ep_from_ip(&s, f->family, f->saddr, f->sport);
-		fprintf(out, "%s{\"id\":%llu,\"engine\":\"inline\",\"client\":\"%s\",\"server\":\"%s\","
-		    "\"gw\":\"%s\",\"kind\":\"transparent\",\"mode\":\"%s\",\"state\":\"%s\","
-		    "\"offset_up\":%d,\"offset_down\":%d,\"bytes_up\":%llu,\"bytes_down\":%llu,"
-		    "\"transfers\":%u,\"age_s\":%llu,\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
-		    first ? "" : ",", (unsigned long long)f->gs.id, alg_ep_str(&c, a, sizeof(a)),
-		    alg_ep_str(&s, b, sizeof(b)),
-		    f->state == IF_TRACK ? alg_ep_str(&f->addrs.gw_server, g, sizeof(g)) : "",
-		    f->alg != NULL ? alg_session_mode(f->alg) : "-", state,
-		    f->state == IF_TRACK ? ts_offset(&f->t->ts[0]) : 0,
-		    f->state == IF_TRACK ? ts_offset(&f->t->ts[1]) : 0,
-		    (unsigned long long)f->bytes[0], (unsigned long long)f->bytes[1], f->gs.transfers,
-		    (unsigned long long)((now - f->created_ms) / 1000),
-		    (unsigned long long)((now - f->active_ms) / 1000), f->gs.tls ? "true" : "false",
-		    f->alg != NULL && alg_session_transferring(f->alg) ? "true" : "false");
-		first = false;
-	}
-	fprintf(out, "]}\n");
+/* A flow as the listing shows it (gw_json_sessions). */
+static void
+inl_session_row(const struct gw_session *gs, struct gw_session_row *r)
+{
+	const struct inl_flow *f = ev_const_container_of(gs, struct inl_flow, gs);
+
+	r->alg = f->alg;
+	ep_from_ip(&r->client, f->family, f->caddr, f->cport);
+	ep_from_ip(&r->server, f->family, f->saddr, f->sport);
+	r->kind = "transparent";
+	r->state = f->state == IF_SYN ? "connecting" : f->state == IF_PASS ? "passthrough" :
+	    f->alg != NULL ? alg_state_name(alg_session_state(f->alg)) : "-";
+	r->bytes_up = f->bytes[0];
+	r->bytes_down = f->bytes[1];
+	r->created_ms = f->created_ms;
+	r->active_ms = f->active_ms;
+	r->more = inl_json_flow;
+	r->more_ctx = f;
 }
 
 /* The inline engine's own parts of the stats document. */
@@ -1280,7 +1252,7 @@ inline_json(const struct inline_engine *e, const char *what, FILE *out)
 	uint64_t now = ev_now_ms();
 
 	if (strcmp(what, "sessions") == 0)
-		inl_json_sessions(e, out, now);
+		gw_json_sessions(&e->eng, out, now, inl_session_row);
 	else if (strcmp(what, "pinholes") == 0)
 		gw_json(e->eng.gw, what, out, now);
 	else
@@ -1298,4 +1270,17 @@ inline_set_params(struct inline_engine *e, const struct inline_params *p)
 	e->p = *p;
 	e->p.queue_num = queue_num;
 	e->p.fail_open = fail_open;
+}
+
+/* The counts `ftpalg status` shows. */
+unsigned
+inline_nflows(const struct inline_engine *e)
+{
+	return e->ntracked;
+}
+
+unsigned
+inline_npinholes(const struct inline_engine *e)
+{
+	return e->eng.nmaps;
 }

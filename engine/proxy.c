@@ -252,7 +252,7 @@ px_flush(int fd, char *buf, uint32_t *len)
 static void
 px_settle(struct pxsess *s)
 {
-	if (s->want_drain)
+	if (s->want_drain || s->gs.ended)	/* ended: the core is done, flush then close */
 		px_drain(s, s->gs.close_reason);
 	if (s->phase == PX_DRAINING && s->to_c_len == 0 && (s->to_s_len == 0 || s->sfd < 0)) {
 		px_close(s);
@@ -266,7 +266,7 @@ px_settle(struct pxsess *s)
 static void
 px_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 {
-	struct pxsess *s = ctx;
+	struct pxsess *s = ev_container_of(ctx, struct pxsess, gs);
 	char *dst = to == ALG_CLIENT ? s->to_c : s->to_s;
 	uint32_t *dlen = to == ALG_CLIENT ? &s->to_c_len : &s->to_s_len;
 	uint32_t cap = to == ALG_CLIENT ? PX_TO_CLIENT : PX_TO_SERVER;
@@ -283,27 +283,9 @@ px_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 	*dlen += (uint32_t)len;
 }
 
-static int
-px_event(void *ctx, const struct alg_event *ev)
-{
-	struct pxsess *s = ctx;
-	int rc = gw_event(&s->gs, ev);
-
-	if (s->gs.ended)
-		s->want_drain = true;	/* the core is done: flush, then close */
-	return rc;
-}
-
-static int
-px_alloc_port(void *ctx, uint8_t family, uint16_t *port)
-{
-	struct pxsess *s = ctx;
-
-	return gw_alloc_port(&s->gs, port);
-}
-
+/* The core's ctx is the session's gw_session: events and ports are the shared layer's. */
 static const struct alg_session_ops px_ops = {
-	.send = px_send, .event = px_event, .alloc_port = px_alloc_port,
+	.send = px_send, .event = gw_ops_event, .alloc_port = gw_ops_alloc_port,
 };
 
 /* ---------------------------------------------------------------- data flow */
@@ -312,7 +294,7 @@ static const struct alg_session_ops px_ops = {
 static void
 px_pump(struct pxsess *s)
 {
-	while (s->phase == PX_OPEN && !s->want_drain && s->cin_len > 0) {
+	while (s->phase == PX_OPEN && !s->want_drain && !s->gs.ended && s->cin_len > 0) {
 		const char *nl = memchr(s->cin, '\n', s->cin_len);
 		size_t n = nl != NULL ? (size_t)(nl - s->cin) + 1 : s->cin_len;
 		long r;
@@ -429,7 +411,7 @@ px_connected(struct pxsess *s)
 		return;
 	}
 	s->addrs.gw_server.port = 0;
-	s->alg = alg_session_new(&s->px->p.policy, &s->addrs, &px_ops, s);
+	s->alg = alg_session_new(&s->px->p.policy, &s->addrs, &px_ops, &s->gs);
 	if (s->alg == NULL) {
 		px_say(s, 421, "ftpalg: out of memory");
 		px_drain(s, "out of memory");
@@ -943,33 +925,22 @@ proxy_npinholes(const struct proxy *px)
 	return px->eng.nmaps;
 }
 
+/* A session as the listing shows it (gw_json_sessions). */
 static void
-px_json_sessions(const struct proxy *px, FILE *out, uint64_t now)
+px_session_row(const struct gw_session *gs, struct gw_session_row *r)
 {
-	const struct pxsess *s;
-	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
-	bool first = true;
+	const struct pxsess *s = ev_const_container_of(gs, struct pxsess, gs);
 
-	fprintf(out, "{\"sessions\":[");
-	LIST_FOREACH(s, &px->sessions, entry) {
-		const char *state = s->phase == PX_CONNECTING ? "connecting" :
-		    s->phase == PX_DRAINING ? "closing" : alg_state_name(alg_session_state(s->alg));
-		struct alg_endpoint server = s->addrs.server;
-
-		fprintf(out, "%s{\"id\":%llu,\"client\":\"%s\",\"server\":\"%s\",\"kind\":\"%s\","
-		    "\"mode\":\"%s\",\"state\":\"%s\",\"bytes_up\":%llu,\"bytes_down\":%llu,"
-		    "\"age_s\":%llu,\"idle_s\":%llu,\"tls\":%s,\"transferring\":%s}",
-		    first ? "" : ",", (unsigned long long)s->gs.id,
-		    alg_ep_str(&s->addrs.client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
-		    s->kind == PX_INBOUND ? "inbound" : "transparent",
-		    s->alg != NULL ? alg_session_mode(s->alg) : "-", state,
-		    (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
-		    (unsigned long long)((now - s->created_ms) / 1000),
-		    (unsigned long long)((now - s->active_ms) / 1000), s->gs.tls ? "true" : "false",
-		    s->alg != NULL && alg_session_transferring(s->alg) ? "true" : "false");
-		first = false;
-	}
-	fprintf(out, "]}\n");
+	r->alg = s->alg;
+	r->client = s->addrs.client;
+	r->server = s->addrs.server;
+	r->kind = s->kind == PX_INBOUND ? "inbound" : "transparent";
+	r->state = s->phase == PX_CONNECTING ? "connecting" : s->phase == PX_DRAINING ?
+	    "closing" : alg_state_name(alg_session_state(s->alg));
+	r->bytes_up = s->bytes_up;
+	r->bytes_down = s->bytes_down;
+	r->created_ms = s->created_ms;
+	r->active_ms = s->active_ms;
 }
 
 /* The proxy's own part of the stats: its relays, after the pinholes. */
@@ -988,7 +959,7 @@ proxy_json(const struct proxy *px, const char *what, FILE *out)
 	uint64_t now = ev_now_ms();
 
 	if (strcmp(what, "sessions") == 0)
-		px_json_sessions(px, out, now);
+		gw_json_sessions(&px->eng, out, now, px_session_row);
 	else if (strcmp(what, "pinholes") == 0 || strcmp(what, "relays") == 0)
 		gw_json(px->eng.gw, what, out, now);
 	else

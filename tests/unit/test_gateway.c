@@ -146,6 +146,7 @@ START_TEST(t_counters_by_enum)
 	ck_assert_str_eq(gs.close_reason, "protocol error");
 	ev(&gs, ALG_EV_CLOSE, ALG_R_NONE, ALG_RW_NONE, "QUIT", NULL, NULL);
 	ck_assert_str_eq(gs.close_reason, "protocol error");
+	gw_session_end(&gs);
 	gw_session_init(&gs, &eng, 8, &addrs);
 	ev(&gs, ALG_EV_CLOSE, ALG_R_NONE, ALG_RW_NONE, "QUIT", NULL, NULL);
 	ck_assert_str_eq(gs.close_reason, "QUIT");
