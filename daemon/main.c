@@ -73,15 +73,15 @@ static void __attribute__((noreturn))
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: ftpalgd [-dnvV] [-f file] [-o key=value]... [--cleanup]\n"
-	    "  -d          stay in the foreground and log to stderr\n"
-	    "  -f file     configuration file (default " DEFAULT_CONFIG ")\n"
-	    "  -o key=val  set a configuration key (after the file; repeatable)\n"
-	    "  -n          check the configuration and exit (with -v: print it)\n"
-	    "  -v          verbose: debug logging\n"
-	    "  -V, --version  print the version\n"
-	    "  -h, --help  print this help\n"
-	    "  --cleanup   remove what a crashed ftpalgd left in nftables, then exit\n"
+	    "usage: ftpalgd [-dhnvV] [-f file] [-o key=value]... [--cleanup]\n"
+	    "  -d             stay in the foreground and log to stderr\n"
+	    "  -f file        configuration file (default " DEFAULT_CONFIG ")\n"
+	    "  -o key=val     set a configuration key (after the file; repeatable)\n"
+	    "  -n             check the configuration and exit (with -v: print it)\n"
+	    "  -v             verbose: debug logging\n"
+	    "  -V, --version  print the version and exit\n"
+	    "  -h, --help     print this help and exit\n"
+	    "  --cleanup      remove what a crashed ftpalgd left in nftables, then exit\n"
 	    "See ftpalgd(8) and ftpalgd.conf(5).\n");
 	exit(code);
 }
