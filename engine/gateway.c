@@ -86,7 +86,7 @@ gw_next_due(const struct gateway *gw, uint64_t now_ms)
 	uint64_t due = EV_NEVER;
 
 	if (gw->ph != NULL)
-		ev_due(&due, ph_next_due(gw->ph));
+		ev_due(&due, ph_next_due(gw->ph, now_ms));
 	if (gw->rl != NULL)
 		ev_due(&due, relay_next_due(gw->rl, now_ms));
 	return due;

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <sys/random.h>
 
 #include "engine/elog.h"
@@ -25,7 +24,7 @@ struct pinhole {
 	struct nat_pinhole nat;
 	uint64_t opened_ms;
 	bool used, expired, owns_port;
-	LIST_ENTRY(pinhole) entry;
+	struct pinhole *prev, *next;
 };
 
 struct ph_table {
@@ -33,7 +32,7 @@ struct ph_table {
 	uint32_t max, count;
 	uint16_t port_min, port_max;
 	struct ph_stats stats;
-	LIST_HEAD(, pinhole) open;
+	struct pinhole *head;
 	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
 	/*
 	 * Ports of used, translated pinholes whose leftover elements (dnat,
@@ -56,7 +55,6 @@ ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max
 	if (t == NULL)
 		return NULL;
 	t->nat = nat;
-	LIST_INIT(&t->open);
 	t->max = max;
 	t->port_min = port_min;
 	t->port_max = port_max;
@@ -68,8 +66,8 @@ ph_free(struct ph_table *t)
 {
 	if (t == NULL)
 		return;
-	while (!LIST_EMPTY(&t->open))
-		ph_close(t, LIST_FIRST(&t->open));
+	while (t->head != NULL)
+		ph_close(t, t->head);
 	free(t);
 }
 
@@ -189,7 +187,10 @@ ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
 	p->owns_port = p->nat.dnat;	/* we drew dst's port only when we translate */
 	if (p->owns_port)
 		ph_port_set(t, m->dst.port, true);
-	LIST_INSERT_HEAD(&t->open, p, entry);
+	p->next = t->head;
+	if (t->head != NULL)
+		t->head->prev = p;
+	t->head = p;
 	t->count++;
 	t->stats.opened++;
 	return p;
@@ -262,7 +263,12 @@ ph_close(struct ph_table *t, struct pinhole *p)
 	} else if (p->owns_port) {
 		ph_port_set(t, p->map.dst.port, false);
 	}
-	LIST_REMOVE(p, entry);
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		t->head = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
 	t->count--;
 	t->stats.closed++;
 	free(p);
@@ -271,12 +277,11 @@ ph_close(struct ph_table *t, struct pinhole *p)
 void
 ph_tick(struct ph_table *t, uint64_t now_ms)
 {
-	struct pinhole *p;
 	char d[200];
 
 	while (t->cool_len > 0 && t->cool[t->cool_head].until_ms <= now_ms)
 		ph_cool_pop(t);
-	LIST_FOREACH(p, &t->open, entry) {
+	for (struct pinhole *p = t->head; p != NULL; p = p->next) {
 		if (p->used || p->expired || now_ms - p->opened_ms < p->map.timeout_ms)
 			continue;
 		p->expired = true;
@@ -287,17 +292,24 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 	}
 }
 
+/*
+ * When ph_tick next has something to do: an unused pinhole's expiry, a
+ * port's cool-down.  While pinholes are open, at least once a second too,
+ * so that what ph_tick follows of them is never older than with the loop
+ * that woke every second.
+ */
 uint64_t
-ph_next_due(const struct ph_table *t)
+ph_next_due(const struct ph_table *t, uint64_t now_ms)
 {
-	const struct pinhole *p;
 	uint64_t due = EV_NEVER;
 
 	if (t->cool_len > 0)
 		ev_due(&due, t->cool[t->cool_head].until_ms);
-	LIST_FOREACH(p, &t->open, entry)
+	for (const struct pinhole *p = t->head; p != NULL; p = p->next)
 		if (!p->used && !p->expired)
 			ev_due(&due, p->opened_ms + p->map.timeout_ms);
+	if (t->head != NULL)
+		ev_due(&due, now_ms + 1000);
 	return due;
 }
 
@@ -317,11 +329,10 @@ void
 ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms)
 {
 	char peer[ALG_EP_STRLEN], dst[ALG_EP_STRLEN], to[ALG_EP_STRLEN];
-	const struct pinhole *p;
 	bool first = true;
 
 	fprintf(out, "{\"pinholes\":[");
-	LIST_FOREACH(p, &t->open, entry) {
+	for (const struct pinhole *p = t->head; p != NULL; p = p->next) {
 		uint64_t age = now_ms - p->opened_ms;
 		uint64_t left = p->expired || age >= p->map.timeout_ms ? 0 : p->map.timeout_ms - age;
 

@@ -53,7 +53,7 @@ void ph_close(struct ph_table *t, struct pinhole *p);
 /* Marks pinholes whose kernel element has timed out; logs them. */
 void ph_tick(struct ph_table *t, uint64_t now_ms);
 /* When ph_tick next has something to do (EV_NEVER: nothing). */
-uint64_t ph_next_due(const struct ph_table *t);
+uint64_t ph_next_due(const struct ph_table *t, uint64_t now_ms);
 
 const struct ph_stats *ph_stats(const struct ph_table *t);
 unsigned ph_count(const struct ph_table *t);
