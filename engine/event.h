@@ -24,7 +24,9 @@ uint64_t ev_now_ms(void);
  * Deadlines (OpenBSD ntpd's nextaction): each part of the daemon tells when
  * its tick next has something to do, as monotonic ms; EV_NEVER: nothing.
  * The loop sleeps until the earliest, so timers fire on time and an idle
- * daemon does not wake.  ev_due() keeps the earlier of *due and at.
+ * daemon does not wake.  Whatever a tick acts on must show in its
+ * *_next_due(): a timer missing there fires only when something else wakes
+ * the loop.  ev_due() keeps the earlier of *due and at.
  */
 #define EV_NEVER UINT64_MAX
 
