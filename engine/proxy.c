@@ -483,63 +483,88 @@ px_add_fd(struct proxy *px, int fd, uint32_t events, struct ev_handler *h)
 	return epoll_ctl(px->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void
-px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *peer)
+/*
+ * Where an accepted connection goes: the server (original destination, or
+ * the mapping's), the client, and the gateway address the client dialled.
+ * -1 when it cannot be served (the connection is closed or refused).
+ */
+static int
+px_accept_addrs(struct px_listener *l, int cfd, const struct sockaddr_storage *peer,
+    struct sockaddr_storage *dst, struct alg_session_addrs *ad)
 {
 	struct proxy *px = l->px;
-	struct sockaddr_storage local, dst;
+	struct sockaddr_storage local;
 	socklen_t ll = sizeof(local);
-	struct alg_endpoint client, server, gw_client;
-	struct pxsess *s;
-	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
-	int one = 1;
+	char a[ALG_EP_STRLEN];
 
-	if (sa_to_ep(peer, &client) < 0 || getsockname(cfd, (struct sockaddr *)&local, &ll) < 0) {
+	memset(ad, 0, sizeof(*ad));
+	if (sa_to_ep(peer, &ad->client) < 0 ||
+	    getsockname(cfd, (struct sockaddr *)&local, &ll) < 0) {
 		close(cfd);
-		return;
+		return -1;
 	}
 	if (l->inbound) {
-		dst = l->server;
+		*dst = l->server;
 		/* The client dialled the public address: what it sees as the control peer. */
 		if (nat_original_dst(cfd, &local, false) < 0)
 			ll = sizeof(local), getsockname(cfd, (struct sockaddr *)&local, &ll);
-	} else if (nat_original_dst(cfd, &dst, l->tproxy) < 0) {
-		elog_warn("original destination of %s", alg_ep_str(&client, a, sizeof(a)));
+	} else if (nat_original_dst(cfd, dst, l->tproxy) < 0) {
+		elog_warn("original destination of %s", alg_ep_str(&ad->client, a, sizeof(a)));
 		px_refuse(cfd, "ftpalg: cannot find the original destination");
 		px->eng.c.sessions_refused++;
-		return;
+		return -1;
 	}
-	if (sa_to_ep(&dst, &server) < 0 || sa_to_ep(&local, &gw_client) < 0) {
+	if (sa_to_ep(dst, &ad->server) < 0 || sa_to_ep(&local, &ad->gw_client) < 0) {
 		close(cfd);
-		return;
+		return -1;
 	}
-	if (!l->inbound && alg_ep_equal(&server, &gw_client) && !l->tproxy) {
+	if (!l->inbound && alg_ep_equal(&ad->server, &ad->gw_client) && !l->tproxy) {
 		/* Not redirected: someone dialled the listener itself; do not loop. */
 		elog_info("refused %s: direct connection to the proxy port",
-		    alg_ep_str(&client, a, sizeof(a)));
+		    alg_ep_str(&ad->client, a, sizeof(a)));
 		px_refuse(cfd, "ftpalg: this port only serves redirected FTP connections");
 		px->eng.c.sessions_refused++;
-		return;
+		return -1;
 	}
+	ad->passive_via_gw = l->inbound;
+	return 0;
+}
+
+/* max-sessions and max-sessions-per-client; false: refused (and said why). */
+static bool
+px_admit(struct proxy *px, int cfd, const struct alg_endpoint *client)
+{
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
 	if (px->nsessions >= px->p.max_sessions) {
-		elog_warnx("refused %s: %u sessions (max-sessions)", alg_ep_str(&client, a, sizeof(a)),
+		elog_warnx("refused %s: %u sessions (max-sessions)", alg_ep_str(client, a, sizeof(a)),
 		    px->nsessions);
 		px_refuse(cfd, "ftpalg: too many sessions, try again later");
 		px->eng.c.sessions_refused++;
-		return;
+		return false;
 	}
-	if (px_count_client(px, &client) >= px->p.max_sessions_per_client) {
+	if (px_count_client(px, client) >= px->p.max_sessions_per_client) {
 		elog_warnx("refused %s: too many sessions from this client %s "
-		    "(max-sessions-per-client)", alg_ep_str(&client, a, sizeof(a)),
-		    client_str(&client, px->p.client_prefix6, b, sizeof(b)));
+		    "(max-sessions-per-client)", alg_ep_str(client, a, sizeof(a)),
+		    client_str(client, px->p.client_prefix6, b, sizeof(b)));
 		px_refuse(cfd, "ftpalg: too many sessions from your address, try again later");
 		px->eng.c.sessions_refused++;
-		return;
+		return false;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		px_refuse(cfd, "ftpalg: out of memory");
-		return;
-	}
+	return true;
+}
+
+/* A session for the accepted client socket, on the live list; NULL: out of memory. */
+static struct pxsess *
+px_session_new(struct px_listener *l, int cfd, const struct alg_session_addrs *ad)
+{
+	struct proxy *px = l->px;
+	struct pxsess *s = calloc(1, sizeof(*s));
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN], g[ALG_EP_STRLEN];
+	int one = 1;
+
+	if (s == NULL)
+		return NULL;
 	s->px = px;
 	gw_session_init(&s->gs, &px->eng, ++px->next_id, &s->addrs);
 	s->cfd = cfd;
@@ -554,12 +579,8 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	s->hc.fn = px_client_event;
 	s->hs.fn = px_server_event;
 	s->created_ms = s->active_ms = ev_now_ms();
-	s->addrs.client = client;
-	s->addrs.client.port = client.port;
-	s->addrs.gw_client = gw_client;
+	s->addrs = *ad;
 	s->addrs.gw_client.port = 0;
-	s->addrs.server = server;
-	s->addrs.passive_via_gw = l->inbound;
 	LIST_INSERT_HEAD(&px->sessions, s, entry);
 	px->nsessions++;
 	px->eng.c.sessions_total++;
@@ -567,40 +588,63 @@ px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *pee
 	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* Telnet urgent data (IAC IP, IAC DM before ABOR) stays in the stream. */
 	setsockopt(cfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
-	{
-		char g[ALG_EP_STRLEN];
+	elog_info("[s%llu] open %s -> %s (%s%s, via %s)", (unsigned long long)s->gs.id,
+	    alg_ep_str(&ad->client, a, sizeof(a)), alg_ep_str(&ad->server, b, sizeof(b)),
+	    l->inbound ? "inbound" : l->tproxy ? "tproxy" : "redirect",
+	    l->relay ? ", relay" : "", alg_ep_str(&ad->gw_client, g, sizeof(g)));
+	return s;
+}
 
-		elog_info("[s%llu] open %s -> %s (%s%s, via %s)", (unsigned long long)s->gs.id,
-		    alg_ep_str(&client, a, sizeof(a)), alg_ep_str(&server, b, sizeof(b)),
-		    l->inbound ? "inbound" : l->tproxy ? "tproxy" : "redirect",
-		    l->relay ? ", relay" : "", alg_ep_str(&gw_client, g, sizeof(g)));
-	}
+/* Starts the connection to the server; the client hears 421 if it cannot. */
+static void
+px_connect_server(struct pxsess *s, const struct sockaddr_storage *dst)
+{
+	struct proxy *px = s->px;
+	int one = 1;
 
-	s->sfd = socket(dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	s->sfd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->sfd < 0 || (setsockopt(s->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)),
 	    setsockopt(s->sfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)),
-	    connect(s->sfd, (struct sockaddr *)&dst, sa_len(&dst)) < 0 && errno != EINPROGRESS)) {
-		char text[200];
+	    connect(s->sfd, (const struct sockaddr *)dst, sa_len(dst)) < 0 &&
+	    errno != EINPROGRESS)) {
+		char b[ALG_EP_STRLEN], text[200];
 
+		alg_ep_str(&s->addrs.server, b, sizeof(b));
 		elog_warn("[s%llu] connect to %s", (unsigned long long)s->gs.id, b);
 		snprintf(text, sizeof(text), "ftpalg: cannot reach the server %s: %s", b, strerror(errno));
 		if (s->sfd >= 0)
 			close(s->sfd);
 		s->sfd = -1;
-		px_add_fd(px, cfd, 0, &s->hc);
+		px_add_fd(px, s->cfd, 0, &s->hc);
 		px_say(s, 421, text);
 		px_drain(s, "server unreachable");
 		px_settle(s);
 		return;
 	}
 	s->phase = PX_CONNECTING;
-	if (px_add_fd(px, cfd, 0, &s->hc) < 0 || px_add_fd(px, s->sfd, 0, &s->hs) < 0) {
+	if (px_add_fd(px, s->cfd, 0, &s->hc) < 0 || px_add_fd(px, s->sfd, 0, &s->hs) < 0) {
 		elog_warn("[s%llu] epoll", (unsigned long long)s->gs.id);
 		s->gs.close_reason = "epoll";
 		px_close(s);
 		return;
 	}
 	px_update(s);
+}
+
+static void
+px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage dst;
+	struct alg_session_addrs ad;
+	struct pxsess *s;
+
+	if (px_accept_addrs(l, cfd, peer, &dst, &ad) < 0 || !px_admit(l->px, cfd, &ad.client))
+		return;
+	if ((s = px_session_new(l, cfd, &ad)) == NULL) {
+		px_refuse(cfd, "ftpalg: out of memory");
+		return;
+	}
+	px_connect_server(s, &dst);
 }
 
 static void
