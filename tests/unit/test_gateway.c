@@ -9,13 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <syslog.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "alg/alg.h"
 #include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/gateway.h"
 #include "engine/pinhole.h"
+#include "engine/relay.h"
 
 /* ---------------------------------------------------------------- a sink that keeps the lines */
 
@@ -354,6 +360,63 @@ START_TEST(t_elog_default)
 }
 END_TEST
 
+/* A free loopback port: bound, read back, closed. */
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port;
+
+	ck_assert_int_ge(fd, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* The loop's deadlines: an unused relay's expiry, then its burial. */
+START_TEST(t_next_due)
+{
+	static const struct relay_limits lim = {
+		.max_total = 4, .max_per_session = 2, .pipe_size = 65536,
+		.connect_timeout_ms = 2000, .idle_timeout_ms = 5000,
+	};
+	int epfd = epoll_create1(0);
+	struct relay_table *rt = relay_new(epfd, &lim, NULL);
+	struct gateway *gw = gw_new(NULL, rt);
+	struct alg_mapping m;
+	struct relay *r;
+	char why[160];
+	uint64_t now = ev_now_ms(), due;
+
+	elog_set_sink(NULL);
+	ck_assert_ptr_nonnull(rt);
+	ck_assert_uint_eq(gw_next_due(gw, now), EV_NEVER);	/* nothing: sleep */
+	memset(&m, 0, sizeof(m));
+	m.id = 1;
+	m.kind = ALG_MAP_ACTIVE;
+	ep4(&m.peer, 127, 0, 0, 1, 0);
+	ep4(&m.dst, 127, 0, 0, 1, free_port());
+	ep4(&m.to, 127, 0, 0, 1, free_port());
+	m.timeout_ms = 30000;
+	r = relay_open(rt, 9, &m, NULL, why, sizeof(why));
+	ck_assert_msg(r != NULL, "%s", why);
+	due = gw_next_due(gw, now);
+	ck_assert(due >= now + 29000 && due <= ev_now_ms() + 30000);	/* its expiry */
+	relay_release(rt, r);			/* unused: closed, freed at the next tick */
+	ck_assert_uint_eq(gw_next_due(gw, now + 5), now + 5);
+	gw_tick(gw, ev_now_ms());
+	ck_assert_uint_eq(gw_next_due(gw, now), EV_NEVER);
+	gw_free(gw);
+	relay_free(rt);
+	close(epfd);
+}
+END_TEST
+
 static Suite *
 gateway_suite(void)
 {
@@ -366,6 +429,7 @@ gateway_suite(void)
 	tcase_add_test(tc, t_stats_json);
 	tcase_add_test(tc, t_core_sets_kind);
 	tcase_add_test(tc, t_elog_default);
+	tcase_add_test(tc, t_next_due);
 	suite_add_tcase(s, tc);
 	return s;
 }
