@@ -17,6 +17,8 @@ PKGS="$PKGS libseccomp-dev util-linux systemd"
 # busybox sh, shellcheck).
 PKGS="$PKGS debhelper devscripts lintian dpkg-dev prometheus cmake libjson-c-dev liblua5.1-0-dev
 busybox shellcheck dash"
+# The HA lab (tests/lab/run-ha.sh): VRRP and conntrack state sync between two routers.
+PKGS="$PKGS keepalived conntrackd"
 
 missing=""
 for p in $PKGS; do
@@ -40,4 +42,9 @@ systemctl disable --now vsftpd >/dev/null 2>&1 || true
 pkill -x vsftpd 2>/dev/null || true
 # The prometheus package starts a server (and node exporter); the tests need promtool only.
 systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+# keepalived and conntrackd would start on the host with Debian's configs; the HA lab
+# runs its own, inside its namespaces.
+for svc in keepalived conntrackd; do
+	systemctl disable --now "$svc" >/dev/null 2>&1 || update-rc.d "$svc" disable >/dev/null 2>&1 || true
+done
 echo "install-deps: done"
