@@ -1,5 +1,6 @@
 /*
- * ct.c - ctnetlink requests over libmnl: get a connection, make it liberal.
+ * ct.c - ctnetlink requests over libmnl: get a connection, make it liberal,
+ * set its labels.
  *
  * One socket, one request at a time, answered before the next is sent; the
  * receive timeout bounds how long the event loop can wait on the kernel.
@@ -182,6 +183,14 @@ ct_get_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_ERROR;
 	d->info->status = tb[CTA_STATUS] != NULL ? ntohl(mnl_attr_get_u32(tb[CTA_STATUS])) : 0;
 	d->info->mark = tb[CTA_MARK] != NULL ? ntohl(mnl_attr_get_u32(tb[CTA_MARK])) : 0;
+	memset(d->info->labels, 0, sizeof(d->info->labels));
+	d->info->has_labels = tb[CTA_LABELS] != NULL;
+	if (tb[CTA_LABELS] != NULL) {
+		uint16_t n = mnl_attr_get_payload_len(tb[CTA_LABELS]);
+
+		memcpy(d->info->labels, mnl_attr_get_payload(tb[CTA_LABELS]),
+		       n < NAT_CT_LABEL_BYTES ? n : NAT_CT_LABEL_BYTES);
+	}
 	d->found = 1;
 	return MNL_CB_OK;
 }
@@ -244,5 +253,18 @@ nat_ct_set_liberal(struct nat_ct *c, const struct nat_ct_tuple *t)
 	mnl_attr_put(nlh, CTA_PROTOINFO_TCP_FLAGS_REPLY, sizeof(f), &f);
 	mnl_attr_nest_end(nlh, tcp);
 	mnl_attr_nest_end(nlh, pi);
+	return ct_talk(c, nlh, NULL, NULL);
+}
+
+int
+nat_ct_set_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
+		  const uint8_t labels[NAT_CT_LABEL_BYTES], const uint8_t mask[NAT_CT_LABEL_BYTES])
+{
+	/* An update (no NLM_F_CREATE); the kernel applies (old & ~mask) | labels. */
+	struct nlmsghdr *nlh = ct_msg(c, IPCTNL_MSG_CT_NEW, NLM_F_ACK, t->src.family);
+
+	ct_put_tuple(nlh, CTA_TUPLE_ORIG, t);
+	mnl_attr_put(nlh, CTA_LABELS, NAT_CT_LABEL_BYTES, labels);
+	mnl_attr_put(nlh, CTA_LABELS_MASK, NAT_CT_LABEL_BYTES, mask);
 	return ct_talk(c, nlh, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * ct.h - the few conntrack operations the inline engine needs, over
  * ctnetlink with libmnl: read a connection's reply tuple (what NAT made of
- * it) and make its TCP window tracking liberal.
+ * it) and its labels, make its TCP window tracking liberal, set its labels.
  *
  * Knows nothing of FTP.  Requests are synchronous with a short receive
  * timeout (a lost answer costs at most NAT_CT_TIMEOUT_MS, never a hang).
@@ -22,10 +22,15 @@ struct nat_ct_tuple {
 	uint16_t sport, dport;
 };
 
+/* Connection labels: 128 bits, bit n is bit (n % 8) of byte n / 8. */
+#define NAT_CT_LABEL_BYTES 16
+
 struct nat_ct_info {
 	struct nat_ct_tuple orig, reply;
 	uint32_t status;	/* IPS_* bits */
 	uint32_t mark;
+	int has_labels;		/* the kernel reported labels (it does only when one is set) */
+	uint8_t labels[NAT_CT_LABEL_BYTES];
 };
 
 struct nat_ct;
@@ -44,5 +49,17 @@ int nat_ct_get(struct nat_ct *c, const struct nat_ct_tuple *t, struct nat_ct_inf
  * saw).  The state machine (SYN, FIN, RST, timeouts) keeps working.
  */
 int nat_ct_set_liberal(struct nat_ct *c, const struct nat_ct_tuple *t);
+
+/*
+ * Replaces the bits of the connection's labels selected by mask with those of
+ * labels (other bits, other users', stay).  The kernel keeps labels only on
+ * connections created while some rule uses labels (`ct label set`, xt_connlabel):
+ * otherwise ENOSPC.  conntrackd (1.4.3 and later) carries labels to the other
+ * router with the rest of the connection, which is why ftpalgd keeps what a
+ * connection needs to be resumed there.
+ */
+int nat_ct_set_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
+		      const uint8_t labels[NAT_CT_LABEL_BYTES],
+		      const uint8_t mask[NAT_CT_LABEL_BYTES]);
 
 #endif
