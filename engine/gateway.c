@@ -260,6 +260,7 @@ gw_map_open(struct gw_session *gs, const struct alg_mapping *m)
 	const struct alg_endpoint *near = gw_near(gs, m);
 	char d[200], why[160], n[ALG_EP_STRLEN];
 	const char *because;
+	bool snat;
 
 	gw_map_drop(gs);	/* the core replaces: it closed the old one first */
 	if (gw->ph == NULL) {	/* tests: no kernel */
@@ -275,15 +276,18 @@ gw_map_open(struct gw_session *gs, const struct alg_mapping *m)
 	    !ph_has_kernel(gw->ph) ? "no nftables table" : NULL;
 	if (because != NULL)
 		return gw_relay_open(gs, m, because);
-	/* Inbound: the source is rewritten too (see nat.h); outbound stays transparent. */
-	gs->ph = gw_ph_open(gs, m, gs->inbound ? near : NULL, why, sizeof(why));
+	/* Inbound: the source is rewritten too (see nat.h); outbound stays
+	 * transparent, except a proxied passive one: it leaves from the address
+	 * the server sees the proxy's control connection come from. */
+	snat = gs->inbound || (gs->snat_passive && m->kind == ALG_MAP_PASSIVE);
+	gs->ph = gw_ph_open(gs, m, snat ? near : NULL, why, sizeof(why));
 	if (gs->ph == NULL) {
 		elog_warnx("[%c%llu] pinhole refused #%u %s: %s", eng->tag, id, m->id,
 		    ph_describe(m, d, sizeof(d)), why);
 		eng->c.refusals[ALG_R_MAPFAIL]++;
 		return -1;
 	}
-	if (gs->inbound)
+	if (snat)
 		elog_info("[%c%llu] pinhole open #%u %s from %s (%us)", eng->tag, id, m->id,
 		    ph_describe(m, d, sizeof(d)), alg_ep_str(near, n, sizeof(n)),
 		    m->timeout_ms / 1000);

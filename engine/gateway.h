@@ -84,6 +84,7 @@ struct gw_session {
 	struct relay *rl;
 	bool relay;		/* every data connection through the relay */
 	bool inbound;		/* pinholes rewrite the source to the gateway's too */
+	bool snat_passive;	/* passive pinholes leave from gw_server (the proxy's outbound) */
 	bool tls;
 	bool ended;		/* the core ended the session (ALG_EV_CLOSE) */
 	bool dry_map;		/* a test mapping is open */

@@ -40,6 +40,7 @@
 #include "engine/ifaddr.h"
 #include "engine/proxy.h"
 #include "engine/sockaddr.h"
+#include "nat/ct.h"
 
 #define PX_TO_CLIENT 4096	/* replies may come in bursts (multi-line) */
 #define PX_TO_SERVER 2048
@@ -118,6 +119,8 @@ struct proxy {
 	LIST_HEAD(, px_listener) dead_listeners;
 	LIST_HEAD(, px_listener) listeners;
 	uint32_t next_lid;
+	/* ctnetlink: what source NAT made of our own connections to servers. */
+	struct nat_ct *ct;
 };
 
 static void px_client_event(struct ev_handler *h, uint32_t events);
@@ -385,6 +388,56 @@ px_client_event(struct ev_handler *h, uint32_t events)
 	px_settle(s);
 }
 
+/* An endpoint (no port) as the nat_addr of a conntrack tuple. */
+static void
+px_ep_nat(struct nat_addr *na, const struct alg_endpoint *ep)
+{
+	memset(na, 0, sizeof(*na));
+	na->family = ep->family == ALG_AF_INET ? AF_INET : AF_INET6;
+	memcpy(na->family == AF_INET ? (void *)&na->u.v4 : (void *)&na->u.v6, ep->a,
+	    na->family == AF_INET ? 4 : 16);
+}
+
+/*
+ * The address the server really sees our connection come from.  When the
+ * router's own traffic is source-NATed (SNAT to a VRRP virtual address, a
+ * masquerade onto another link), that is not the socket's local address but
+ * the destination of the connection's conntrack reply tuple, the same thing
+ * the inline engine reads.  PORT/EPRT must name it (servers compare it with
+ * the control peer), and the data pinholes are keyed on it.  Without
+ * ctnetlink, or without an entry (no conntrack), the local address stands.
+ */
+static void
+px_follow_snat(struct pxsess *s, const struct alg_endpoint *local, uint16_t lport)
+{
+	struct nat_ct_tuple t;
+	struct nat_ct_info info;
+	struct alg_endpoint seen;
+	char a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
+
+	if (s->px->ct == NULL)
+		return;
+	memset(&t, 0, sizeof(t));
+	px_ep_nat(&t.src, local);
+	px_ep_nat(&t.dst, &s->addrs.server);
+	t.sport = lport;
+	t.dport = s->addrs.server.port;
+	if (nat_ct_get(s->px->ct, &t, &info) < 0) {
+		elog_debug("[s%llu] conntrack: no entry for our server connection (%s); "
+		    "announcing the local address", (unsigned long long)s->gs.id, strerror(errno));
+		return;
+	}
+	memset(&seen, 0, sizeof(seen));
+	seen.family = local->family;
+	memcpy(seen.a, info.reply.dst.family == AF_INET ? (const void *)&info.reply.dst.u.v4 :
+	    (const void *)&info.reply.dst.u.v6, local->family == ALG_AF_INET ? 4 : 16);
+	if (info.reply.dst.family != t.src.family || alg_ep_equal(&seen, local))
+		return;
+	elog_info("[s%llu] the server sees %s (source NAT of %s)", (unsigned long long)s->gs.id,
+	    alg_ep_str(&seen, a, sizeof(a)), alg_ep_str(local, b, sizeof(b)));
+	s->addrs.gw_server = seen;
+}
+
 static void
 px_connected(struct pxsess *s)
 {
@@ -410,7 +463,13 @@ px_connected(struct pxsess *s)
 		px_drain(s, "getsockname");
 		return;
 	}
-	s->addrs.gw_server.port = 0;
+	{
+		uint16_t lport = s->addrs.gw_server.port;
+
+		s->addrs.gw_server.port = 0;
+		if (s->kind == PX_TRANSPARENT)
+			px_follow_snat(s, &s->addrs.gw_server, lport);
+	}
 	s->alg = alg_session_new(&s->px->p.policy, &s->addrs, &px_ops, &s->gs);
 	if (s->alg == NULL) {
 		px_say(s, 421, "ftpalg: out of memory");
@@ -571,6 +630,9 @@ px_session_new(struct px_listener *l, int cfd, const struct alg_session_addrs *a
 	s->sfd = -1;
 	s->kind = l->inbound ? PX_INBOUND : PX_TRANSPARENT;
 	s->gs.inbound = l->inbound;
+	/* Outbound, the server sees the proxy as the client: the passive data
+	 * connection must come from the same address as the control one. */
+	s->gs.snat_passive = !l->inbound;
 	s->gs.relay = l->relay;
 	s->on_public = l->map != NULL;
 	s->lid = l->lid;
@@ -688,6 +750,8 @@ proxy_new(const struct proxy_params *p, struct gateway *gw, int epfd)
 	SLIST_INIT(&px->pubmaps);
 	gw_engine_init(&px->eng, gw, 's', "data-channel commands are invisible from here on; "
 	    "passive transfers that the firewall allows still work, active ones will not");
+	if ((px->ct = nat_ct_open()) == NULL)
+		elog_warn("proxy: ctnetlink (the address servers see is the socket's own)");
 	return px;
 }
 
@@ -949,6 +1013,7 @@ proxy_free(struct proxy *px)
 		free(l);
 	}
 	px_reap(px);
+	nat_ct_close(px->ct);
 	ifaddr_close(px->ifw);
 	while ((pm = SLIST_FIRST(&px->pubmaps)) != NULL) {
 		SLIST_REMOVE_HEAD(&px->pubmaps, entry);
