@@ -39,6 +39,7 @@
 #include "engine/event.h"
 #include "engine/gateway.h"
 #include "engine/inline.h"
+#include "engine/pinhole.h"
 #include "engine/sockaddr.h"
 #include "engine/tcpstream.h"
 #include "nat/nfq.h"
@@ -58,6 +59,24 @@
 #define INL_PKT_MAX 65600
 #define INL_BUDGET 256		/* packets per wake-up */
 #define INL_LOG_EVERY_MS 10000	/* rate limit for "table full" lines */
+
+/*
+ * What a connection needs to be resumed by another ftpalgd (the new master of
+ * an HA pair, conntrackd having carried the connection and its labels, or
+ * this router's ftpalgd after a restart) lives in the connection's conntrack
+ * labels, bytes 4..15 of the 128 bits (label bits 32..127; bits 0..31 are
+ * left to the admin).  Written only when the flow is settled (no rewritten
+ * bytes wait for their ack), so the offsets are exact for every later byte:
+ *   [4] INL_LBL_MAGIC  [5] flags  [6..7] offset client->server (int16, BE)
+ *   [8..9] offset server->client  [10] pinhole kind  [11] 0
+ *   [12..13] pinhole dst port  [14..15] pinhole to port
+ * The pinhole is one announced and not yet used: a successor opens it again.
+ */
+#define INL_LBL_FIRST 4
+#define INL_LBL_MAGIC 0xf7
+#define INL_LBL_LOGIN 0x01	/* the core was past 230 */
+#define INL_LBL_BLIND 0x02	/* TLS: bytes pass, only the offsets apply */
+#define INL_LBL_MAP 0x04	/* a pinhole announced, not yet used */
 
 enum inl_state { IF_SYN, IF_TRACK, IF_PASS };
 /* How new payload bytes are treated in a tracked flow. */
@@ -120,6 +139,8 @@ struct inl_flow {
 	struct alg_session_addrs addrs;
 	struct alg_session *alg;
 	struct inl_track *t;		/* tracked flows only */
+	uint8_t lbl[NAT_CT_LABEL_BYTES];	/* labels last written */
+	bool lbl_off;			/* the kernel keeps no labels for it: stop trying */
 };
 
 /* The inline engine's own counters; sessions, rewrites, refusals, errors: eng.c. */
@@ -806,6 +827,81 @@ inl_retry(struct inl_flow *f)
 
 /* ---------------------------------------------------------------- new flows */
 
+/* An address of a packet as the nat_addr of a conntrack tuple. */
+static void
+inl_ip_nat(struct nat_addr *na, uint8_t family, const uint8_t *a)
+{
+	struct alg_endpoint ep;
+
+	ep_from_ip(&ep, family, a, 0);
+	ep_to_nat(&ep, na);
+}
+
+static void
+inl_put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+static uint16_t
+inl_get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+/* Keeps the flow's labels current: written when what a successor needs changed. */
+static void
+inl_label(struct inl_flow *f)
+{
+	struct inline_engine *e = f->e;
+	uint8_t l[NAT_CT_LABEL_BYTES], m[NAT_CT_LABEL_BYTES];
+	int32_t off0, off1;
+	struct nat_ct_tuple orig;
+	const struct alg_mapping *map;
+
+	if (f->state != IF_TRACK || f->lbl_off || e->io.labels == NULL ||
+	    !ts_settled(&f->t->ts[0]) || !ts_settled(&f->t->ts[1]))
+		return;
+	memset(l, 0, sizeof(l));
+	memset(m, 0, sizeof(m));
+	memset(m + INL_LBL_FIRST, 0xff, sizeof(m) - INL_LBL_FIRST);
+	off0 = ts_offset(&f->t->ts[0]);
+	off1 = ts_offset(&f->t->ts[1]);
+	/* Beyond 16 bits (thousands of rewrites): not resumable; the labels say
+	 * nothing rather than something wrong. */
+	if (f->mode != IM_SINK && off0 >= INT16_MIN && off0 <= INT16_MAX &&
+	    off1 >= INT16_MIN && off1 <= INT16_MAX && !f->fin[0] && !f->fin[1] && !f->rst) {
+		uint8_t *b = l + INL_LBL_FIRST;
+
+		b[0] = INL_LBL_MAGIC;
+		if (alg_session_state(f->alg) == ALG_ST_READY)
+			b[1] |= INL_LBL_LOGIN;
+		if (f->mode == IM_PASS)
+			b[1] |= INL_LBL_BLIND;
+		inl_put16(b + 2, (uint16_t)(int16_t)off0);
+		inl_put16(b + 4, (uint16_t)(int16_t)off1);
+		map = alg_session_mapping(f->alg);
+		if (f->gs.ph != NULL && !ph_used(f->gs.ph) && map != NULL) {
+			b[1] |= INL_LBL_MAP;
+			b[6] = map->kind;
+			inl_put16(b + 8, map->dst.port);
+			inl_put16(b + 10, map->to.port);
+		}
+	}
+	if (memcmp(l, f->lbl, sizeof(l)) == 0)
+		return;
+	inl_ct_tuple(f, &orig);
+	if (e->io.labels(e->io.ctx, &orig, l, m) < 0) {
+		/* ENOSPC: the connection predates any label rule (ftpalgd's table). */
+		elog_debug("[i%llu] conntrack labels: %s; a successor will pass it through",
+		    (unsigned long long)f->gs.id, strerror(errno));
+		f->lbl_off = true;
+		return;
+	}
+	memcpy(f->lbl, l, sizeof(l));
+}
+
 /* A flow we cannot follow: passed through from now on, its state freed. */
 static void
 inl_untrack(struct inl_flow *f)
@@ -860,6 +956,134 @@ inl_start(struct inl_flow *f)
 	f->mode = IM_ALG;
 	elog_info("[i%llu] open %s (inline, server sees %s)", (unsigned long long)f->gs.id,
 	    inl_flow_str(f, fs, sizeof(fs)), alg_ep_str(&ad->gw_server, g, sizeof(g)));
+	inl_label(f);
+}
+
+/* Brings a new core to where the labels say the session was: greeted, logged in. */
+static bool
+inl_resume_core(struct inl_flow *f, bool logged_in)
+{
+	static const char *const lines[] = {
+		"220 resumed\r\n", "USER resumed\r\n", "331 resumed\r\n", "PASS resumed\r\n",
+		"230 resumed\r\n",
+	};
+	unsigned n = logged_in ? 5 : 1;
+
+	for (unsigned k = 0; k < n; k++)
+		alg_session_input(f->alg, k % 2 == 0 ? ALG_SERVER : ALG_CLIENT, lines[k],
+		    strlen(lines[k]));
+	/* None of what the core would send goes anywhere. */
+	f->e->cap_len[0] = f->e->cap_len[1] = 0;
+	return alg_session_state(f->alg) == (logged_in ? ALG_ST_READY : ALG_ST_LOGIN);
+}
+
+/*
+ * A packet of no known flow, mid-stream: if its connection's labels say an
+ * ftpalgd followed it (on the other router before a failover, or here before
+ * a restart), pick it up where that one left it: the offsets, the login, a
+ * pinhole announced and not yet used.  The packet's own seq and ack give the
+ * positions in both directions.  False: not ours, pass it through.
+ */
+static bool
+inl_resume(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len,
+    const struct ts_pkt *p)
+{
+	struct nat_ct_tuple orig;
+	struct nat_ct_info info;
+	struct inl_flow *f;
+	const uint8_t *b;
+	bool from_client = false, found = false;
+	int32_t off0, off1;
+	char fs[128], g[ALG_EP_STRLEN];
+	struct alg_session_addrs *ad;
+
+	if (!(p->flags & TS_TH_ACK) || (p->flags & (TS_TH_RST | TS_TH_SYN)) ||
+	    e->ntracked >= e->p.max_sessions)
+		return false;
+	/* In the forward hook both directions carry the client's own address:
+	 * the client's packets are the original tuple, the server's its reverse. */
+	for (int k = 0; k < 2 && !found; k++) {
+		from_client = k == 0;
+		memset(&orig, 0, sizeof(orig));
+		inl_ip_nat(&orig.src, p->family, from_client ? p->saddr : p->daddr);
+		inl_ip_nat(&orig.dst, p->family, from_client ? p->daddr : p->saddr);
+		orig.sport = from_client ? p->sport : p->dport;
+		orig.dport = from_client ? p->dport : p->sport;
+		found = e->io.conntrack(e->io.ctx, &orig, &info) == 0 &&
+		    memcmp(&info.orig.src, &orig.src, sizeof(orig.src)) == 0 &&
+		    info.orig.sport == orig.sport;
+	}
+	b = info.labels + INL_LBL_FIRST;
+	if (!found || !info.has_labels || b[0] != INL_LBL_MAGIC)
+		return false;
+	if ((f = inl_flow_new(e, p, from_client, true)) == NULL)
+		return false;
+	e->eng.c.sessions_total++;
+	ad = &f->addrs;
+	memset(ad, 0, sizeof(*ad));
+	ep_from_ip(&ad->client, f->family, f->caddr, f->cport);
+	ep_from_ip(&ad->server, f->family, f->saddr, f->sport);
+	nat_to_ep(&info.reply.dst, 0, &ad->gw_server);
+	ad->gw_client = ad->gw_server;
+	f->alg = alg_session_new(&e->p.policy, ad, &inl_ops, &f->gs);
+	if (f->alg == NULL || !inl_resume_core(f, b[1] & INL_LBL_LOGIN)) {
+		elog_warnx("[i%llu] cannot resume %s: passed through", (unsigned long long)f->gs.id,
+		    inl_flow_str(f, fs, sizeof(fs)));
+		inl_untrack(f);
+		inl_verdict(e, id, true, NULL, 0);
+		return true;
+	}
+	off0 = (int16_t)inl_get16(b + 2);
+	off1 = (int16_t)inl_get16(b + 4);
+	/* The sender's seq is its next byte; its ack is the other side's output. */
+	if (from_client) {
+		ts_init_at(&f->t->ts[0], p->seq, off0);
+		ts_init_at(&f->t->ts[1], p->ack - (uint32_t)off1, off1);
+	} else {
+		ts_init_at(&f->t->ts[1], p->seq, off1);
+		ts_init_at(&f->t->ts[0], p->ack - (uint32_t)off0, off0);
+	}
+	alg_line_init(&f->t->sublb);
+	alg_rframe_init(&f->t->subrf);
+	f->state = IF_TRACK;
+	f->mode = (b[1] & INL_LBL_BLIND) ? IM_PASS : IM_ALG;
+	memcpy(f->lbl, info.labels, sizeof(f->lbl));
+	memset(f->lbl, 0, INL_LBL_FIRST);
+	elog_info("[i%llu] resumed %s from its conntrack labels (server sees %s, offsets %+d/%+d%s%s)",
+	    (unsigned long long)f->gs.id, inl_flow_str(f, fs, sizeof(fs)),
+	    alg_ep_str(&ad->gw_server, g, sizeof(g)), off0, off1,
+	    (b[1] & INL_LBL_LOGIN) ? ", logged in" : "", (b[1] & INL_LBL_BLIND) ? ", TLS" : "");
+	if (b[1] & INL_LBL_MAP) {
+		/* The pinhole that the predecessor announced: the same one again. */
+		struct alg_mapping m;
+		struct alg_event ev = { .type = ALG_EV_MAP_OPEN, .map = &m };
+
+		memset(&m, 0, sizeof(m));
+		m.id = 1;
+		m.kind = b[6];
+		m.timeout_ms = e->p.policy.map_timeout_ms;
+		if (m.kind == ALG_MAP_ACTIVE) {
+			m.peer = ad->server;
+			m.peer.port = 0;
+			m.dst = ad->gw_server;
+			m.dst.port = inl_get16(b + 8);
+			m.to = ad->client;
+			m.to.port = inl_get16(b + 10);
+		} else {
+			m.peer = ad->client;
+			m.peer.port = 0;
+			m.dst = ad->server;
+			m.dst.port = inl_get16(b + 8);
+			m.to = m.dst;
+		}
+		if (m.dst.port == 0 || m.to.port == 0 || gw_event(&f->gs, &ev) < 0)
+			elog_warnx("[i%llu] the announced pinhole could not be opened again",
+			    (unsigned long long)f->gs.id);
+	}
+	inl_track_packet(f, from_client ? 0 : 1, id, pkt, len, p, NULL);
+	inl_retry(f);
+	inl_label(f);
+	return true;
 }
 
 static bool
@@ -873,7 +1097,8 @@ inl_may_log_full(struct inline_engine *e)
 
 /* A packet of no known flow. */
 static void
-inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
+inl_unknown(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len,
+    const struct ts_pkt *p)
 {
 	struct inl_flow *f;
 	char a[ALG_EP_STRLEN], fs[128];
@@ -913,10 +1138,13 @@ inl_unknown(struct inline_engine *e, uint32_t id, const struct ts_pkt *p)
 		inl_verdict(e, id, true, NULL, 0);
 		return;
 	}
+	if (inl_resume(e, id, pkt, len, p))
+		return;
 	/*
 	 * Mid-stream: a connection that started before ftpalgd (or before a
-	 * restart).  Its offsets, if any, are unknown: it is passed through
-	 * untouched, never guessed at.  Remembered only to log it once.
+	 * restart) and whose labels say nothing.  Its offsets, if any, are
+	 * unknown: it is passed through untouched, never guessed at.
+	 * Remembered only to log it once.
 	 */
 	if (!(p->flags & TS_TH_RST) && e->nflows < 2 * e->p.max_sessions &&
 	    (f = inl_flow_new(e, p, p->sport > p->dport, false)) != NULL) {
@@ -941,7 +1169,7 @@ inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t le
 		return;
 	}
 	if ((f = inl_find(e, &p, &d)) == NULL) {
-		inl_unknown(e, id, &p);
+		inl_unknown(e, id, pkt, len, &p);
 		return;
 	}
 	switch (f->state) {
@@ -972,11 +1200,12 @@ inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t le
 	if (d == 0 && (p.flags & (TS_TH_SYN | TS_TH_ACK)) == TS_TH_SYN && p.seq != f->isn[0]) {
 		/* The same tuple, a new connection (port reuse): start again. */
 		inl_flow_free(e, f, "tuple reused");
-		inl_unknown(e, id, &p);
+		inl_unknown(e, id, pkt, len, &p);
 		return;
 	}
 	inl_track_packet(f, d, id, pkt, len, &p, NULL);
 	inl_retry(f);
+	inl_label(f);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -1031,6 +1260,15 @@ inl_io_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info 
 	return 0;
 }
 
+static int
+inl_io_labels(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels,
+    const uint8_t *mask)
+{
+	struct inline_engine *e = ctx;
+
+	return nat_ct_set_labels(e->ct, orig, labels, mask);
+}
+
 static struct inline_engine *
 inl_alloc(const struct inline_params *p, struct gateway *gw)
 {
@@ -1083,6 +1321,7 @@ inline_new(const struct inline_params *p, struct gateway *gw, int epfd)
 		return NULL;
 	e->io.verdict = inl_io_verdict;
 	e->io.conntrack = inl_io_conntrack;
+	e->io.labels = inl_io_labels;
 	e->io.ctx = e;
 	e->h.fn = inl_ev;
 	if ((e->ct = nat_ct_open()) == NULL)

@@ -19,6 +19,23 @@ ts_init(struct ts_dir *d, uint32_t next)
 	d->o_base = d->o_next = next;
 }
 
+void
+ts_init_at(struct ts_dir *d, uint32_t next, int32_t offset)
+{
+	memset(d, 0, sizeof(*d));
+	d->i_base = d->i_next = next;
+	d->o_base = d->o_next = next + (uint32_t)offset;
+}
+
+bool
+ts_settled(const struct ts_dir *d)
+{
+	for (uint16_t k = 0; k < d->nrec; k++)
+		if (d->rec[k].kind == TS_REPL)
+			return false;
+	return true;
+}
+
 bool
 ts_room(const struct ts_dir *d, size_t olen)
 {

@@ -66,6 +66,17 @@ struct ts_dir {
 /* Starts a direction whose next data byte is `next` (ISN + 1). */
 void ts_init(struct ts_dir *d, uint32_t next);
 
+/*
+ * Starts a direction in mid-stream (a connection resumed from what conntrack
+ * carried): input byte `next` goes out at next + offset, and so does every
+ * later one until the next rewrite.
+ */
+void ts_init_at(struct ts_dir *d, uint32_t next, int32_t offset);
+
+/* Whether no rewritten record waits for its ack: from here on the map is one
+ * constant offset, ts_offset(), which is all a successor needs to know. */
+bool ts_settled(const struct ts_dir *d);
+
 /* Whether a record with up to olen output bytes fits now. */
 bool ts_room(const struct ts_dir *d, size_t olen);
 

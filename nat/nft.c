@@ -431,6 +431,27 @@ out:
 		nftnl_chain_free(c);
 }
 
+/* A chain on no hook: never run, only jumped to (or not at all). */
+static void nat_put_plain_chain(struct nat_table *t, const char *name)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, t->name) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0) {
+		nat_nomem(t);
+		goto out;
+	}
+	nlh = nat_msg(t, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL, "add chain", name);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nat_msg_end(t);
+	}
+out:
+	if (c)
+		nftnl_chain_free(c);
+}
+
 /* ---- rule building: a failed allocation marks the rule bad ---- */
 
 struct nat_rule {
@@ -563,6 +584,37 @@ static void nat_x_tcp(struct nat_rule *rb)
 
 	nat_x_meta(rb, NFT_META_L4PROTO, nat_reg(0));
 	nat_x_cmp_eq(rb, nat_reg(0), &tcp, sizeof(tcp));
+}
+
+static void nat_put_rule(struct nat_table *t, struct nat_rule *rb, const char *chain);
+
+/*
+ *   chain labels { ct label set 127 }     (never jumped to)
+ *
+ * The kernel gives connections room for labels only while some rule may set
+ * them (nf_connlabels_get, taken when such a rule is added): without one,
+ * neither the inline engine's labels nor the ones conntrackd commits on a new
+ * master would stick (ENOSPC).  This rule exists for that alone.
+ */
+static void nat_put_labels_rule(struct nat_table *t)
+{
+	struct nat_rule rb = { .r = nftnl_rule_alloc() };
+	uint8_t bits[16] = { [15] = 0x80 };
+	struct nftnl_expr *e;
+
+	if (!rb.r) {
+		nat_nomem(t);
+		return;
+	}
+	if ((e = nat_expr(&rb, "immediate"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+		rb.bad |= nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, bits, sizeof(bits)) < 0;
+	}
+	if ((e = nat_expr(&rb, "ct"))) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_LABELS);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+	}
+	nat_put_rule(t, &rb, "labels");
 }
 
 static void nat_put_rule(struct nat_table *t, struct nat_rule *rb, const char *chain)
@@ -751,6 +803,8 @@ struct nat_table *nat_open(const struct nat_config *cfg)
 	nat_put_chain(t, "snat", NF_INET_POST_ROUTING, NAT_PRIO_SNAT);
 	for (i = 0; i < 2; i++)
 		nat_put_snat_rule(t, &nat_fams[i]);
+	nat_put_plain_chain(t, "labels");
+	nat_put_labels_rule(t);
 	if (cfg->intercept_iif && cfg->intercept_iif[0]) {
 		nat_put_chain(t, "intercept", NF_INET_PRE_ROUTING, NAT_PRIO_INTERCEPT);
 		for (i = 0; i < cfg->n_intercept_ports; i++)
