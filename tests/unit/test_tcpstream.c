@@ -208,6 +208,29 @@ START_TEST(t_map_ident)
 }
 END_TEST
 
+/* A direction resumed mid-stream (issue 14): one constant offset, settled. */
+START_TEST(t_map_resume)
+{
+	static struct ts_dir d;
+	const char *in = "PORT 192,168,100,100,4,1\r\n", *out = "PORT 203,0,113,1,156,64\r\n";
+
+	ts_init_at(&d, 0xfffffff0u, -4);	/* across the 2^32 wrap */
+	ck_assert(ts_settled(&d));
+	ck_assert_int_eq(ts_offset(&d), -4);
+	ck_assert_uint_eq(ts_out_seq(&d, 0xfffffff0u), 0xffffffecu);
+	ck_assert_uint_eq(ts_out_seq(&d, 0x10), 0x0c);
+	ck_assert_uint_eq(ts_in_ack(&d, 0xffffffecu), 0xfffffff0u);
+	push_str(&d, "NOOP\r\n", "NOOP\r\n");
+	ck_assert(ts_settled(&d));		/* kept bytes: still one offset */
+	push_str(&d, in, out);
+	ck_assert(!ts_settled(&d));		/* a rewrite waits for its ack */
+	ck_assert_int_eq(ts_offset(&d), -4 + (int)strlen(out) - (int)strlen(in));
+	ts_acked(&d, d.o_next);
+	ck_assert(ts_settled(&d));
+	ck_assert_uint_eq(ts_out_seq(&d, d.i_next + 5), d.o_next + 5);
+}
+END_TEST
+
 START_TEST(t_map_repl)
 {
 	static struct ts_dir d;
@@ -1439,6 +1462,7 @@ tcpstream_suite(void)
 	TCase *tc = tcase_create("map");
 
 	tcase_add_test(tc, t_map_ident);
+	tcase_add_test(tc, t_map_resume);
 	tcase_add_test(tc, t_map_repl);
 	tcase_add_test(tc, t_map_wrap);
 	tcase_add_test(tc, t_map_split_line);
