@@ -72,6 +72,7 @@
  *   [12..13] pinhole dst port  [14..15] pinhole to port
  * The pinhole is one announced and not yet used: a successor opens it again.
  */
+#define INL_STALE_MS 500	/* idle this long, then acks beyond our output: carried elsewhere */
 #define INL_LBL_FIRST 4
 #define INL_LBL_MAGIC 0xf7
 #define INL_LBL_LOGIN 0x01	/* the core was past 230 */
@@ -877,7 +878,7 @@ inl_label(struct inl_flow *f)
 		b[0] = INL_LBL_MAGIC;
 		if (alg_session_state(f->alg) == ALG_ST_READY)
 			b[1] |= INL_LBL_LOGIN;
-		if (f->mode == IM_PASS)
+		if (f->mode == IM_PASS && f->gs.tls)	/* not after QUIT: that ends anyway */
 			b[1] |= INL_LBL_BLIND;
 		inl_put16(b + 2, (uint16_t)(int16_t)off0);
 		inl_put16(b + 4, (uint16_t)(int16_t)off1);
@@ -1047,6 +1048,7 @@ inl_resume(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len,
 	alg_rframe_init(&f->t->subrf);
 	f->state = IF_TRACK;
 	f->mode = (b[1] & INL_LBL_BLIND) ? IM_PASS : IM_ALG;
+	f->gs.tls = (b[1] & INL_LBL_BLIND) != 0;
 	memcpy(f->lbl, info.labels, sizeof(f->lbl));
 	memset(f->lbl, 0, INL_LBL_FIRST);
 	elog_info("[i%llu] resumed %s from its conntrack labels (server sees %s, offsets %+d/%+d%s%s)",
@@ -1196,6 +1198,19 @@ inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t le
 		return;
 	default:
 		break;
+	}
+	if ((p.flags & TS_TH_ACK) && !(p.flags & TS_TH_SYN) && e->now - f->active_ms > INL_STALE_MS &&
+	    ts_after(p.ack, f->t->ts[!d].o_next + 1)) {
+		/*
+		 * The peer acknowledges bytes that never went through here: while
+		 * this flow sat idle, another ftpalgd carried it (a failover to the
+		 * other router and back).  Our state is older than its labels.
+		 */
+		elog_info("[i%llu] carried elsewhere while idle here: taken up again from its labels",
+		    (unsigned long long)f->gs.id);
+		inl_flow_free(e, f, "carried elsewhere");
+		inl_unknown(e, id, pkt, len, &p);
+		return;
 	}
 	if (d == 0 && (p.flags & (TS_TH_SYN | TS_TH_ACK)) == TS_TH_SYN && p.seq != f->isn[0]) {
 		/* The same tuple, a new connection (port reuse): start again. */

@@ -98,7 +98,7 @@ MUST = {
     "kernel": {"xfer-pasv", "xfer-port/data", "new", "new-act"},
     # the inline engine resumes connections from their conntrack labels: everything
     "inline": {"xfer-pasv/data", "xfer-pasv", "xfer-port/data", "xfer-port", "ctl-len",
-               "ctl-same", "pin-pasv", "pin-eprt", "new", "new-act"},
+               "ctl-same", "pin-pasv", "pin-eprt", "new", "new-act", "ctl-twice"},
     "proxy": {"new", "new-act"},
     "proxy-nosnat": {"new", "new-act"},
 }
@@ -531,6 +531,7 @@ class Runner:
         self.table = {}        # (engine, transition) -> {session: (ok, why)}
         self.times = {}        # (engine, transition) -> dict
         self.t_start = time.monotonic()
+        self.twice = {}        # engine -> (proc, out, go2): the session across two transitions
 
     def note(self, msg):
         self.lines.append(msg)
@@ -574,6 +575,18 @@ class Runner:
             out = os.path.join(d, name + ".out")
             procs[name] = (lab.spawn("cli-%s-%s" % (tag, name), "c", self.hacli(src, steps), out),
                            ready, out, len(pre))
+        if kind in ("graceful", "crash"):
+            # One more session lives through this failover and the failback after it,
+            # with a length-changing PORT on each router: the old master, master again,
+            # must not go on from its own (older) state.
+            go2 = os.path.join(d, "GO2")
+            ready = os.path.join(d, "ctl-twice.ready")
+            out = os.path.join(d, "ctl-twice.out")
+            steps = ["list:PORT", "touch:" + ready, "wait:" + go, "list:PORT", "noop",
+                     "wait:" + go2, "noop", "list:PORT", "list:PASV"]
+            p = lab.spawn("cli-%s-twice" % tag, "c", self.hacli(CLIENT_LEN, steps, timeout=10), out)
+            self.twice[engine] = (p, out, go2, "cli-%s-twice" % tag)
+            procs["ctl-twice"] = (p, ready, out, None)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if all(os.path.exists(p[1]) or p[0].poll() is not None for p in procs.values()):
@@ -624,12 +637,25 @@ class Runner:
         res = {k: (k in t_new, "" if k in t_new else str(why.get(k))) for k in ("new", "new-act")}
         # the sessions that ran across the transition
         deadline = time.monotonic() + 45
-        for name, (p, ready, out, npre) in procs.items():
+        twice = None
+        if kind.startswith("failback") and engine in self.twice:
+            p, out, go2, pname = self.twice.pop(engine)
+            open(go2, "w").close()
+            twice = (p, out, pname)
+        for name, (p, ready, out, npre) in list(procs.items()) + (
+                [("ctl-twice", (twice[0], None, twice[1], twice[2]))] if twice else []):
+            if name == "ctl-twice" and npre is None:
+                continue         # reported after the failback that follows
+            if name == "ctl-twice":
+                # the session is reported here, after both transitions
+                tagname = npre
+            else:
+                tagname = "cli-%s-%s" % (tag, name)
             try:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            lab.stop("cli-%s-%s" % (tag, name), 1.0)
+            lab.stop(tagname, 1.0)
             done, steps = parse_session(out)
             bad = [s for s in steps if not s[2]]
             ok = done and not bad
@@ -650,7 +676,8 @@ class Runner:
             res[name] = (ok, why)
             if name.startswith("xfer"):
                 got = [st for st in steps if st[1] == "get"]
-                res[name + "/data"] = (bool(got) and got[0][2] and "corrupt" not in why, why)
+                stall = why[why.find("stall"):] if "stall" in why else why
+                res[name + "/data"] = (bool(got) and got[0][2] and "corrupt" not in why, stall)
         self.table[(engine, kind)] = res
         self.times[(engine, kind)] = dict(vip=t_vip, new=t_new.get("new"),
                                            new_act=t_new.get("new-act"))
@@ -698,6 +725,7 @@ class Runner:
                 lab.wait_master("a", 15)
 
     COLUMNS = [("xfer-pasv/data", "EPSV download"), ("xfer-pasv", "its session"),
+               ("ctl-twice", "across failover and failback"),
                ("xfer-port/data", "PORT download"), ("xfer-port", "its session"),
                ("ctl-len", "idle session, length changed"), ("ctl-same", "idle session, same length"),
                ("pin-pasv", "PASV announced, unused"), ("pin-eprt", "EPRT announced, unused")]
@@ -712,7 +740,7 @@ class Runner:
             return "%.1f s" % v if v is not None else "never"
         for (engine, kind), res in self.table.items():
             t = self.times[(engine, kind)]
-            cells = ["yes" if res.get(n, (False,))[0] else "no" for n, _ in self.COLUMNS]
+            cells = [("yes" if res[n][0] else "no") if n in res else "-" for n, _ in self.COLUMNS]
             out.append("| %s | %s | %s | %s | %s | %s |" % (
                 engine, kind, secs(t["vip"]), secs(t["new"]), secs(t["new_act"]),
                 " | ".join(cells)))
