@@ -37,7 +37,7 @@ The lab also checks that the backup opens nothing: no pinhole element, no marked
 connection, no kernel expectation on the router that is not master.
 
 Checks that must hold today are counted (passed/failed); what is measured is the
-survival table in build/lab/ha.log and build/results/ha-table.txt.  Writes
+survival table in build/lab/ha.log and build/lab/ha-table.md.  Writes
 build/results/ha.txt ("passed=N failed=M").
 Options: --engines kernel,inline,proxy  --transitions graceful,failback,crash,failback-crash  -v
 """
@@ -779,7 +779,7 @@ def main():
     left = lab.leftovers()
     runner.check(not left, "nothing left behind", ", ".join(left))
     table = runner.write_table()
-    with open(os.path.join(OUT, "ha-table.txt"), "w") as f:
+    with open(os.path.join(LABOUT, "ha-table.md"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(LABOUT, "ha.log"), "w") as f:
         f.write("\n".join(runner.lines) + "\n\n" + table + "\n")

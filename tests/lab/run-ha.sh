@@ -2,7 +2,7 @@
 # run-ha.sh - two routers with keepalived (VRRP) and conntrackd (FTFW): FTP across
 # graceful and crash failovers and failbacks, with the kernel helper, the inline
 # engine and the proxy engine.  Runs tests/lab/ha.py; writes build/results/ha.txt
-# and the survival table build/results/ha-table.txt.  Needs root; never skips silently.
+# and the survival table build/lab/ha-table.md.  Needs root; never skips silently.
 #   tests/lab/run-ha.sh [--engines kernel,inline,proxy] [--transitions ...] [-v]
 set -u
 cd "$(dirname "$0")/../.." || exit 2
