@@ -74,7 +74,7 @@ ONLY_GRACEFUL = ("proxy-nosnat",)
 TRANSITIONS = ("graceful", "failback", "crash", "failback-crash", "restart")
 ONLY_INLINE = ("restart",)   # ftpalgd restarted on the master, no failover
 BIGFILE, BIGSIZE = "f16m.bin", 16 << 20
-RATE = 3 << 20            # bytes/s the in-flight downloads read: 5.3 s per download
+RATE = 5 << 19            # bytes/s the in-flight downloads read (2.5 MiB/s): 6.4 s each
 QUEUE = 0
 DEADLINE_S = 420          # the whole run, at most
 
@@ -666,7 +666,8 @@ class Runner:
                 why = "hung after step %d" % (steps[-1][0] if steps else 0)
             for s in steps:
                 if s[1] == "get" and s[2] and float(s[3].split()[0]) < wall_vip:
-                    self.check(False, "%s: %s still ran when the VIPs moved" % (tag, name))
+                    self.check(False, "%s: %s ended before the VIPs moved: it did not "
+                               "span the transition" % (tag, name))
                 if s[1] == "get" and s[2]:
                     f = dict(kv.split("=", 1) for kv in s[3].split() if "=" in kv)
                     if f.get("sha256") != lab.hashes[BIGFILE]:
