@@ -168,7 +168,8 @@ LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
               tests/lab/trace/run.sh \
               tests/lab/run-inbound.sh tests/lab/run-inline.sh \
               tests/lab/privsec.py tests/lab/unit-security.sh tests/lab/lockout.py \
-              tests/lab/run-attack.sh
+              tests/lab/run-attack.sh \
+              tests/lab/run-ha.sh
 # the pcap doctor on crafted captures (no root needed)
 LAB_SCRIPTS += tests/lab/trace/crafted.sh
 # configuration reload under live transfers (SIGHUP)

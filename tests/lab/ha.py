@@ -726,10 +726,10 @@ class Runner:
                 lab.wait_master("a", 15)
 
     COLUMNS = [("xfer-pasv/data", "EPSV download"), ("xfer-pasv", "its session"),
-               ("ctl-twice", "across failover and failback"),
                ("xfer-port/data", "PORT download"), ("xfer-port", "its session"),
                ("ctl-len", "idle session, length changed"), ("ctl-same", "idle session, same length"),
-               ("pin-pasv", "PASV announced, unused"), ("pin-eprt", "EPRT announced, unused")]
+               ("pin-pasv", "PASV announced, unused"), ("pin-eprt", "EPRT announced, unused"),
+               ("ctl-twice", "across failover and failback")]
 
     def write_table(self):
         """Survived (yes) or lost (no) per engine x transition; times from the trigger."""
