@@ -62,10 +62,14 @@ VIP_LAN, VIP_WAN = "192.168.1.1", "203.0.113.1"
 CLIENT_SAME, CLIENT_LEN = "192.168.1.2", "192.168.100.100"
 SERVER = L.SERVERS["vsftpd"]["4"]
 ROUTERS = {
+    # Each router draws its gateway ports from its own half of the range: a port
+    # the other one used lingers there in a synced conntrack entry (TIME_WAIT,
+    # with that data connection's DNAT), and a server's SYN to the same port
+    # from the same source port 20 would be taken for that old connection.
     "a": dict(name="r1", lan="192.168.1.11", wan="203.0.113.11", sync="10.0.99.1",
-              peer="10.0.99.2", prio=150),
+              peer="10.0.99.2", prio=150, ports="40000-40499"),
     "b": dict(name="r2", lan="192.168.1.12", wan="203.0.113.12", sync="10.0.99.2",
-              peer="10.0.99.1", prio=100),
+              peer="10.0.99.1", prio=100, ports="40500-40999"),
 }
 ENGINES = ("kernel", "inline", "proxy", "proxy-nosnat")
 # proxy-nosnat: the proxy with the router's own traffic not SNATed (only forwarded
@@ -429,7 +433,7 @@ pinhole-mark = 0x%08x
 log-level = debug
 control-socket = %s
 pidfile = %s
-""" % (L.DATA_PORTS, L.PINHOLE_MARK, os.path.join(dr, "ftpalgd.sock"),
+""" % (ROUTERS[r]["ports"], L.PINHOLE_MARK, os.path.join(dr, "ftpalgd.sock"),
             os.path.join(dr, "ftpalgd.pid"))
         with open(conf, "w") as f:
             if engine == "inline":
