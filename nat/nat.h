@@ -76,7 +76,7 @@ struct nat_pinhole {
 struct nat_config {
 	const char *table;	/* nftables table name, e.g. "ftpalg" */
 	uint32_t mark;		/* ct mark bits set on pinholed connections (non-zero) */
-	uint32_t max_elements;	/* set/map size */
+	uint32_t max_elements;	/* must be non-zero; the sets have no kernel size (see nft.c) */
 	/* Optional interception: redirect control connections to our listener. */
 	const char *intercept_iif;	/* NULL or "" = no intercept chain */
 	uint16_t intercept_ports[NAT_MAX_INTERCEPT_PORTS];
@@ -96,9 +96,43 @@ void nat_close(struct nat_table *t);
 /* Deletes a stale table of that name, if any (for `ftpalgd --cleanup`). */
 int nat_cleanup(const char *table);
 
+/*
+ * Element changes are queued and committed together, one nftables
+ * transaction for all of them (a transaction costs far more than an
+ * element, and every commit makes the kernel's set garbage collector start
+ * over).  Nothing on this path makes the kernel roll a transaction back:
+ * adds replace whatever stale element has their key (no NLM_F_EXCL, the
+ * key is destroyed first in the same transaction), and deletes are DESTROYs,
+ * which do not fail when the element is gone.  Should the kernel still
+ * refuse an element, that element's pinhole fails alone: the rest of the
+ * transaction is sent again without it.
+ *
+ * Adds the pinhole and commits at once, with whatever else is queued: the
+ * caller announces the pinhole to a peer as soon as this returns.
+ */
 int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p);
-/* Removing one that already expired or was used is not an error. */
+/*
+ * Queues the removal of a pinhole's elements (pin, dnat, snat); it reaches
+ * the kernel with the next nat_pinhole_add() or nat_flush().  Removing one
+ * that was used or expired is not an error.
+ */
 int nat_pinhole_del(struct nat_table *t, const struct nat_pinhole *p);
+/* Commits what is queued: 0, or -1 if an element was refused (nat_last_error). */
+int nat_flush(struct nat_table *t);
+unsigned nat_queued(const struct nat_table *t);
+/*
+ * Whether the pinhole's pin element is still in the kernel: 1 yes (no
+ * connection used it yet), 0 no (a connection consumed it, or it expired),
+ * -1 on error.  A lookup, not a transaction.
+ */
+int nat_pinhole_state(struct nat_table *t, const struct nat_pinhole *p);
+
+struct nat_stats {
+	uint64_t transactions;	/* element transactions committed or tried */
+	uint64_t aborts;	/* of them, rolled back by the kernel (then retried) */
+	uint64_t refused;	/* elements the kernel refused */
+};
+const struct nat_stats *nat_stats(const struct nat_table *t);
 
 /* Last netlink error text, for log lines ("add element pin4: File exists"). */
 const char *nat_last_error(const struct nat_table *t);

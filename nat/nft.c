@@ -38,10 +38,27 @@
  * libmnl wants room for one message beyond the limit (it detects overflow
  * after building), hence the doubled buffer.
  */
-#define NAT_BATCH_LIMIT 16384
-#define NAT_MAX_MSGS 32
+#define NAT_BATCH_LIMIT 65536
+/*
+ * Queued element operations committed in one transaction (see nat_flush):
+ * a pinhole is at most six (destroy and add in three sets), an element
+ * message at most ~150 bytes, so a full queue fits the batch limit.
+ */
+#define NAT_QMAX 192
+#define NAT_MAX_MSGS (NAT_QMAX + 32)
 /* Acks are 36 bytes (NETLINK_CAP_ACK), or echo one request of < 2 KiB. */
 #define NAT_RECV_SIZE 8192
+/* Set garbage collection interval (ms) and sizes; see nat_put_set. */
+#define NAT_GC_INTERVAL_MS 250
+#define NAT_SET_SIZE_MIN 65535u
+#define NAT_SET_SIZE_MAX (1u << 20)
+/*
+ * NFT_MSG_DESTROYSETELEM (Linux 6.3): a delete that is not an error when
+ * the element is gone.  Older uapi headers (Debian 12's) lack it.
+ */
+#ifndef NFT_MSG_DESTROYSETELEM
+#define NFT_MSG_DESTROYSETELEM 30
+#endif
 #define NAT_ERR_LEN 256
 
 /* dstnat - 5: our DNAT must win over the admin's own dstnat rules. */
@@ -99,9 +116,25 @@ struct nat_table {
 	struct mnl_nlmsg_batch *batch;
 	uint32_t batch_seq;		/* seq of the BEGIN message */
 	unsigned n;			/* messages between BEGIN and END */
+	unsigned n_ack;			/* of them, those asking for an ack */
 	int build_err;			/* ENOMEM or EMSGSIZE while building */
 	const char *verb[NAT_MAX_MSGS];	/* "add element", for nat_last_error */
 	const char *obj[NAT_MAX_MSGS];	/* "pin4" */
+	int msg_err[NAT_MAX_MSGS];	/* positive errno the kernel reported per message */
+	int16_t msg_op[NAT_MAX_MSGS];	/* queue index of the op a message carries, or -1 */
+	/* Element operations waiting for the next transaction (nat_flush). */
+	struct nat_op {
+		uint16_t type;		/* NFT_MSG_NEWSETELEM or NFT_MSG_DESTROYSETELEM */
+		uint8_t klen, dlen;
+		const char *set;
+		uint32_t group;		/* ops of one pinhole fail together */
+		uint32_t timeout_ms;
+		int err;		/* result, positive errno */
+		uint8_t key[36], data[36];
+	} q[NAT_QMAX];
+	unsigned nq;
+	uint32_t next_group;
+	struct nat_stats stats;
 	char name[NFT_TABLE_MAXNAMELEN];
 	char err[NAT_ERR_LEN];
 	/* A snat element was ever added: only then can a stale one be in the way
@@ -186,6 +219,7 @@ static void nat_begin(struct nat_table *t)
 	t->batch = mnl_nlmsg_batch_start(t->buf, NAT_BATCH_LIMIT);
 	t->batch_seq = t->seq;
 	t->n = 0;
+	t->n_ack = 0;
 	t->build_err = 0;
 	nftnl_batch_begin(mnl_nlmsg_batch_current(t->batch), t->batch_seq);
 	mnl_nlmsg_batch_next(t->batch);
@@ -213,9 +247,20 @@ static struct nlmsghdr *nat_msg(struct nat_table *t, uint16_t type, uint16_t fla
 	}
 	t->verb[t->n] = verb;
 	t->obj[t->n] = obj;
+	t->msg_err[t->n] = 0;
+	t->msg_op[t->n] = -1;
 	t->n++;
+	/*
+	 * Element messages ask for no ack: the kernel reports their errors
+	 * anyway, and a full queue's acks would crowd the socket's buffer.
+	 */
+	if (type != NFT_MSG_NEWSETELEM && type != NFT_MSG_DESTROYSETELEM &&
+	    type != NFT_MSG_DELSETELEM) {
+		flags |= NLM_F_ACK;
+		t->n_ack++;
+	}
 	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(t->batch), type, NFPROTO_INET,
-				     flags | NLM_F_ACK, t->batch_seq + t->n);
+				     flags, t->batch_seq + t->n);
 }
 
 static void nat_msg_end(struct nat_table *t)
@@ -225,7 +270,7 @@ static void nat_msg_end(struct nat_table *t)
 }
 
 struct nat_acks {
-	const struct nat_table *t;
+	struct nat_table *t;
 	unsigned acks;
 	int err;		/* first error, positive errno */
 	uint32_t err_seq;
@@ -246,7 +291,16 @@ static int nat_ack_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_OK;
 	if (seq != a->t->batch_seq)
 		a->acks++;
-	if (e->error && !a->err) {
+	if (e->error && seq != a->t->batch_seq) {
+		int err = e->error < 0 ? -e->error : e->error;
+
+		/* Every failing message, so that the others can be sent again without it. */
+		a->t->msg_err[seq - a->t->batch_seq - 1] = err;
+		if (!a->err) {
+			a->err = err;
+			a->err_seq = seq;
+		}
+	} else if (e->error && !a->err) {
 		a->err = e->error < 0 ? -e->error : e->error;
 		a->err_seq = seq;
 	}
@@ -335,8 +389,8 @@ static int nat_commit(struct nat_table *t, int ok_err)
 			nat_seterr(t, a.err, "%s %s", t->verb[i - 1], t->obj[i - 1]);
 		return -1;
 	}
-	if (a.acks != t->n) {
-		nat_seterr(t, EPROTO, "netlink: %u of %u acks", a.acks, t->n);
+	if (a.acks != t->n_ack) {
+		nat_seterr(t, EPROTO, "netlink: %u of %u acks", a.acks, t->n_ack);
 		return -1;
 	}
 	return 0;
@@ -395,7 +449,20 @@ static void nat_put_set(struct nat_table *t, const struct nat_fam *f, enum nat_s
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, f->addr_type);
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, f->alen);
 	}
-	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
+	/*
+	 * The kernel counts an element against a set's size until its garbage
+	 * collector frees it, long after it expired or a connection consumed
+	 * it, and that collector gives up whenever a transaction commits while
+	 * it runs: under a steady stream of transactions it never finishes,
+	 * the count reaches the size and every add fails with ENFILE while the
+	 * set lists no element.  So the size is not max-pinholes (ftpalgd
+	 * bounds its live pinholes itself) but room for a long stretch of
+	 * uncollected garbage; the daemon keeps its commits few (batched) so
+	 * that the collector, run often, finds quiet moments.
+	 */
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size < NAT_SET_SIZE_MIN / 16 ? NAT_SET_SIZE_MIN :
+			  size > NAT_SET_SIZE_MAX / 16 ? NAT_SET_SIZE_MAX : size * 16);
+	nftnl_set_set_u32(s, NFTNL_SET_GC_INTERVAL, NAT_GC_INTERVAL_MS);
 	nlh = nat_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL,
 		      map ? "add map" : "add set", name);
 	if (nlh) {
@@ -655,7 +722,15 @@ static void nat_put_pinhole_rule(struct nat_table *t, const struct nat_fam *f, u
 	nat_x_key(&rb, f);
 	nat_x_dynset_delete(&rb, f->pin, f->pin_id);
 	nat_x_ct_mark_or(&rb, mark);
-	/* A passive pinhole has no dnat element: the lookup misses, the rule ends. */
+	/*
+	 * A passive pinhole has no dnat element: the lookup misses, the rule
+	 * ends.  The dnat element outlives the pin element, but is reached
+	 * only through it; a new pinhole of the same key replaces it in the
+	 * transaction that adds the new pin element (nat_pinhole_add), and the
+	 * daemon destroys it once it sees the pinhole used.  (A one-shot
+	 * `delete @dnat4` needs a dynset with a data register, which the
+	 * kernel takes but nft 1.0.6 cannot print: `nft list` would abort.)
+	 */
 	nat_x_key(&rb, f);
 	nat_x_lookup(&rb, f->dnat, f->dnat_id, nat_reg(0));
 	nat_x_dnat(&rb, f);
@@ -924,33 +999,146 @@ out:
 }
 
 /*
- * Removes the pin, dnat and snat elements in three transactions: a used
- * pinhole has lost its pin element but keeps the others until they
- * expire, and one missing element would fail a joint batch.
+ * Queues one element operation.  A full queue is committed first, so that
+ * queueing never fails for want of room.
  */
-static int nat_del_key(struct nat_table *t, const struct nat_fam *f, const struct nat_pinhole *p)
+static void nat_q(struct nat_table *t, uint16_t type, const char *set, const uint8_t *key,
+		  size_t klen, const uint8_t *data, size_t dlen, uint32_t timeout_ms,
+		  uint32_t group)
 {
-	uint8_t key[NAT_KEY_MAX];
-	size_t klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
-	const char *sets[3] = { f->pin, f->dnat, f->snat };
-	unsigned i;
+	struct nat_op *op;
 
-	for (i = 0; i < (t->snat_used ? 3u : 2u); i++) {
-		nat_begin(t);
-		nat_put_elem(t, NFT_MSG_DELSETELEM, 0, "delete element", sets[i],
-			     key, klen, NULL, 0, 0);
-		if (nat_commit(t, ENOENT) < 0)
-			return -1;
-	}
-	return 0;
+	if (t->nq == NAT_QMAX)
+		(void)nat_flush(t);	/* errors stay in the counters and nat_last_error */
+	op = &t->q[t->nq++];
+	op->type = type;
+	op->set = set;
+	op->klen = (uint8_t)klen;
+	op->dlen = (uint8_t)dlen;
+	memcpy(op->key, key, klen);
+	if (data)
+		memcpy(op->data, data, dlen);
+	op->timeout_ms = timeout_ms;
+	op->group = group;
+	op->err = 0;
 }
 
-static int nat_put_pinhole(struct nat_table *t, const struct nat_fam *f,
-			   const struct nat_pinhole *p);
+/* Destroys a key in every set it can be in: never an error if it is not there. */
+static void nat_q_destroy(struct nat_table *t, const struct nat_fam *f, const uint8_t *key,
+			  size_t klen, bool pin, uint32_t group)
+{
+	if (pin)
+		nat_q(t, NFT_MSG_DESTROYSETELEM, f->pin, key, klen, NULL, 0, 0, group);
+	nat_q(t, NFT_MSG_DESTROYSETELEM, f->dnat, key, klen, NULL, 0, 0, group);
+	if (t->snat_used)
+		nat_q(t, NFT_MSG_DESTROYSETELEM, f->snat, key, klen, NULL, 0, 0, group);
+}
+
+static void nat_q_fail(struct nat_table *t, unsigned i, int err)
+{
+	uint32_t g = t->q[i].group;
+
+	for (unsigned k = 0; k < t->nq; k++) {
+		if (t->q[k].group == g && !t->q[k].err)
+			t->q[k].err = ECANCELED;
+	}
+	t->q[i].err = err;
+}
+
+/*
+ * One transaction for everything queued.  Nothing on this path is expected
+ * to fail (keys are unique, adds never use NLM_F_EXCL, deletes are
+ * DESTROYs), but if the kernel refuses an element it rolls the whole
+ * transaction back: then that element and the rest of its pinhole are
+ * dropped, the kernel's words kept for the log, and the others sent again.
+ * One bad element never fails the others.
+ */
+static int nat_send_queue(struct nat_table *t)
+{
+	int ret = 0;
+
+	for (unsigned round = 0; round < 4; round++) {
+		unsigned pending = 0;
+		bool blamed = false;
+
+		for (unsigned i = 0; i < t->nq; i++)
+			pending += !t->q[i].err;
+		if (!pending)
+			return ret;
+		nat_begin(t);
+		for (unsigned i = 0; i < t->nq; i++) {
+			const struct nat_op *op = &t->q[i];
+			unsigned m = t->n;
+
+			if (op->err)
+				continue;
+			nat_put_elem(t, op->type, op->type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
+				     op->type == NFT_MSG_NEWSETELEM ? "add element" : "delete element",
+				     op->set, op->key, op->klen, op->dlen ? op->data : NULL, op->dlen,
+				     op->timeout_ms);
+			if (t->n > m)
+				t->msg_op[m] = (int16_t)i;
+		}
+		t->stats.transactions++;
+		if (nat_commit(t, 0) == 0)
+			return ret;
+		ret = -1;
+		t->stats.aborts++;
+		for (unsigned m = 0; m < t->n; m++) {
+			if (t->msg_err[m] && t->msg_op[m] >= 0) {
+				t->stats.refused++;
+				nat_q_fail(t, (unsigned)t->msg_op[m], t->msg_err[m]);
+				blamed = true;
+			}
+		}
+		if (!blamed) {
+			/* Not one element's fault (netlink, memory): all of them failed. */
+			int err = errno;
+
+			for (unsigned i = 0; i < t->nq; i++) {
+				if (!t->q[i].err)
+					t->q[i].err = err;
+			}
+			errno = err;
+			return -1;
+		}
+	}
+	return ret;
+}
+
+int nat_flush(struct nat_table *t)
+{
+	int ret;
+
+	if (!t) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!t->nq)
+		return 0;
+	ret = nat_send_queue(t);
+	t->nq = 0;
+	return ret;
+}
+
+unsigned nat_queued(const struct nat_table *t)
+{
+	return t ? t->nq : 0;
+}
+
+const struct nat_stats *nat_stats(const struct nat_table *t)
+{
+	return &t->stats;
+}
 
 int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p)
 {
+	uint8_t key[NAT_KEY_MAX], data[NAT_KEY_MAX];
 	const struct nat_fam *f;
+	size_t klen, dlen;
+	uint32_t g;
+	unsigned first, end;
+	int ret;
 
 	if (!t) {
 		errno = EINVAL;
@@ -959,56 +1147,151 @@ int nat_pinhole_add(struct nat_table *t, const struct nat_pinhole *p)
 	f = nat_check_pinhole(t, p, true);
 	if (!f)
 		return -1;
-	/*
-	 * Add first: deleting elements costs an nftables transaction each
-	 * (~16 ms measured here), and this runs while a 227 or PORT waits.
-	 * Only when a key is still there (a used pinhole's dnat or snat
-	 * element lingers until it expires) is it replaced: deleted, then
-	 * added again, so that a stale element never translates a new one.
-	 */
-	if (nat_put_pinhole(t, f, p) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return -1;
-	if (nat_del_key(t, f, p) < 0)
-		return -1;
-	return nat_put_pinhole(t, f, p);
-}
-
-static int nat_put_pinhole(struct nat_table *t, const struct nat_fam *f, const struct nat_pinhole *p)
-{
-	uint8_t key[NAT_KEY_MAX], data[NAT_KEY_MAX];
-	size_t klen, dlen;
-
+	if (t->nq + 6 > NAT_QMAX)
+		(void)nat_flush(t);
+	g = ++t->next_group;
+	first = t->nq;
 	klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
-	nat_begin(t);
+	if (p->snat)
+		t->snat_used = true;
+	/*
+	 * A stale translation under this key (it cannot be live: the gateway
+	 * port is ours and free) must never translate the new pinhole, and a
+	 * map element of the same key with other data would make the add fail:
+	 * destroy first, in the same transaction.
+	 */
+	nat_q_destroy(t, f, key, klen, false, g);
 	if (p->dnat) {
 		dlen = nat_pack(data, &p->to_addr, NULL, p->to_port, f->alen);
-		nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
-			     f->dnat, key, klen, data, dlen, p->timeout_ms);
+		nat_q(t, NFT_MSG_NEWSETELEM, f->dnat, key, klen, data, dlen, p->timeout_ms, g);
 	}
 	/* The snat element must be there before the pin element lets anything in. */
-	if (p->snat) {
-		t->snat_used = true;
-		nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
-			     f->snat, key, klen, (const uint8_t *)&p->snat_addr.u, f->alen,
-			     p->timeout_ms);
+	if (p->snat)
+		nat_q(t, NFT_MSG_NEWSETELEM, f->snat, key, klen, (const uint8_t *)&p->snat_addr.u,
+		      f->alen, p->timeout_ms, g);
+	nat_q(t, NFT_MSG_NEWSETELEM, f->pin, key, klen, NULL, 0, p->timeout_ms, g);
+
+	/* The caller answers the client once this returns: commit now, with whatever waits. */
+	ret = nat_send_queue(t);
+	end = t->nq;
+	t->nq = 0;
+	/* This pinhole's fate, in the kernel's words; an add's error says the most. */
+	for (int pass = 0; ret < 0 && pass < 2; pass++) {
+		for (unsigned i = first; i < end; i++) {
+			const struct nat_op *op = &t->q[i];
+
+			if (op->group != g || !op->err)
+				continue;
+			if (pass == 0 && (op->type != NFT_MSG_NEWSETELEM || op->err == ECANCELED))
+				continue;
+			if (pass == 1 && op->err == ECANCELED)
+				continue;
+			nat_seterr(t, op->err, "%s %s", op->type == NFT_MSG_NEWSETELEM ?
+				   "add element" : "delete element", op->set);
+			return -1;
+		}
 	}
-	nat_put_elem(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "add element",
-		     f->pin, key, klen, NULL, 0, p->timeout_ms);
-	return nat_commit(t, 0);
+	return 0;
 }
 
 int nat_pinhole_del(struct nat_table *t, const struct nat_pinhole *p)
 {
+	uint8_t key[NAT_KEY_MAX];
 	const struct nat_fam *f;
+	size_t klen;
 
 	if (!t) {
 		errno = EINVAL;
 		return -1;
 	}
 	f = nat_check_pinhole(t, p, false);
-	return f ? nat_del_key(t, f, p) : -1;
+	if (!f)
+		return -1;
+	klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
+	nat_q_destroy(t, f, key, klen, true, ++t->next_group);
+	return 0;
+}
+
+struct nat_get {
+	bool found;
+};
+
+static int nat_get_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nat_get *g = data;
+
+	if ((nlh->nlmsg_type & 0xff) == NFT_MSG_NEWSETELEM)
+		g->found = true;
+	return MNL_CB_OK;
+}
+
+int nat_pinhole_state(struct nat_table *t, const struct nat_pinhole *p)
+{
+	char buf[NAT_RECV_SIZE];
+	uint8_t key[NAT_KEY_MAX];
+	const struct nat_fam *f;
+	struct nftnl_set *s;
+	struct nftnl_set_elem *e;
+	struct nlmsghdr *nlh;
+	struct nat_get g = { false };
+	uint32_t seq;
+	size_t klen;
+	int fd, r;
+
+	if (!t) {
+		errno = EINVAL;
+		return -1;
+	}
+	f = nat_check_pinhole(t, p, false);
+	if (!f)
+		return -1;
+	klen = nat_pack(key, &p->saddr, &p->daddr, p->dport, f->alen);
+	s = nftnl_set_alloc();
+	e = nftnl_set_elem_alloc();
+	if (!s || !e || nftnl_set_set_str(s, NFTNL_SET_TABLE, t->name) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, f->pin) < 0 ||
+	    nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)klen) < 0) {
+		if (e)
+			nftnl_set_elem_free(e);
+		if (s)
+			nftnl_set_free(s);
+		nat_seterr(t, ENOMEM, "get element %s", f->pin);
+		return -1;
+	}
+	nftnl_set_elem_add(s, e);
+	seq = t->seq++;
+	/* A lookup is no transaction: it costs no commit and never holds up gc. */
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_ACK, seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	if (mnl_socket_sendto(t->nl, nlh, nlh->nlmsg_len) < 0) {
+		nat_seterr(t, errno, "get element %s", f->pin);
+		return -1;
+	}
+	fd = mnl_socket_get_fd(t->nl);
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				errno = ETIMEDOUT;	/* the kernel answers inside sendmsg() */
+			nat_seterr(t, errno, "get element %s", f->pin);
+			return -1;
+		}
+		r = mnl_cb_run(buf, (size_t)n, seq, t->portid, nat_get_cb, &g);
+		if (r == MNL_CB_STOP)
+			return g.found ? 1 : 0;
+		if (r < 0) {
+			if (errno == ENOENT)
+				return 0;	/* consumed by its connection, or expired */
+			if (errno == ESRCH || errno == EPROTO)
+				continue;	/* an answer to an earlier request */
+			nat_seterr(t, errno, "get element %s", f->pin);
+			return -1;
+		}
+	}
 }
 
 /* ---- run-time changes (reload): the intercept chain ---- */

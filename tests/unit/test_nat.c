@@ -328,13 +328,13 @@ START_TEST(test_open_creates_table)
 	char *out = sh_out("nft list table inet " TABLE);
 
 	ck_assert_has(out, "set pin4 {\n\t\ttype ipv4_addr . ipv4_addr . inet_service\n"
-			   "\t\tsize 64\n\t\tflags timeout\n");
+			   "\t\tsize 65535\n\t\tflags timeout\n\t\tgc-interval 250ms\n");
 	ck_assert_has(out, "set pin6 {\n\t\ttype ipv6_addr . ipv6_addr . inet_service\n"
-			   "\t\tsize 64\n\t\tflags timeout\n");
+			   "\t\tsize 65535\n\t\tflags timeout\n\t\tgc-interval 250ms\n");
 	ck_assert_has(out, "map dnat4 {\n\t\ttype ipv4_addr . ipv4_addr . inet_service : "
-			   "ipv4_addr . inet_service\n\t\tsize 64\n\t\tflags timeout\n");
+			   "ipv4_addr . inet_service\n\t\tsize 65535\n\t\tflags timeout\n\t\tgc-interval 250ms\n");
 	ck_assert_has(out, "map dnat6 {\n\t\ttype ipv6_addr . ipv6_addr . inet_service : "
-			   "ipv6_addr . inet_service\n\t\tsize 64\n\t\tflags timeout\n");
+			   "ipv6_addr . inet_service\n\t\tsize 65535\n\t\tflags timeout\n\t\tgc-interval 250ms\n");
 	ck_assert_has(out, "chain pinhole {\n\t\ttype nat hook prerouting priority dstnat - 5; "
 			   "policy accept;\n");
 	ck_assert_has(out, "\t\tip saddr . ip daddr . tcp dport @pin4 delete @pin4 "
@@ -526,18 +526,31 @@ START_TEST(test_pinhole_add_del)
 	ck_assert_hasnt(out, ",");
 	free(out);
 
+	/* Deletes wait for the next transaction. */
+	ck_assert_int_eq(nat_pinhole_state(t, &act), 1);
 	ck_assert_msg(nat_pinhole_del(t, &act) == 0, "%s", nat_last_error(t));
 	ck_assert_msg(nat_pinhole_del(t, &pas) == 0, "%s", nat_last_error(t));
+	ck_assert_uint_gt(nat_queued(t), 0);
+	out = list_set("set", f->set);
+	ck_assert_has(out, "elements");
+	free(out);
+	ck_assert_msg(nat_flush(t) == 0, "%s", nat_last_error(t));
+	ck_assert_uint_eq(nat_queued(t), 0);
 	out = list_set("set", f->set);
 	ck_assert_hasnt(out, "elements");
 	free(out);
 	out = list_set("map", f->map);
 	ck_assert_hasnt(out, "elements");
 	free(out);
+	ck_assert_int_eq(nat_pinhole_state(t, &act), 0);
+	ck_assert_int_eq(nat_pinhole_state(t, &pas), 0);
 
-	/* Already gone (used or expired): not an error. */
+	/* Already gone (used or expired): not an error, and no rolled-back transaction. */
 	ck_assert_int_eq(nat_pinhole_del(t, &act), 0);
 	ck_assert_int_eq(nat_pinhole_del(t, &pas), 0);
+	ck_assert_int_eq(nat_flush(t), 0);
+	ck_assert_uint_eq(nat_stats(t)->aborts, 0);
+	ck_assert_uint_eq(nat_stats(t)->refused, 0);
 	nat_close(t);
 }
 END_TEST
@@ -601,6 +614,38 @@ START_TEST(test_netlink_error_text)
 	ck_assert_int_eq(nat_pinhole_add(t, &p), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_str_eq(nat_last_error(t), "add element pin4: No such file or directory");
+	nat_close(t);
+}
+END_TEST
+
+/*
+ * One element the kernel refuses fails its own pinhole only: the deletes
+ * queued with it still happen (the transaction is sent again without it).
+ */
+START_TEST(test_one_bad_element)
+{
+	struct nat_table *t = open_table();
+	struct nat_pinhole a = pinhole(&fams[0], 2000, true), b = pinhole(&fams[0], 2001, false);
+	struct nat_pinhole v6 = pinhole(&fams[1], 2002, false);
+	char *out;
+
+	ck_assert_msg(nat_pinhole_add(t, &a) == 0, "%s", nat_last_error(t));
+	ck_assert_msg(nat_pinhole_del(t, &a) == 0, "%s", nat_last_error(t));
+	/* pin6 vanishes behind our back: adding to it must fail, alone. */
+	ck_assert_int_eq(sh("nft flush chain inet " TABLE " pinhole && "
+			    "nft delete set inet " TABLE " pin6"), 0);
+	errno = 0;
+	ck_assert_int_eq(nat_pinhole_add(t, &v6), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_str_eq(nat_last_error(t), "add element pin6: No such file or directory");
+	ck_assert_uint_eq(nat_stats(t)->aborts, 1);
+	ck_assert_uint_ge(nat_stats(t)->refused, 1);
+	out = list_set("set", "pin4");
+	ck_assert_hasnt(out, "elements");	/* a's delete went through */
+	free(out);
+	/* And the table goes on working. */
+	ck_assert_msg(nat_pinhole_add(t, &b) == 0, "%s", nat_last_error(t));
+	ck_assert_int_eq(nat_pinhole_state(t, &b), 1);
 	nat_close(t);
 }
 END_TEST
@@ -841,6 +886,7 @@ START_TEST(test_lab_dnat_snat)
 	ck_assert_msg(c2 < 0 && err == ECONNREFUSED, "second connection: %s", strerror(err));
 	/* Deleting removes the snat element too. */
 	ck_assert_msg(nat_pinhole_del(t, &p) == 0, "%s", nat_last_error(t));
+	ck_assert_msg(nat_flush(t) == 0, "%s", nat_last_error(t));
 	out = list_set("map", snat_set);
 	ck_assert_hasnt(out, "elements");
 	free(out);
@@ -1040,6 +1086,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_pinhole_add_del, 0, 2);
 	tcase_add_test(tc, test_pinhole_invalid);
 	tcase_add_test(tc, test_netlink_error_text);
+	tcase_add_test(tc, test_one_bad_element);
 	suite_add_tcase(s, tc);
 	srunner_add_suite(sr, s);
 

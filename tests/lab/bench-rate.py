@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""bench-rate.py - `make bench`: FTP sessions per second through the NAT router, in one
+lab, one run, side by side: no ALG (passive only), the kernel FTP helper, ftpalgd's proxy
+and its inline engine.
+
+A session is what a busy office's clients do back to back: connect, USER/PASS, PASV (or
+PORT), RETR of one small file, QUIT.  --workers concurrent clients (threads of
+tests/lab/ftpload.c) run sessions for --secs seconds, --reps times per row.  The server
+is tests/lab/ftpfast.c (one thread per session): vsftpd forks twice per session and,
+measured here, tops out well below the kernel helper's rate, so it would measure
+itself instead of the gateway.
+Per row: sessions/s (median run), ratio to the kernel helper, errors (all runs), p50 and
+p99 session latency (median run), ftpalgd's CPU seconds per 1000 sessions, the
+generator's own CPU share (it must not be the bottleneck).
+--soak S: instead, one mode (--soak-mode, default proxy) passive for S seconds, printing
+errors and ftpalgd's RSS every 10 s.
+Figures are reported, never asserted; exit status non-zero only when a measurement could
+not be made.  Needs root.
+Options: --workers N --secs T --reps R --modes none,kernel,proxy,inline --dmodes pasv,port
+         --families 4[,6] --size BYTES --soak SECS --soak-mode MODE
+"""
+import argparse
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lab as L  # noqa: E402
+import inline as I  # noqa: E402
+
+BUILD = os.path.join(L.REPO, "build", "lab")
+LOAD = os.path.join(BUILD, "ftpload")
+FAST = os.path.join(BUILD, "ftpfast")
+MODES = ("none", "kernel", "proxy", "inline")
+
+
+def build_tools():
+    os.makedirs(BUILD, exist_ok=True)
+    for name in ("ftpload", "ftpfast"):
+        src = os.path.join(L.HERE, name + ".c")
+        out = os.path.join(BUILD, name)
+        if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+            subprocess.run([os.environ.get("CC", "cc"), "-O2", "-Wall", "-Wextra", "-pthread",
+                            "-o", out, src], check=True)
+
+
+class RateLab(I.InlineLab):
+    def start_fast_servers(self, families):
+        root = self.srv
+        for fam in families:
+            self.spawn("ftpfast" + fam, "s", [FAST, "-a", L.SERVERS["vsftpd"][fam], "-r", root],
+                       os.path.join(self.logdir, "ftpfast%s.out" % fam))
+        for fam in families:
+            if not self.wait_listen("s", 21, L.SERVERS["vsftpd"][fam], timeout=10):
+                raise L.LabError("ftpfast IPv%s did not listen" % fam)
+
+
+def proc_cpu(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for l in f:
+                if l.startswith("VmRSS:"):
+                    return int(l.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def daemon_pid(lab):
+    d = lab.daemon
+    return d.proc.pid if d is not None and d.proc is not None else None
+
+
+def load_argv(lab, fam, dmode, workers, secs, size, interval=0):
+    argv = ["ip", "netns", "exec", lab.ns["c"], LOAD, "-h", L.SERVERS["vsftpd"][fam], "-m", dmode,
+            "-c", str(workers), "-t", str(secs), "-f", "small.bin", "-s", str(size)]
+    if interval:
+        argv += ["-i", str(interval)]
+    return argv
+
+
+RESULT = re.compile(r"result sessions=(\d+) errors=(\d+) secs=([0-9.]+) rate=([0-9.]+) "
+                    r"p50_ms=([0-9.]+) p99_ms=([0-9.]+) cpu_s=([0-9.]+)")
+
+
+def run_load(lab, fam, dmode, workers, secs, size):
+    pid = daemon_pid(lab)
+    c0 = proc_cpu(pid) if pid else None
+    r = lab.run(None, load_argv(lab, fam, dmode, workers, secs, size), timeout=secs + 60,
+                check=False)
+    c1 = proc_cpu(pid) if pid else None
+    m = RESULT.search(r.out)
+    if not m:
+        return None, r.why()
+    ok, err, el, rate, p50, p99, gcpu = m.groups()
+    errs = [l[6:] for l in r.out.splitlines() if l.startswith("error ")]
+    return dict(ok=int(ok), err=int(err), secs=float(el), rate=float(rate), p50=float(p50),
+                p99=float(p99), gen_cpu=float(gcpu) / float(el),
+                cpu=(c1 - c0) if c0 is not None and c1 is not None else None, errs=errs), ""
+
+
+def start_mode(lab, mode):
+    lab.set_mode({"proxy": "ftpalgd"}.get(mode, mode))
+    if mode == "proxy":
+        return lab.start_daemon(log_level="info"), "proxy"
+    if mode == "inline":
+        return lab.start_inline(log_level="info"), "inline"
+    return True, ""
+
+
+def stop_mode(lab, notes):
+    if lab.daemon is not None:
+        clean, detail = lab.daemon.stop()
+        if not clean:
+            notes.append("ftpalgd stop: " + detail)
+        lab.daemon = None
+
+
+def soak(lab, a, notes):
+    mode = a.soak_mode
+    ok, _ = start_mode(lab, mode)
+    if not ok:
+        notes.append("%s: not measured: %s" % (mode, lab.daemon.error))
+        return
+    pid = daemon_pid(lab)
+    print("soak: %s, passive, %d workers, %d s; every 10 s: sessions, errors, ftpalgd RSS"
+          % (mode, a.workers, a.soak), flush=True)
+    p = subprocess.Popen(load_argv(lab, "4", "pasv", a.workers, a.soak, a.size, interval=10),
+                         stdout=subprocess.PIPE, text=True, start_new_session=True)
+    lab.children.add(p)
+    rss = []
+    try:
+        for line in p.stdout:
+            line = line.strip()
+            if line.startswith("interval"):
+                kib = proc_rss_kib(pid) if pid else None
+                rss.append(kib)
+                print("  %s rss_kib=%s" % (line[9:], kib), flush=True)
+            elif line.startswith(("result", "error")):
+                print("  " + line, flush=True)
+        p.wait(timeout=60)
+    finally:
+        lab.children.discard(p)
+    if lab.daemon is not None:
+        st = lab.daemon.ask("stats") if hasattr(lab.daemon, "ask") else None
+        if st:
+            print("  ftpalgd stats after the soak: pinholes open %s" % st.get("pinholes"))
+    r = lab.run("r", ["nft", "list", "table", "inet", "ftpalg"], check=False)
+    elems = r.out.count("elements")
+    print("  nft table after the soak: %d sets with elements" % elems)
+    good = [x for x in rss if x]
+    if good:
+        print("soak: ftpalgd RSS first %d KiB, last %d KiB, max %d KiB" % (good[0], good[-1],
+                                                                           max(good)))
+    stop_mode(lab, notes)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=50)
+    ap.add_argument("--secs", type=float, default=30)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--dmodes", default="pasv,port")
+    ap.add_argument("--families", default="4")
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--soak", type=int, default=0)
+    ap.add_argument("--soak-mode", default="proxy")
+    a = ap.parse_args()
+    L.require_root("make bench")
+    modes = [m for m in a.modes.split(",") if m in MODES]
+    dmodes = [d for d in a.dmodes.split(",") if d in ("pasv", "port")]
+    fams = [f for f in a.families.split(",") if f in ("4", "6")]
+    build_tools()
+    # The generator and the server raise their own limits; ftpalgd gets the usual
+    # 1024 and must raise its own (that is part of what is measured).
+    notes = []
+    res = {}
+    lab = RateLab()
+    L.install_signal_handlers(lab)
+    t0 = time.monotonic()
+    try:
+        lab.create()
+        os.makedirs(lab.srv, exist_ok=True)
+        os.chmod(lab.srv, 0o755)
+        with open(os.path.join(lab.srv, "small.bin"), "wb") as f:
+            f.write(os.urandom(a.size))
+        lab.start_fast_servers(fams)
+        print("bench-rate: lab %s up; %d workers, %gs x %d per row; server ftpfast; file %d "
+              "bytes" % (lab.prefix, a.workers, a.secs, a.reps, a.size), flush=True)
+        if a.soak:
+            soak(lab, a, notes)
+            return 1 if notes else 0
+        for mode in modes:
+            ok, _ = start_mode(lab, mode)
+            if not ok:
+                notes.append("%s: not measured: %s" % (mode, lab.daemon.error))
+                lab.daemon = None
+                continue
+            for fam in fams:
+                for dmode in dmodes:
+                    if mode == "none" and dmode == "port":
+                        continue
+                    runs = []
+                    for _ in range(a.reps):
+                        v, why = run_load(lab, fam, dmode, a.workers, a.secs, a.size)
+                        if v is None:
+                            notes.append("%s IPv%s %s: %s" % (mode, fam, dmode, why))
+                            break
+                        runs.append(v)
+                        lab.flush_conntrack()
+                    if runs:
+                        res[(mode, fam, dmode)] = runs
+                    print("  %-7s IPv%s %-4s %s" % (mode, fam, dmode, " ".join(
+                        "%.0f/s(%d err)" % (r["rate"], r["err"]) for r in runs) or "FAILED"),
+                        flush=True)
+                    for r in runs:
+                        for e in r["errs"][:4]:
+                            print("      error %s" % e, flush=True)
+            stop_mode(lab, notes)
+    finally:
+        try:
+            lab.queue_rules(False)
+        except Exception:
+            pass
+        lab.destroy()
+        left = lab.leftovers()
+        if left:
+            notes.append("cleanup left: " + ", ".join(left))
+
+    print()
+    print("session rate: %d workers, %gs x %d runs per row; connect, login, PASV|PORT, RETR %d "
+          "bytes, QUIT" % (a.workers, a.secs, a.reps, a.size))
+    print("%-7s %-9s %10s %8s %7s %8s %8s %14s %8s" % (
+        "mode", "cmd", "sessions/s", "/kernel", "errors", "p50 ms", "p99 ms",
+        "CPU s/1000 ses", "gen CPU"))
+    for fam in fams:
+        for dmode in dmodes:
+            kern = res.get(("kernel", fam, dmode))
+            krate = statistics.median([r["rate"] for r in kern]) if kern else None
+            for mode in modes:
+                runs = res.get((mode, fam, dmode))
+                if not runs:
+                    continue
+                med = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
+                errs = sum(r["err"] for r in runs)
+                oks = sum(r["ok"] for r in runs)
+                cpus = [r["cpu"] for r in runs if r["cpu"] is not None]
+                cpu = "%.2f" % (1000 * sum(cpus) / oks) if cpus and oks else "-"
+                print("%-7s %-9s %10.0f %8s %7d %8.2f %8.2f %14s %7.0f%%" % (
+                    mode, "IPv%s %s" % (fam, dmode.upper()), med["rate"],
+                    "%.2f" % (med["rate"] / krate) if krate else "-", errs, med["p50"],
+                    med["p99"], cpu, 100 * med["gen_cpu"]))
+    print("(gen CPU: the load generator's CPU time per second of run, in one core's terms; "
+          "the machine's cores are shared by generator, server, router and ftpalgd)")
+    print("bench-rate: %.0fs; figures are noisy, compare ratios within one run" %
+          (time.monotonic() - t0))
+    if notes:
+        print("bench-rate: not everything could be measured:")
+        for n in notes:
+            print("  " + n)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
