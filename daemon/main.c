@@ -24,6 +24,7 @@
 
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/limits.h"
 #include "daemon/log.h"
 #include "daemon/reload_run.h"
 #include "engine/event.h"
@@ -250,6 +251,8 @@ load_config(const struct options *o)
 	}
 	if (o->check) {
 		printf("ftpalgd: configuration OK\n");
+		if (lim_nofile(&cfg, 0, err, sizeof(err)) < 0)
+			printf("ftpalgd: warning: %s\n", err);
 		if (o->verbose)
 			cfg_dump(&cfg, stdout);
 		return 0;
@@ -476,6 +479,12 @@ main(int argc, char **argv)
 
 	log_init(o.foreground ? LOG_TO_STDERR : (int)cfg.log_target,
 	    o.verbose ? LOG_DEBUG : cfg.log_level, "ftpalgd");
+	{
+		char lim[512];
+
+		if (lim_nofile(&cfg, 1, lim, sizeof(lim)) < 0)
+			log_warnx("%s", lim);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

@@ -115,10 +115,13 @@ def run_load(lab, fam, dmode, workers, secs, size):
 
 def start_mode(lab, mode):
     lab.set_mode({"proxy": "ftpalgd"}.get(mode, mode))
+    # generous start timeouts: the machine may be busy
     if mode == "proxy":
-        return lab.start_daemon(log_level="info"), "proxy"
+        lab.daemon = L.Daemon(lab, "", "info")
+        return lab.daemon.start(timeout=30), "proxy"
     if mode == "inline":
-        return lab.start_inline(log_level="info"), "inline"
+        lab.daemon = I.InlineDaemon(lab, True, "info")
+        return lab.daemon.start(timeout=30), "inline"
     return True, ""
 
 
