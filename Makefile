@@ -213,8 +213,8 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/size.sh
 	@tests/lab/bench.sh; b=$$?; tests/lab/bench-relay.sh; r=$$?; \
-	 tests/lab/bench-inline.sh; i=$$?; \
-	 [ $$b -eq 0 ] && [ $$r -eq 0 ] && [ $$i -eq 0 ]
+	 tests/lab/bench-inline.sh; i=$$?; tests/lab/bench-rate.sh; s=$$?; \
+	 [ $$b -eq 0 ] && [ $$r -eq 0 ] && [ $$i -eq 0 ] && [ $$s -eq 0 ]
 
 deps:
 	@scripts/install-deps.sh

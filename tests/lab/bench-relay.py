@@ -7,6 +7,9 @@ One router, one ftpalgd, three ways to the same intranet vsftpd, measured in tur
     pinhole  public:21   -> vsftpd, kernel pinholes (DNAT+SNAT): the kernel path
     relay    public:2100 -> vsftpd, `relay`: splice(2) through ftpalgd
     helper   public:2121 -> vsftpd by the admin's DNAT + the kernel FTP helper (reference)
+    ftp-proxy public:2200 -> vsftpd through Debian's ftp-proxy (SuSE proxy-suite), the
+             userspace relay a user would otherwise install (installed here if missing;
+             the row is left out, with a note, when it cannot be)
 Each: curl RETR of a sparse --gib GiB file from a WAN client, passive (EPSV) and active
 (PORT), median MB/s of --reps runs, and ftpalgd's CPU time per GiB.  Reports, never
 asserts timing; exit status non-zero only when a measurement could not be made.
@@ -23,7 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as L  # noqa: E402
 import inbound as I  # noqa: E402
 
-PATHS = (("pinhole", 21), ("relay", 2100), ("helper", 2121))
+PATHS = (("pinhole", 21), ("relay", 2100), ("helper", 2121), ("ftp-proxy", 2200))
+FTP_PROXY = "/usr/sbin/ftp-proxy"
+FTP_PROXY_PASV = (41000, 41999)     # its own data ports toward the client
 DMODES = ("EPSV", "PORT")
 
 
@@ -50,7 +55,7 @@ table inet admin {
         ct state invalid drop
         meta l4proto { icmp, ipv6-icmp } accept
         iifname "%(lan)s" accept
-        tcp dport { 21, 2100 } accept
+        tcp dport { 21, 2100, 2200, %(fpl)d-%(fph)d } accept
         ct mark & %(m)s == %(m)s accept
         meta l4proto tcp reject with tcp reset
     }
@@ -71,7 +76,40 @@ table inet admin {
         oifname "%(wan)s" masquerade
     }
 }
-""" % dict(lan=lan, wan=wan, m=m, pub=I.PUB4, vs=I.SRV["vsftpd"]["addr"])
+""" % dict(lan=lan, wan=wan, m=m, pub=I.PUB4, vs=I.SRV["vsftpd"]["addr"],
+           fpl=FTP_PROXY_PASV[0], fph=FTP_PROXY_PASV[1])
+
+    def start_ftp_proxy(self):
+        """Debian's ftp-proxy in the router, public:2200 -> vsftpd; None or why not."""
+        if not os.access(FTP_PROXY, os.X_OK):
+            r = self.run(None, ["apt-get", "install", "-y", "-q", "ftp-proxy"], timeout=300,
+                         check=False, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+            # the package's init script must not leave a service behind
+            self.run(None, ["systemctl", "disable", "--now", "ftp-proxy"], check=False)
+            if not os.access(FTP_PROXY, os.X_OK):
+                return "ftp-proxy not installed (apt-get install ftp-proxy: %s)" % r.why()
+        conf = os.path.join(self.tmp, "ftp-proxy.conf")
+        with open(conf, "w") as f:
+            f.write("""[-Global-]
+ServerType standalone
+Listen %s
+Port 2200
+DestinationAddress %s
+DestinationPort 21
+DestinationTransferMode client
+PassiveMinDataPort %d
+PassiveMaxDataPort %d
+MaxClients 64
+User nobody
+Group nogroup
+PidFile %s
+""" % (I.PUB4, I.SRV["vsftpd"]["addr"], FTP_PROXY_PASV[0], FTP_PROXY_PASV[1],
+                os.path.join(self.tmp, "ftp-proxy.pid")))
+        self.spawn("ftp-proxy", "r", [FTP_PROXY, "-d", "-n", "-f", conf],
+                   os.path.join(self.logdir, "ftp-proxy.out"))
+        if not self.wait_listen("r", 2200, I.PUB4, timeout=5):
+            return "ftp-proxy did not listen on public:2200"
+        return None
 
 
 class BenchDaemon(I.InboundDaemon):
@@ -157,12 +195,17 @@ def main():
         lab.daemon = d
         if not d.start():
             raise L.LabError(d.error)
+        paths = list(PATHS)
+        why = lab.start_ftp_proxy()
+        if why:
+            errors.append("ftp-proxy: not measured: " + why)
+            paths = [p for p in paths if p[0] != "ftp-proxy"]
         for rep in range(a.reps):
             for dmode in DMODES:
-                for name, port in PATHS:
-                    c0 = d.cpu_s()
+                for name, port in paths:
+                    c0 = d.cpu_s() if name != "ftp-proxy" else None
                     v, why = curl_speed(lab, port, dmode, size, timeout)
-                    c1 = d.cpu_s()
+                    c1 = d.cpu_s() if name != "ftp-proxy" else None
                     if v is None:
                         errors.append("%s %s: %s" % (name, dmode, why))
                         continue
@@ -195,9 +238,12 @@ def main():
             ratio = m / kern if m and kern else None
             if name == "relay":
                 ratios[dmode] = ratio
+            if name == "ftp-proxy" and m and med(speeds[("relay", dmode)]):
+                ratios[dmode + " relay/ftp-proxy"] = med(speeds[("relay", dmode)]) / m
             label = {"pinhole": "ftpalgd, kernel pinhole (port 21)",
                      "relay": "ftpalgd, userspace relay (2100)",
-                     "helper": "DNAT + kernel helper (2121)"}[name]
+                     "helper": "DNAT + kernel helper (2121)",
+                     "ftp-proxy": "Debian ftp-proxy relay (2200)"}[name]
             c = med(cpu[(name, dmode)])
             print("%-8s %-34s %10s %10s %10s %14s%s" % (
                 dmode, label, "%.0f" % m if m else "-", "%.0f" % min(xs) if xs else "-",
@@ -206,6 +252,9 @@ def main():
     if ratios:
         print()
         for dmode, r in ratios.items():
+            if "/" in dmode:
+                print("bench-relay: %s throughput ratio = %s" % (dmode, "%.2f" % r))
+                continue
             print("bench-relay: relay/kernel throughput ratio %s = %s" % (
                 dmode, "%.2f" % r if r else "n/a"))
     if errors:
