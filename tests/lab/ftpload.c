@@ -7,8 +7,10 @@
  * shows as latency and a failure as an error, never as a generator queue.
  *
  *   ftpload -h HOST [-p 21] [-m pasv|port] [-c 50] [-t 30] [-f small.bin]
- *           [-s SIZE] [-i SECS] [-u USER] [-w PASS] [-T TIMEOUT_MS]
+ *           [-s SIZE] [-i SECS] [-u USER] [-w PASS] [-T TIMEOUT_MS] [-n SESSIONS]
  *
+ * -n stops after that many sessions were started (a correctness run, not a
+ * timed one); -t still bounds it.
  * Prints one "interval ..." line every -i seconds (soak) and at the end
  *   result sessions=N errors=E secs=S rate=R p50_ms=A p99_ms=B cpu_s=C
  *   error COUNT TEXT        (one line per distinct error, most frequent first)
@@ -40,7 +42,8 @@
 static const char *host = NULL, *port = "21", *file = "small.bin", *user = "anonymous",
 		  *pass = "load@";
 static int active, nthreads = 50, timeout_ms = 5000, interval;
-static long expect_size = -1;
+static long expect_size = -1, max_sessions = -1;
+static atomic_long started;
 static double secs = 30;
 static struct addrinfo *srv;
 static volatile int stop;
@@ -307,6 +310,8 @@ static void *worker(void *arg)
 	while (!stop) {
 		double t0 = now_s();
 
+		if (max_sessions >= 0 && atomic_fetch_add(&started, 1) >= max_sessions)
+			break;
 		if (session() == 0) {
 			unsigned long i = atomic_fetch_add(&n_lat, 1);
 
@@ -342,7 +347,7 @@ int main(int argc, char **argv)
 	pthread_t *th;
 	int o, err;
 
-	while ((o = getopt(argc, argv, "h:p:m:c:t:f:s:i:u:w:T:")) != -1) {
+	while ((o = getopt(argc, argv, "h:p:m:c:t:f:s:i:u:w:T:n:")) != -1) {
 		switch (o) {
 		case 'h': host = optarg; break;
 		case 'p': port = optarg; break;
@@ -355,6 +360,7 @@ int main(int argc, char **argv)
 		case 'u': user = optarg; break;
 		case 'w': pass = optarg; break;
 		case 'T': timeout_ms = atoi(optarg); break;
+		case 'n': max_sessions = atol(optarg); break;
 		default:
 			fprintf(stderr, "usage: ftpload -h HOST [-p PORT] [-m pasv|port] [-c N] "
 				"[-t SECS] [-f FILE] [-s SIZE] [-i SECS]\n");
@@ -389,7 +395,8 @@ int main(int argc, char **argv)
 		}
 	double next = t0 + (interval > 0 ? interval : secs + 1);
 	unsigned long last_ok = 0, last_err = 0;
-	while (now_s() - t0 < secs) {
+	while (now_s() - t0 < secs &&
+	       (max_sessions < 0 || (long)(atomic_load(&n_ok) + atomic_load(&n_err)) < max_sessions)) {
 		usleep(20000);
 		if (interval > 0 && now_s() >= next) {
 			unsigned long ok = atomic_load(&n_ok), er = atomic_load(&n_err);

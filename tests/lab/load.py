@@ -1,0 +1,319 @@
+#!/usr/bin/python3
+"""load.py - pinholes under load, and pinholes that must not outlive their session
+(part of `make check`; a correctness test, not a speed test).
+
+Same lab as the rest (tests/lab/lab.py: client -- NAT router -- servers), with the
+fast threaded server tests/lab/ftpfast.c and the load generator tests/lab/ftpload.c
+(built here into build/lab/).  For each engine (proxy, inline):
+
+  load      --sessions short sessions (connect, login, PASV or PORT, one small RETR,
+            QUIT) from 50 concurrent clients of one address, passive and active:
+            none may fail (no 425, no 421: per-client limits must not trip on
+            back-to-back sessions); afterwards ftpalgd holds no session and no
+            pinhole, its pinhole list agrees with the kernel's sets and both are
+            empty, and no element was refused by the kernel.
+  outlive   issue 11 item 2, against a server that answers 150 and 226 without
+            ever making the data connection:
+              active  PORT, RETR (150/226, no connection), QUIT
+              unused  PORT, QUIT (the session ends with an unused pinhole)
+              passive PASV, RETR (150/226, the client never connects), QUIT
+            after QUIT the kernel holds no element for the pinhole, and (active)
+            the server, trying the announced address after QUIT, cannot connect.
+Writes build/results/load.txt ("passed=N failed=M").  Needs root.
+Options: --sessions N (default 1500) --engines proxy,inline -v
+"""
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import lab as L  # noqa: E402
+import inline as I  # noqa: E402
+
+OUT = os.path.join(L.REPO, "build", "results")
+BUILD = os.path.join(L.REPO, "build", "lab")
+LOAD, FAST = os.path.join(BUILD, "ftpload"), os.path.join(BUILD, "ftpfast")
+LAZY4 = "203.0.113.5"          # the server that never connects
+SIZE = 4096
+
+# A hostile/lazy FTP server: 150 and 226 without any data connection; after QUIT it
+# tries the address it was given in PORT/EPRT (as a server with a stale pinhole would).
+LAZY = r'''
+import socket, sys, threading, time
+addr, log = sys.argv[1], sys.argv[2]
+def note(s):
+    with open(log, "a") as f:
+        f.write(s + "\n")
+def serve(c):
+    f = c.makefile("rwb", buffering=0)
+    f.write(b"220 lazy ready\r\n")
+    port_to = None; pasv = None
+    for line in f:
+        cmd = line.decode(errors="replace").strip()
+        verb = cmd.split(" ")[0].upper()
+        if verb == "USER": f.write(b"331 pass\r\n")
+        elif verb == "PASS": f.write(b"230 in\r\n")
+        elif verb == "PORT":
+            h = [int(x) for x in cmd[5:].split(",")]
+            port_to = ("%d.%d.%d.%d" % tuple(h[:4]), h[4] * 256 + h[5])
+            note("PORT %s %d" % port_to); f.write(b"200 ok\r\n")
+        elif verb == "PASV":
+            pasv = socket.socket(); pasv.bind((addr, 0)); pasv.listen(1)
+            p = pasv.getsockname()[1]
+            f.write(("227 Entering Passive Mode (%s,%d,%d)\r\n" % (addr.replace(".", ","), p >> 8, p & 255)).encode())
+        elif verb == "RETR":
+            f.write(b"150 Opening BINARY mode data connection\r\n")
+            time.sleep(0.05)
+            f.write(b"226 Transfer complete\r\n")
+        elif verb == "QUIT":
+            f.write(b"221 bye\r\n"); break
+        else: f.write(b"502 no\r\n")
+    c.close()
+    if port_to:
+        time.sleep(0.5)
+        s = socket.socket(); s.settimeout(2); s.bind((addr, 0))
+        try:
+            s.connect(port_to); note("CONNECT %s %d ok" % port_to)
+        except OSError as e:
+            note("CONNECT %s %d failed %s" % (port_to + (e.__class__.__name__,)))
+        s.close()
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((addr, 21)); l.listen(16)
+while True:
+    c, _ = l.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+'''
+
+# The client of the outlive cases: prints what it saw, waits for a late connection.
+CLIENT = r'''
+import socket, sys, time
+host, case = sys.argv[1], sys.argv[2]
+c = socket.create_connection((host, 21), timeout=10)
+f = c.makefile("rwb", buffering=0)
+def reply():
+    while True:
+        l = f.readline().decode(errors="replace")
+        if not l: raise SystemExit("closed")
+        if len(l) >= 4 and l[3] == " ": return l.strip()
+def cmd(s):
+    f.write((s + "\r\n").encode()); return reply()
+print("greeting", reply())
+print("USER", cmd("USER lazy")); print("PASS", cmd("PASS lazy"))
+lst = None
+if case in ("active", "unused"):
+    lst = socket.socket(); lst.bind((c.getsockname()[0], 0)); lst.listen(1); lst.settimeout(3)
+    a, p = lst.getsockname()
+    print("PORT", cmd("PORT %s,%d,%d" % (a.replace(".", ","), p >> 8, p & 255)))
+else:
+    print("PASV", cmd("PASV"))
+if case != "unused":
+    print("RETR", cmd("RETR file"))
+    print("226", reply())
+print("QUIT", cmd("QUIT"))
+c.close()
+if lst is not None:
+    try:
+        s, _ = lst.accept(); print("LATE connection accepted"); s.close()
+    except socket.timeout:
+        print("no late connection")
+'''
+
+
+def build_tools():
+    import subprocess
+    os.makedirs(BUILD, exist_ok=True)
+    for name in ("ftpload", "ftpfast"):
+        src = os.path.join(L.HERE, name + ".c")
+        out = os.path.join(BUILD, name)
+        if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+            subprocess.run([os.environ.get("CC", "cc"), "-O2", "-Wall", "-Wextra", "-pthread",
+                            "-o", out, src], check=True)
+
+
+def ask(sock, what):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect(sock)
+        s.sendall((what + "\n").encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        return json.loads(data.decode())
+    except (OSError, ValueError):
+        return None
+    finally:
+        s.close()
+
+
+def kernel_elements(lab):
+    """Elements in ftpalgd's sets and maps (pin4/dnat4/snat4 and the v6 ones)."""
+    r = lab.run("r", ["nft", "-j", "list", "table", "inet", "ftpalg"], check=False)
+    n = {}
+    try:
+        for o in json.loads(r.out)["nftables"]:
+            for kind in ("set", "map"):
+                if kind in o:
+                    n[o[kind]["name"]] = len(o[kind].get("elem", []))
+    except (ValueError, KeyError):
+        return None
+    return n
+
+
+class LoadLab(I.InlineLab):
+    def start_servers_fast(self):
+        self.run("s", ["ip", "addr", "add", LAZY4 + "/24", "dev", self.if_s])
+        self.spawn("ftpfast", "s", [FAST, "-a", L.SERVERS["vsftpd"]["4"], "-r", self.srv],
+                   os.path.join(self.logdir, "ftpfast.out"))
+        self.lazylog = os.path.join(self.tmp, "lazy.log")
+        self.spawn("lazy", "s", [L.PY, "-c", LAZY, LAZY4, self.lazylog],
+                   os.path.join(self.logdir, "lazy.out"))
+        for a in (L.SERVERS["vsftpd"]["4"], LAZY4):
+            if not self.wait_listen("s", 21, a, timeout=10):
+                raise L.LabError("server %s did not listen" % a)
+
+    def lazy_notes(self):
+        try:
+            with open(self.lazylog) as f:
+                return f.read().splitlines()
+        except OSError:
+            return []
+
+
+def start_engine(lab, engine):
+    if engine == "proxy":
+        lab.set_mode("ftpalgd")
+        lab.daemon = L.Daemon(lab, "", "info")
+    else:
+        lab.set_mode("inline")
+        lab.daemon = I.InlineDaemon(lab, True, "info")
+    return lab.daemon.start(timeout=30)
+
+
+def settle(lab, sock, timeout=8.0):
+    """Waits until ftpalgd holds no session and its sets are empty; returns the last view."""
+    end = time.monotonic() + timeout
+    while True:
+        st = ask(sock, "status") or {}
+        el = kernel_elements(lab) or {}
+        quiet = st.get("sessions") == 0 and st.get("pinholes") == 0 and not any(el.values())
+        if quiet or time.monotonic() > end:
+            return st, el
+        time.sleep(0.2)
+
+
+def section_load(lab, rep, engine, sessions):
+    sock = lab.daemon.sock
+    for dmode in ("pasv", "port"):
+        name = "%s %s: %d sessions, 50 clients of one address" % (engine, dmode, sessions)
+        r = lab.run(None, ["ip", "netns", "exec", lab.ns["c"], LOAD, "-h",
+                           L.SERVERS["vsftpd"]["4"], "-m", dmode, "-c", "50", "-t", "90",
+                           "-n", str(sessions), "-f", "small.bin", "-s", str(SIZE)],
+                    timeout=150, check=False)
+        res = [l for l in r.out.splitlines() if l.startswith("result")]
+        errs = [l[6:] for l in r.out.splitlines() if l.startswith("error ")]
+        ok = bool(res) and " errors=0 " in res[0] and ("sessions=%d " % sessions) in res[0]
+        rep.check("load", name + ": none failed", ok,
+                  (res[0] if res else r.why()) + ("; " + "; ".join(errs[:3]) if errs else ""))
+        st, el = settle(lab, sock)
+        rep.check("load", "%s %s: no session or pinhole left in ftpalgd" % (engine, dmode),
+                  st.get("sessions") == 0 and st.get("pinholes") == 0,
+                  "status: sessions=%s pinholes=%s" % (st.get("sessions"), st.get("pinholes")))
+        pins = ask(sock, "pinholes") or {}
+        listed = len(pins.get("pinholes", [])) if isinstance(pins, dict) else -1
+        rep.check("load", "%s %s: kernel sets empty and agree with ftpalg pinholes"
+                  % (engine, dmode), el is not None and not any(el.values()) and listed == 0,
+                  "kernel %s, listed %s" % (el, listed))
+        stats = ask(sock, "stats") or {}
+        ph = stats.get("pinholes", {}) if isinstance(stats.get("pinholes"), dict) else {}
+        rep.check("load", "%s %s: no pinhole failed or refused" % (engine, dmode),
+                  not ph.get("failed") and not ph.get("refused"), "stats pinholes %s" % ph)
+
+
+def section_outlive(lab, rep, engine):
+    sock = lab.daemon.sock
+    for case in ("active", "unused", "passive"):
+        before = len(lab.lazy_notes())
+        r = lab.run("c", [L.PY, "-c", CLIENT, LAZY4, case], timeout=30, check=False)
+        went = r.ok and "QUIT 221" in r.out
+        rep.check("outlive", "%s %s: the session runs (%s)" % (engine, case,
+                  "150/226 without connection" if case != "unused" else "PORT, QUIT"),
+                  went, r.why() + " " + r.out[-200:].replace("\n", " | "))
+        time.sleep(0.3)
+        el = kernel_elements(lab) or {}
+        rep.check("outlive", "%s %s: after QUIT the kernel holds no element for it"
+                  % (engine, case), el != {} and not any(el.values()), "kernel %s" % el)
+        if case in ("active", "unused"):
+            end = time.monotonic() + 5
+            notes = []
+            while time.monotonic() < end:
+                notes = [n for n in lab.lazy_notes()[before:] if n.startswith("CONNECT")]
+                if notes:
+                    break
+                time.sleep(0.1)
+            rep.check("outlive", "%s %s: the server cannot connect after QUIT" % (engine, case),
+                      bool(notes) and all("failed" in n for n in notes) and
+                      "LATE connection" not in r.out, "; ".join(notes) or "no attempt logged")
+        st, el = settle(lab, sock, timeout=3)
+        rep.check("outlive", "%s %s: ftpalg pinholes agrees (nothing left)" % (engine, case),
+                  st.get("pinholes") == 0, "status pinholes=%s" % st.get("pinholes"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=1500)
+    ap.add_argument("--engines", default="proxy,inline")
+    ap.add_argument("-v", action="store_true")
+    a = ap.parse_args()
+    L.require_root("make check")
+    os.makedirs(OUT, exist_ok=True)
+    rep = I.Report(a.v)
+    t0 = time.monotonic()
+    lab = LoadLab()
+    L.install_signal_handlers(lab)
+    try:
+        build_tools()
+        lab.create()
+        os.makedirs(lab.srv, exist_ok=True)
+        os.chmod(lab.srv, 0o755)
+        with open(os.path.join(lab.srv, "small.bin"), "wb") as f:
+            f.write(os.urandom(SIZE))
+        lab.start_servers_fast()
+        for engine in [e for e in a.engines.split(",") if e in ("proxy", "inline")]:
+            if not rep.check("setup", "%s engine starts" % engine, start_engine(lab, engine),
+                             lab.daemon.error or ""):
+                continue
+            section_load(lab, rep, engine, a.sessions)
+            section_outlive(lab, rep, engine)
+            clean, detail = lab.daemon.stop()
+            rep.check("setup", "%s engine stops cleanly" % engine, clean, detail)
+            lab.daemon = None
+    except Exception as e:
+        rep.check("setup", "lab runs", False, "%s: %s" % (type(e).__name__, e))
+        if a.v:
+            traceback.print_exc()
+    finally:
+        try:
+            lab.queue_rules(False)
+        except Exception:
+            pass
+        logs = os.path.join(L.REPO, "build", "lab", "load-logs")
+        lab.destroy(keep_logs_to=logs if rep.failed else None)
+    with open(os.path.join(OUT, "load.txt"), "w") as f:
+        f.write("passed=%d failed=%d\n" % (rep.passed, rep.failed))
+    print("load: passed=%d failed=%d in %.0fs" % (rep.passed, rep.failed, time.monotonic() - t0))
+    for l in rep.failures:
+        print("  FAILED " + l)
+    return 1 if rep.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
