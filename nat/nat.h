@@ -76,7 +76,8 @@ struct nat_pinhole {
 struct nat_config {
 	const char *table;	/* nftables table name, e.g. "ftpalg" */
 	uint32_t mark;		/* ct mark bits set on pinholed connections (non-zero) */
-	uint32_t max_elements;	/* must be non-zero; the sets have no kernel size (see nft.c) */
+	uint32_t max_elements;	/* live pinholes; the sets are sized for more (see nft.c) */
+	uint32_t set_size;	/* 0, or the exact kernel set size (tests) */
 	/* Optional interception: redirect control connections to our listener. */
 	const char *intercept_iif;	/* NULL or "" = no intercept chain */
 	uint16_t intercept_ports[NAT_MAX_INTERCEPT_PORTS];
@@ -131,6 +132,7 @@ struct nat_stats {
 	uint64_t transactions;	/* element transactions committed or tried */
 	uint64_t aborts;	/* of them, rolled back by the kernel (then retried) */
 	uint64_t refused;	/* elements the kernel refused */
+	uint64_t rebuilds;	/* sets rebuilt after the kernel said they were full */
 };
 const struct nat_stats *nat_stats(const struct nat_table *t);
 

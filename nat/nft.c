@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 
@@ -135,6 +136,9 @@ struct nat_table {
 	unsigned nq;
 	uint32_t next_group;
 	struct nat_stats stats;
+	uint32_t mark, set_size;	/* for rebuilding the sets (nat_rebuild) */
+	bool exact_size;		/* nat_config.set_size given (tests) */
+	uint64_t last_rebuild_ms;
 	char name[NFT_TABLE_MAXNAMELEN];
 	char err[NAT_ERR_LEN];
 	/* A snat element was ever added: only then can a stale one be in the way
@@ -214,15 +218,20 @@ static void nat_free(struct nat_table *t)
 	free(t);
 }
 
-static void nat_begin(struct nat_table *t)
+static void nat_begin_in(struct nat_table *t, char *buf, size_t limit)
 {
-	t->batch = mnl_nlmsg_batch_start(t->buf, NAT_BATCH_LIMIT);
+	t->batch = mnl_nlmsg_batch_start(buf, limit);
 	t->batch_seq = t->seq;
 	t->n = 0;
 	t->n_ack = 0;
 	t->build_err = 0;
 	nftnl_batch_begin(mnl_nlmsg_batch_current(t->batch), t->batch_seq);
 	mnl_nlmsg_batch_next(t->batch);
+}
+
+static void nat_begin(struct nat_table *t)
+{
+	nat_begin_in(t, t->buf, NAT_BATCH_LIMIT);
 }
 
 /* Building failures surface in nat_commit(), so builders need not return them. */
@@ -460,8 +469,12 @@ static void nat_put_set(struct nat_table *t, const struct nat_fam *f, enum nat_s
 	 * uncollected garbage; the daemon keeps its commits few (batched) so
 	 * that the collector, run often, finds quiet moments.
 	 */
-	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size < NAT_SET_SIZE_MIN / 16 ? NAT_SET_SIZE_MIN :
-			  size > NAT_SET_SIZE_MAX / 16 ? NAT_SET_SIZE_MAX : size * 16);
+	if (t->exact_size)
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
+	else
+		nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size < NAT_SET_SIZE_MIN / 16 ?
+				  NAT_SET_SIZE_MIN : size > NAT_SET_SIZE_MAX / 16 ?
+				  NAT_SET_SIZE_MAX : size * 16);
 	nftnl_set_set_u32(s, NFTNL_SET_GC_INTERVAL, NAT_GC_INTERVAL_MS);
 	nlh = nat_msg(t, NFT_MSG_NEWSET, NLM_F_CREATE | NLM_F_EXCL,
 		      map ? "add map" : "add set", name);
@@ -864,6 +877,7 @@ struct nat_table *nat_open(const struct nat_config *cfg)
 	t = nat_alloc(cfg->table);
 	if (!t)
 		return NULL;
+	t->exact_size = cfg->set_size != 0;
 
 	nat_begin(t);
 	/* Add, delete, add: removes a stale table whether or not one exists. */
@@ -871,7 +885,8 @@ struct nat_table *nat_open(const struct nat_config *cfg)
 	nat_put_table(t, NFT_MSG_DELTABLE, 0, "delete table");
 	nat_put_table(t, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL, "add table");
 	for (i = 0; i < 6; i++)	/* pin4 pin6 dnat4 dnat6 snat4 snat6, the order of nat.h */
-		nat_put_set(t, &nat_fams[i % 2], (enum nat_set_kind)(i / 2), cfg->max_elements);
+		nat_put_set(t, &nat_fams[i % 2], (enum nat_set_kind)(i / 2),
+			    cfg->set_size ? cfg->set_size : cfg->max_elements);
 	nat_put_chain(t, "pinhole", NF_INET_PRE_ROUTING, NAT_PRIO_PINHOLE);
 	for (i = 0; i < 2; i++)
 		nat_put_pinhole_rule(t, &nat_fams[i], cfg->mark);
@@ -886,6 +901,8 @@ struct nat_table *nat_open(const struct nat_config *cfg)
 			nat_put_redirect_rule(t, cfg->intercept_iif, cfg->intercept_ports[i],
 					      cfg->listen_port);
 	}
+	t->mark = cfg->mark;
+	t->set_size = cfg->set_size ? cfg->set_size : cfg->max_elements;
 	if (nat_commit(t, 0) < 0) {
 		int err = errno;
 
@@ -1045,6 +1062,239 @@ static void nat_q_fail(struct nat_table *t, unsigned i, int err)
 	t->q[i].err = err;
 }
 
+/* ---- recovery from a set the kernel calls full ---- */
+
+struct nat_dumped;
+static void nat_put_elems(struct nat_table *t, const char *set, const struct nat_dumped *e,
+			  unsigned n);
+
+static uint64_t nat_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+#define NAT_DUMP_MAX 8192	/* live elements carried over per set */
+#define NAT_REBUILD_LIMIT (2u << 20)	/* 3 x 8192 elements of < 100 bytes */
+
+struct nat_dumped {
+	uint8_t key[NAT_KEY_MAX], data[NAT_KEY_MAX];
+	uint8_t klen, dlen;
+	uint32_t left_ms;
+};
+
+struct nat_dump {
+	struct nat_dumped *e;
+	unsigned n, max;
+	bool overflow;
+};
+
+static int nat_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nat_dump *d = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!s)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+		nftnl_set_free(s);
+		return MNL_CB_OK;
+	}
+	it = nftnl_set_elems_iter_create(s);
+	for (e = it ? nftnl_set_elems_iter_cur(it) : NULL; e; e = nftnl_set_elems_iter_next(it)) {
+		uint32_t klen = 0, dlen = 0;
+		const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &klen);
+		const void *v = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dlen);
+		struct nat_dumped *o;
+
+		if (!k || klen > NAT_KEY_MAX || dlen > NAT_KEY_MAX)
+			continue;
+		if (d->n == d->max) {
+			d->overflow = true;
+			break;
+		}
+		o = &d->e[d->n++];
+		memcpy(o->key, k, klen);
+		o->klen = (uint8_t)klen;
+		o->dlen = v ? (uint8_t)dlen : 0;
+		if (v)
+			memcpy(o->data, v, dlen);
+		o->left_ms = (uint32_t)nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+		if (!o->left_ms)
+			o->left_ms = 1;
+	}
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+/* The live elements of one set (the kernel lists neither expired nor consumed ones). */
+static int nat_dump_set(struct nat_table *t, const char *set, struct nat_dump *d)
+{
+	char buf[NAT_RECV_SIZE * 4];
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t seq = t->seq++;
+	int r;
+
+	if (!s || nftnl_set_set_str(s, NFTNL_SET_TABLE, t->name) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, set) < 0) {
+		if (s)
+			nftnl_set_free(s);
+		errno = ENOMEM;
+		return -1;
+	}
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	if (mnl_socket_sendto(t->nl, nlh, nlh->nlmsg_len) < 0)
+		return -1;
+	do {
+		ssize_t n = mnl_socket_recvfrom(t->nl, buf, sizeof(buf));
+
+		if (n < 0)
+			return -1;
+		r = mnl_cb_run(buf, (size_t)n, seq, t->portid, nat_dump_cb, d);
+		if (r < 0 && (errno == ESRCH || errno == EPROTO))
+			r = MNL_CB_OK;	/* a late answer to something earlier */
+	} while (r > MNL_CB_STOP);
+	return r < 0 ? -1 : 0;
+}
+
+/*
+ * The kernel said a set is full (ENFILE) although ftpalgd holds far fewer
+ * pinholes: expired and consumed elements it has not collected yet fill it
+ * (see nat_put_set).  Recover at once: in one transaction, replace the
+ * family's sets (and the rules that use them) by new, empty ones holding
+ * the live elements only, with the time they had left.  Packets see the old
+ * table or the new one, never a gap.
+ */
+static int nat_rebuild(struct nat_table *t, const struct nat_fam *f)
+{
+	struct nat_dump d[3];
+	const char *sets[3] = { f->pin, f->dnat, f->snat };
+	char *big = NULL;
+	int ret = -1;
+
+	memset(d, 0, sizeof(d));
+	for (unsigned k = 0; k < 3; k++) {
+		d[k].max = NAT_DUMP_MAX;
+		d[k].e = calloc(NAT_DUMP_MAX, sizeof(*d[k].e));
+		if (!d[k].e || nat_dump_set(t, sets[k], &d[k]) < 0)
+			goto out;
+	}
+	/* Thousands of elements: a batch of its own size, and room in the socket for it. */
+	big = malloc(2 * NAT_REBUILD_LIMIT);
+	if (!big)
+		goto out;
+	{
+		int sz = 2 * NAT_REBUILD_LIMIT;
+
+		(void)setsockopt(mnl_socket_get_fd(t->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz,
+				 sizeof(sz));
+	}
+	nat_begin_in(t, big, NAT_REBUILD_LIMIT);
+	/* The rules reference the sets: flush both chains, put everything back. */
+	for (unsigned c = 0; c < 2; c++) {
+		struct nftnl_rule *r = nftnl_rule_alloc();
+		struct nlmsghdr *nlh;
+
+		if (!r || nftnl_rule_set_str(r, NFTNL_RULE_TABLE, t->name) < 0 ||
+		    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, c ? "snat" : "pinhole") < 0) {
+			nat_nomem(t);
+		} else if ((nlh = nat_msg(t, NFT_MSG_DELRULE, 0, "flush chain",
+					  c ? "snat" : "pinhole"))) {
+			nftnl_rule_nlmsg_build_payload(nlh, r);
+			nat_msg_end(t);
+		}
+		if (r)
+			nftnl_rule_free(r);
+	}
+	for (unsigned k = 0; k < 3; k++) {
+		struct nftnl_set *o = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+
+		if (!o || nftnl_set_set_str(o, NFTNL_SET_TABLE, t->name) < 0 ||
+		    nftnl_set_set_str(o, NFTNL_SET_NAME, sets[k]) < 0) {
+			nat_nomem(t);
+		} else if ((nlh = nat_msg(t, NFT_MSG_DELSET, 0, "delete set", sets[k]))) {
+			nftnl_set_nlmsg_build_payload(nlh, o);
+			nat_msg_end(t);
+		}
+		if (o)
+			nftnl_set_free(o);
+		nat_put_set(t, f, (enum nat_set_kind)k, t->set_size);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		nat_put_pinhole_rule(t, &nat_fams[i], t->mark);
+	for (unsigned i = 0; i < 2; i++)
+		nat_put_snat_rule(t, &nat_fams[i]);
+	/* Translations first, so that no pin element is live without its dnat element. */
+	for (int k = 2; k >= 0; k--)
+		nat_put_elems(t, sets[k], d[k].e, d[k].n);
+	ret = nat_commit(t, 0);
+	if (ret == 0)
+		t->stats.rebuilds++;
+out:
+	free(big);
+	for (unsigned k = 0; k < 3; k++)
+		free(d[k].e);
+	return ret;
+}
+
+/* One message with all of them (a set's elements in one NEWSETELEM). */
+static void nat_put_elems(struct nat_table *t, const char *set, const struct nat_dumped *e,
+			  unsigned n)
+{
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	if (!n)
+		return;
+	s = nftnl_set_alloc();
+	if (!s || nftnl_set_set_str(s, NFTNL_SET_TABLE, t->name) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, set) < 0) {
+		nat_nomem(t);
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+
+		if (!el || nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, e[i].key, e[i].klen) < 0 ||
+		    (e[i].dlen && nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, e[i].data,
+						      e[i].dlen) < 0)) {
+			if (el)
+				nftnl_set_elem_free(el);
+			nat_nomem(t);
+			goto out;
+		}
+		nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, e[i].left_ms);
+		nftnl_set_elem_add(s, el);
+	}
+	nlh = nat_msg(t, NFT_MSG_NEWSETELEM, NLM_F_CREATE, "add element", set);
+	if (nlh) {
+		nftnl_set_elems_nlmsg_build_payload(nlh, s);
+		nat_msg_end(t);
+	}
+out:
+	if (s)
+		nftnl_set_free(s);
+}
+
+static const struct nat_fam *nat_fam_of_set(const char *set)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		if (set == nat_fams[i].pin || set == nat_fams[i].dnat || set == nat_fams[i].snat)
+			return &nat_fams[i];
+	}
+	return NULL;
+}
+
 /*
  * One transaction for everything queued.  Nothing on this path is expected
  * to fail (keys are unique, adds never use NLM_F_EXCL, deletes are
@@ -1055,6 +1305,7 @@ static void nat_q_fail(struct nat_table *t, unsigned i, int err)
  */
 static int nat_send_queue(struct nat_table *t)
 {
+	bool rebuilt = false;
 	int ret = 0;
 
 	for (unsigned round = 0; round < 4; round++) {
@@ -1082,8 +1333,28 @@ static int nat_send_queue(struct nat_table *t)
 		t->stats.transactions++;
 		if (nat_commit(t, 0) == 0)
 			return ret;
-		ret = -1;
 		t->stats.aborts++;
+		/*
+		 * A full set: rebuild it and send everything again, once per
+		 * commit (a rebuild that does not help means the set is full of
+		 * live elements, which max-pinholes keeps far below its size).
+		 */
+		for (unsigned m = 0; m < t->n && !rebuilt; m++) {
+			const struct nat_fam *f;
+
+			if (t->msg_err[m] != ENFILE || t->msg_op[m] < 0 ||
+			    !(f = nat_fam_of_set(t->q[t->msg_op[m]].set)))
+				continue;
+			rebuilt = true;
+			t->last_rebuild_ms = nat_now_ms();
+			if (nat_rebuild(t, f) == 0) {
+				blamed = true;
+				break;
+			}
+		}
+		if (blamed)
+			continue;
+		ret = -1;
 		for (unsigned m = 0; m < t->n; m++) {
 			if (t->msg_err[m] && t->msg_op[m] >= 0) {
 				t->stats.refused++;
