@@ -16,35 +16,28 @@
 #include "engine/pinhole.h"
 #include "engine/sockaddr.h"
 
-#define PH_COOL_MAX 1024
-
 struct pinhole {
 	uint64_t session;		/* owning session id, for logs and listings */
 	struct alg_mapping map;
 	struct nat_pinhole nat;
 	uint64_t opened_ms;
-	bool used, expired, owns_port;
+	/*
+	 * used: a 1xx announced the transfer; consumed: the kernel saw the
+	 * connection (its pin element is gone).  Only consumed frees the
+	 * pinhole's budget and port: a 150 proves nothing about the kernel.
+	 */
+	bool used, consumed, expired, owns_port, counted;
 	struct pinhole *prev, *next;
 };
 
 struct ph_table {
 	struct nat_table *nat;
-	uint32_t max, count;
+	uint32_t max, count;		/* count: open and not consumed */
 	uint16_t port_min, port_max;
 	struct ph_stats stats;
 	struct pinhole *head;
 	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
-	/*
-	 * Ports of used, translated pinholes whose leftover elements (dnat,
-	 * snat) are still in the kernel: kept out of the pool until they have
-	 * expired, so a new pinhole never meets a stale element of its key.
-	 * A FIFO: every element has the same timeout.
-	 */
-	struct ph_cool {
-		uint16_t port;
-		uint64_t until_ms;
-	} cool[PH_COOL_MAX];
-	unsigned cool_head, cool_len;
+	uint64_t last_err_log;
 };
 
 struct ph_table *
@@ -109,6 +102,30 @@ ph_alloc_port(struct ph_table *t, uint16_t *port)
 		}
 	}
 	return -1;
+}
+
+const struct alg_mapping *
+ph_map(const struct pinhole *p)
+{
+	return &p->map;
+}
+
+bool
+ph_used(const struct pinhole *p)
+{
+	return p->used;
+}
+
+bool
+ph_expired(const struct pinhole *p)
+{
+	return p->expired;
+}
+
+bool
+ph_has_kernel(const struct ph_table *t)
+{
+	return t != NULL && t->nat != NULL;
 }
 
 const char *
@@ -192,84 +209,120 @@ ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
 		t->head->prev = p;
 	t->head = p;
 	t->count++;
+	p->counted = true;
 	t->stats.opened++;
 	return p;
+}
+
+/*
+ * The kernel saw the connection: the pinhole no longer counts and its port
+ * is free at once.  What is left of it in the kernel (a translated one's
+ * dnat/snat elements, reached only through the consumed pin element) is
+ * destroyed with the next transaction; a new pinhole drawing the same port
+ * replaces it in its own transaction anyway (nat_pinhole_add).
+ */
+static void
+ph_consumed(struct ph_table *t, struct pinhole *p)
+{
+	p->consumed = true;
+	t->stats.used++;
+	if (p->counted) {
+		t->count--;
+		p->counted = false;
+	}
+	if (p->owns_port) {
+		ph_port_set(t, p->map.dst.port, false);
+		p->owns_port = false;
+	}
+	if ((p->nat.dnat || p->nat.snat) && t->nat != NULL)
+		(void)nat_pinhole_del(t->nat, &p->nat);
+}
+
+static void
+ph_nat_warn(struct ph_table *t, const char *what)
+{
+	uint64_t now = ev_now_ms();
+
+	/* The kernel's words, at most once a second. */
+	if (now - t->last_err_log >= 1000) {
+		t->last_err_log = now;
+		elog_warnx("pinhole %s: nftables: %s", what, nat_last_error(t->nat));
+	}
+}
+
+/* Asks the kernel whether the pin element is gone; 1 if it was consumed now. */
+static int
+ph_check(struct ph_table *t, struct pinhole *p)
+{
+	int r;
+
+	if (p->consumed || p->expired || t->nat == NULL)
+		return 0;
+	r = nat_pinhole_state(t->nat, &p->nat);
+	if (r < 0) {
+		ph_nat_warn(t, "lookup");
+		return 0;
+	}
+	if (r == 0) {
+		ph_consumed(t, p);
+		return 1;
+	}
+	return 0;
 }
 
 void
 ph_mark_used(struct ph_table *t, struct pinhole *p)
 {
-	if (p->used)
-		return;
 	p->used = true;
-	t->stats.used++;
+	(void)ph_check(t, p);
 }
 
-const struct alg_mapping *
-ph_map(const struct pinhole *p)
+/* Another open, unconsumed pinhole with the same kernel key (passive: same client, server, port). */
+static bool
+ph_key_shared(const struct ph_table *t, const struct pinhole *p)
 {
-	return &p->map;
-}
-
-bool
-ph_used(const struct pinhole *p)
-{
-	return p->used;
-}
-
-bool
-ph_expired(const struct pinhole *p)
-{
-	return p->expired;
-}
-
-bool
-ph_has_kernel(const struct ph_table *t)
-{
-	return t != NULL && t->nat != NULL;
-}
-
-static void
-ph_cool_pop(struct ph_table *t)
-{
-	ph_port_set(t, t->cool[t->cool_head].port, false);
-	t->cool_head = (t->cool_head + 1) % PH_COOL_MAX;
-	t->cool_len--;
-}
-
-static void
-ph_cool_push(struct ph_table *t, uint16_t port, uint64_t until_ms)
-{
-	if (t->cool_len == PH_COOL_MAX)
-		ph_cool_pop(t);	/* full: the oldest is nearly expired anyway */
-	t->cool[(t->cool_head + t->cool_len) % PH_COOL_MAX] =
-	    (struct ph_cool){ .port = port, .until_ms = until_ms };
-	t->cool_len++;
+	for (const struct pinhole *o = t->head; o != NULL; o = o->next) {
+		if (o != p && !o->consumed && !o->expired && o->nat.dport == p->nat.dport &&
+		    o->nat.saddr.family == p->nat.saddr.family &&
+		    !memcmp(&o->nat.saddr.u, &p->nat.saddr.u, sizeof(p->nat.saddr.u)) &&
+		    !memcmp(&o->nat.daddr.u, &p->nat.daddr.u, sizeof(p->nat.daddr.u)))
+			return true;
+	}
+	return false;
 }
 
 void
 ph_close(struct ph_table *t, struct pinhole *p)
 {
+	char d[200];
+
 	/*
-	 * A used pinhole's pin element was consumed by its connection, and what
-	 * is left (the dnat element) is reached only through a pin element and
-	 * expires by itself: leave it, because a delete costs an nftables
-	 * transaction while the 226 waits.  An unused one must go now.
+	 * Not seen consumed: ask the kernel once more.  Still there means no
+	 * connection came (a 150 and a 226 prove nothing): it is removed now,
+	 * committed before this returns, so that it cannot outlive its session
+	 * or its transfer.
 	 */
-	if (!p->expired && !p->used && nat_pinhole_del(t->nat, &p->nat) < 0)
-		elog_warnx("pinhole delete: %s", nat_last_error(t->nat));
-	if (p->owns_port && p->used && !p->expired) {
-		ph_cool_push(t, p->map.dst.port, p->opened_ms + p->map.timeout_ms);
-	} else if (p->owns_port) {
-		ph_port_set(t, p->map.dst.port, false);
+	if (!ph_check(t, p) && !p->consumed && !p->expired && t->nat != NULL) {
+		if (p->used)
+			elog_info("[s%llu] pinhole #%u removed: announced, but no connection came: %s",
+			    (unsigned long long)p->session, p->map.id,
+			    ph_describe(&p->map, d, sizeof(d)));
+		if (!ph_key_shared(t, p) &&
+		    (nat_pinhole_del(t->nat, &p->nat) < 0 || nat_flush(t->nat) < 0))
+			ph_nat_warn(t, "delete");
 	}
+	if (p->counted) {
+		t->count--;
+		p->counted = false;
+	}
+	if (p->owns_port)
+		ph_port_set(t, p->map.dst.port, false);
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
 		t->head = p->next;
 	if (p->next != NULL)
 		p->next->prev = p->prev;
-	t->count--;
 	t->stats.closed++;
 	free(p);
 }
@@ -279,17 +332,29 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 {
 	char d[200];
 
-	while (t->cool_len > 0 && t->cool[t->cool_head].until_ms <= now_ms)
-		ph_cool_pop(t);
 	for (struct pinhole *p = t->head; p != NULL; p = p->next) {
-		if (p->used || p->expired || now_ms - p->opened_ms < p->map.timeout_ms)
+		/* Announced by a 1xx, not yet seen consumed: has the connection come since? */
+		if (p->used && ph_check(t, p))
+			continue;
+		if (p->consumed || p->expired || now_ms - p->opened_ms < p->map.timeout_ms)
 			continue;
 		p->expired = true;
 		t->stats.expired++;
+		if (p->counted) {
+			t->count--;
+			p->counted = false;
+		}
+		if (p->owns_port) {
+			ph_port_set(t, p->map.dst.port, false);
+			p->owns_port = false;
+		}
+		/* The kernel dropped it at the same moment; its translation too. */
 		elog_info("[s%llu] pinhole expired #%u unused after %us: %s",
 		    (unsigned long long)p->session, p->map.id, p->map.timeout_ms / 1000,
 		    ph_describe(&p->map, d, sizeof(d)));
 	}
+	if (t->nat != NULL && nat_queued(t->nat) && nat_flush(t->nat) < 0)
+		ph_nat_warn(t, "update");
 }
 
 /*
@@ -334,6 +399,10 @@ ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms)
 	fprintf(out, "{\"pinholes\":[");
 	for (const struct pinhole *p = t->head; p != NULL; p = p->next) {
 		uint64_t age = now_ms - p->opened_ms;
+
+		/* What the kernel holds, as `nft list table` shows it: not the consumed. */
+		if (p->consumed || p->expired)
+			continue;
 		uint64_t left = p->expired || age >= p->map.timeout_ms ? 0 : p->map.timeout_ms - age;
 
 		fprintf(out, "%s{\"session\":%llu,\"id\":%u,\"kind\":\"%s\",\"peer\":\"%s\","

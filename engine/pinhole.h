@@ -41,6 +41,11 @@ struct pinhole *ph_open(struct ph_table *t, uint64_t session, const struct alg_m
  */
 struct pinhole *ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
     const struct alg_endpoint *snat, char *why, size_t whylen);
+/*
+ * A 1xx started the transfer: asks the kernel whether the connection came;
+ * if so the pinhole stops counting against max-pinholes and its port is
+ * free.  "Used" means the kernel saw the connection, not the 150.
+ */
 void ph_mark_used(struct ph_table *t, struct pinhole *p);
 const struct alg_mapping *ph_map(const struct pinhole *p);
 bool ph_used(const struct pinhole *p);
@@ -48,14 +53,21 @@ bool ph_used(const struct pinhole *p);
 bool ph_expired(const struct pinhole *p);
 /* False for a table without nftables (relay-only): ph_open always refuses. */
 bool ph_has_kernel(const struct ph_table *t);
-/* Removes it from the kernel (if still there) and frees it. */
+/*
+ * Removes it from the kernel (if not consumed, committed before this
+ * returns: a pinhole never outlives what it was opened for) and frees it.
+ */
 void ph_close(struct ph_table *t, struct pinhole *p);
-/* Marks pinholes whose kernel element has timed out; logs them. */
+/*
+ * Commits queued kernel changes; notices pinholes consumed since their 1xx
+ * and pinholes whose kernel element timed out; logs them.
+ */
 void ph_tick(struct ph_table *t, uint64_t now_ms);
 /* When ph_tick next has something to do (EV_NEVER: nothing). */
 uint64_t ph_next_due(const struct ph_table *t, uint64_t now_ms);
 
 const struct ph_stats *ph_stats(const struct ph_table *t);
+/* Pinholes open and not used: what max-pinholes bounds, what the kernel holds. */
 unsigned ph_count(const struct ph_table *t);
 void ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms);
 /* "active 203.0.113.2 -> 203.0.113.1:40000 => 192.168.1.2:1025" */
