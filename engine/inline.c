@@ -49,6 +49,13 @@
 #define INL_SYN_MS 30000	/* handshake not completed */
 #define INL_FIN_LINGER_MS 60000	/* both FINs seen: keep the offsets for the last ACKs */
 #define INL_RST_LINGER_MS 5000
+/*
+ * Closed flows (both FINs, or a RST) kept for their last ACKs, at most this
+ * many times max-sessions; beyond, the oldest is forgotten first.  A closed
+ * flow keeps only its two sequence offsets: no stream state, no core
+ * session, and it counts against neither limit.
+ */
+#define INL_DONE_FACTOR 16
 #define INL_MAX_SUB 4		/* local answers waiting for the server's reply to a NOOP */
 #define INL_SUB_TEXT 320
 /* Room a record must have before one line is fed: the longest line plus a
@@ -79,7 +86,7 @@
 #define INL_LBL_BLIND 0x02	/* TLS: bytes pass, only the offsets apply */
 #define INL_LBL_MAP 0x04	/* a pinhole announced, not yet used */
 
-enum inl_state { IF_SYN, IF_TRACK, IF_PASS };
+enum inl_state { IF_SYN, IF_TRACK, IF_PASS, IF_DONE };
 /* How new payload bytes are treated in a tracked flow. */
 enum inl_mode {
 	IM_ALG,		/* through the core */
@@ -142,6 +149,9 @@ struct inl_flow {
 	struct inl_track *t;		/* tracked flows only */
 	uint8_t lbl[NAT_CT_LABEL_BYTES];	/* labels last written */
 	bool lbl_off;			/* the kernel keeps no labels for it: stop trying */
+	/* IF_DONE: output minus input sequence, per direction; the FIFO of closed flows. */
+	int32_t delta[2];
+	struct inl_flow *dprev, *dnext;
 };
 
 /* The inline engine's own counters; sessions, rewrites, refusals, errors: eng.c. */
@@ -165,6 +175,8 @@ struct inline_engine {
 	uint64_t next_id;
 	uint64_t last_full_log;
 	unsigned nflows, ntracked, nheld;
+	unsigned ndone;			/* closed flows kept for their last ACKs */
+	struct inl_flow *done_old, *done_new;
 	uint32_t nbuckets;
 	struct inl_bucket *buckets;
 	LIST_HEAD(, inl_flow) flows;
@@ -346,8 +358,101 @@ inl_flow_free(struct inline_engine *e, struct inl_flow *f, const char *reason)
 	e->nflows--;
 	if (f->t != NULL)
 		e->ntracked--;
+	if (f->state == IF_DONE) {
+		if (f->dprev != NULL)
+			f->dprev->dnext = f->dnext;
+		else
+			e->done_old = f->dnext;
+		if (f->dnext != NULL)
+			f->dnext->dprev = f->dprev;
+		else
+			e->done_new = f->dprev;
+		e->ndone--;
+	}
 	free(f->t);
 	free(f);
+}
+
+/*
+ * Both FINs seen, or a RST: the session is over.  It stops counting against
+ * max-sessions and max-sessions-per-client now, its pinholes go, and of its
+ * ~16 KiB of stream state only the two offsets stay, for the last ACKs and a
+ * retransmitted FIN (what follows the last rewrite is copied unchanged, so
+ * the offsets are all it needs).
+ */
+static void
+inl_retire(struct inl_flow *f)
+{
+	struct inline_engine *e = f->e;
+
+	for (int d = 0; d < 2; d++) {
+		struct inl_held *h;
+
+		while ((h = ts_pend_take_any(&f->t->pend[d])) != NULL) {
+			inl_verdict(e, h->id, false, NULL, 0);
+			e->nheld--;
+			free(h);
+		}
+		f->delta[d] = ts_offset(&f->t->ts[d]);
+	}
+	if (f->alg != NULL) {
+		if (alg_session_state(f->alg) != ALG_ST_CLOSED)
+			alg_session_eof(f->alg, ALG_CLIENT);
+		alg_session_free(f->alg);
+		f->alg = NULL;
+	}
+	gw_session_end(&f->gs);
+	elog_info("[i%llu] close (%s) after %.1fs, up %llu B, down %llu B, %u transfer%s, "
+	    "offsets %+d/%+d", (unsigned long long)f->gs.id,
+	    f->gs.close_reason ? f->gs.close_reason : f->rst ? "reset" : "closed",
+	    (double)(e->now - f->created_ms) / 1000.0, (unsigned long long)f->bytes[0],
+	    (unsigned long long)f->bytes[1], f->gs.transfers, f->gs.transfers == 1 ? "" : "s",
+	    f->delta[0], f->delta[1]);
+	free(f->t);
+	f->t = NULL;
+	e->ntracked--;
+	f->state = IF_DONE;
+	if (f->end_ms == 0)
+		f->end_ms = e->now + INL_FIN_LINGER_MS;
+	f->dprev = e->done_new;
+	f->dnext = NULL;
+	if (e->done_new != NULL)
+		e->done_new->dnext = f;
+	else
+		e->done_old = f;
+	e->done_new = f;
+	e->ndone++;
+	if (e->ndone > INL_DONE_FACTOR * e->p.max_sessions)
+		inl_flow_free(e, e->done_old, "closed, oldest of the closed");
+}
+
+/* A packet of a closed flow: shifted by the offsets, nothing else. */
+static void
+inl_done_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data,
+    const struct ts_pkt *p)
+{
+	struct inline_engine *e = f->e;
+	uint32_t sack[2 * TS_MAX_SACK], ack = p->ack;
+	long l;
+
+	f->active_ms = e->now;
+	if ((p->flags & TS_TH_RST) && e->now + INL_RST_LINGER_MS < f->end_ms)
+		f->end_ms = e->now + INL_RST_LINGER_MS;
+	if (f->delta[0] == 0 && f->delta[1] == 0) {
+		inl_verdict(e, id, true, NULL, 0);
+		return;
+	}
+	if (p->flags & TS_TH_ACK)
+		ack -= (uint32_t)f->delta[!d];
+	for (uint8_t k = 0; k < 2 * p->nsack; k++)
+		sack[k] = p->sack[k] - (uint32_t)f->delta[!d];
+	l = ts_rewrite(data, p, p->seq + (uint32_t)f->delta[d], ack, p->flags, sack, p->payload,
+	    p->plen, e->pkt, sizeof(e->pkt));
+	if (l < 0) {
+		inl_verdict(e, id, true, NULL, 0);
+		return;
+	}
+	inl_verdict(e, id, true, e->pkt, (size_t)l);
 }
 
 static unsigned
@@ -1148,7 +1253,7 @@ inl_unknown(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len
 	 * unknown: it is passed through untouched, never guessed at.
 	 * Remembered only to log it once.
 	 */
-	if (!(p->flags & TS_TH_RST) && e->nflows < 2 * e->p.max_sessions &&
+	if (!(p->flags & TS_TH_RST) && e->nflows - e->ndone < 2 * e->p.max_sessions &&
 	    (f = inl_flow_new(e, p, p->sport > p->dport, false)) != NULL) {
 		e->stats.flows_passed++;
 		elog_info("[i%llu] passing through %s: started before ftpalgd (no sequence state)",
@@ -1218,9 +1323,15 @@ inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t le
 		inl_unknown(e, id, pkt, len, &p);
 		return;
 	}
+	if (f->state == IF_DONE) {
+		inl_done_packet(f, d, id, pkt, &p);
+		return;
+	}
 	inl_track_packet(f, d, id, pkt, len, &p, NULL);
 	inl_retry(f);
 	inl_label(f);
+	if (f->state == IF_TRACK && ((f->fin[0] && f->fin[1]) || f->rst))
+		inl_retire(f);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -1288,7 +1399,7 @@ static struct inline_engine *
 inl_alloc(const struct inline_params *p, struct gateway *gw)
 {
 	struct inline_engine *e = calloc(1, sizeof(*e));
-	uint32_t want = 2 * p->max_sessions;
+	uint32_t want = (2 + INL_DONE_FACTOR) * p->max_sessions;
 
 	if (e == NULL)
 		return NULL;
@@ -1296,7 +1407,7 @@ inl_alloc(const struct inline_params *p, struct gateway *gw)
 	gw_engine_init(&e->eng, gw, 'i', "passed through from here on; passive transfers "
 	    "that the firewall allows still work, active ones will not");
 	e->nbuckets = 64;
-	while (e->nbuckets < want && e->nbuckets < 65536)
+	while (e->nbuckets < want && e->nbuckets < 262144)
 		e->nbuckets <<= 1;
 	if ((e->buckets = calloc(e->nbuckets, sizeof(*e->buckets))) == NULL) {
 		free(e);

@@ -358,22 +358,20 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 }
 
 /*
- * When ph_tick next has something to do: an unused pinhole's expiry, a
- * port's cool-down.  While pinholes are open, at least once a second too,
- * so that what ph_tick follows of them is never older than with the loop
- * that woke every second.
+ * When ph_tick next has something to do: an unconsumed pinhole's expiry;
+ * kernel changes still queued (a used pinhole's leftovers).  While
+ * pinholes are open, at least once a second too, so that a pinhole
+ * announced by a 1xx is seen consumed within a second.
  */
 uint64_t
 ph_next_due(const struct ph_table *t, uint64_t now_ms)
 {
 	uint64_t due = EV_NEVER;
 
-	if (t->cool_len > 0)
-		ev_due(&due, t->cool[t->cool_head].until_ms);
 	for (const struct pinhole *p = t->head; p != NULL; p = p->next)
-		if (!p->used && !p->expired)
+		if (!p->consumed && !p->expired)
 			ev_due(&due, p->opened_ms + p->map.timeout_ms);
-	if (t->head != NULL)
+	if (t->head != NULL || (t->nat != NULL && nat_queued(t->nat)))
 		ev_due(&due, now_ms + 1000);
 	return due;
 }
