@@ -121,11 +121,20 @@ struct proxy {
 	uint32_t next_lid;
 	/* ctnetlink: what source NAT made of our own connections to servers. */
 	struct nat_ct *ct;
+	/*
+	 * Out of descriptors (EMFILE, ENFILE): the listeners are taken out of
+	 * epoll (a pending connection would wake the loop again at once) until a
+	 * session closes or the next tick; the failures are logged once a second.
+	 */
+	bool accept_paused;
+	unsigned accept_fails;
+	uint64_t accept_logged_ms;
 };
 
 static void px_client_event(struct ev_handler *h, uint32_t events);
 static void px_server_event(struct ev_handler *h, uint32_t events);
 static void px_pump(struct pxsess *s);
+static void px_accept_pause(struct proxy *px, bool pause);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -207,6 +216,7 @@ px_close(struct pxsess *s)
 	if (s->sfd >= 0)
 		close(s->sfd);
 	s->cfd = s->sfd = -1;
+	px_accept_pause(px, false);	/* descriptors freed: accept again */
 	LIST_REMOVE(s, entry);
 	px->nsessions--;
 	s->closed = true;
@@ -693,6 +703,40 @@ px_connect_server(struct pxsess *s, const struct sockaddr_storage *dst)
 	px_update(s);
 }
 
+/* Listeners in or out of epoll: out while no descriptor is left for a session. */
+static void
+px_accept_pause(struct proxy *px, bool pause)
+{
+	struct px_listener *l;
+
+	if (px->accept_paused == pause)
+		return;
+	px->accept_paused = pause;
+	LIST_FOREACH(l, &px->listeners, entry) {
+		struct epoll_event ev = { .events = pause ? 0 : EPOLLIN, .data.ptr = &l->h };
+
+		if (l->fd >= 0)
+			(void)epoll_ctl(px->epfd, EPOLL_CTL_MOD, l->fd, &ev);
+	}
+}
+
+static void
+px_accept_failed(struct proxy *px, int err)
+{
+	uint64_t now = ev_now_ms();
+
+	px->accept_fails++;
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+		px_accept_pause(px, true);
+	if (now - px->accept_logged_ms >= 1000) {
+		elog_warnx("accept: %s (%u time%s since the last such line)%s", strerror(err),
+		    px->accept_fails, px->accept_fails == 1 ? "" : "s",
+		    px->accept_paused ? "; listeners paused until descriptors free up" : "");
+		px->accept_logged_ms = now;
+		px->accept_fails = 0;
+	}
+}
+
 static void
 px_accept_one(struct px_listener *l, int cfd, const struct sockaddr_storage *peer)
 {
@@ -723,7 +767,7 @@ px_listener_event(struct ev_handler *h, uint32_t events)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				elog_warn("accept");
+				px_accept_failed(l->px, errno);
 			return;
 		}
 		px_accept_one(l, fd, &peer);
@@ -949,6 +993,7 @@ proxy_tick(struct proxy *px, uint64_t now)
 	struct pxsess *s, *next;
 
 	px_reap(px);
+	px_accept_pause(px, false);	/* ENFILE: others may have freed some since */
 	for (s = LIST_FIRST(&px->sessions); s != NULL; s = next) {
 		next = LIST_NEXT(s, entry);
 		if (s->phase == PX_CONNECTING && now - s->created_ms > s->connect_ms) {
@@ -979,6 +1024,8 @@ proxy_next_due(const struct proxy *px, uint64_t now)
 
 	if (!LIST_EMPTY(&px->dead) || !LIST_EMPTY(&px->dead_listeners))
 		return now;	/* freed at the tick after this batch */
+	if (px->accept_paused)
+		ev_due(&due, now + 1000);	/* listeners back (ENFILE frees elsewhere) */
 	LIST_FOREACH(s, &px->sessions, entry) {
 		if (s->phase == PX_CONNECTING)
 			ev_due(&due, s->created_ms + s->connect_ms + 1);

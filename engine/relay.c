@@ -81,6 +81,7 @@ struct relay {
 	bool port_held;
 	uint64_t opened_ms, accepted_ms, active_ms;
 	uint32_t connect_ms, idle_ms;	/* the limits when it opened (a reload may change them) */
+	bool accept_paused;		/* out of descriptors: listener out of epoll until the tick */
 	struct rl_dir d[2];		/* [0] a -> b (peer to target), [1] b -> a */
 	LIST_ENTRY(relay) entry;	/* live list, then the dead one */
 };
@@ -94,6 +95,8 @@ struct relay_table {
 	struct relay_stats stats;
 	unsigned count;
 	struct rl_list live;
+	unsigned accept_fails;		/* since the last log line (one a second at most) */
+	uint64_t accept_logged_ms;
 	/*
 	 * Relays that ended, kept until the next tick: the daemon dispatches a
 	 * whole batch of epoll events at once, and another event of the same
@@ -530,10 +533,23 @@ rl_listener_event(struct ev_handler *h, uint32_t events)
 		int fd = accept4(r->lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				elog_warn("[s%llu] relay #%u accept", (unsigned long long)r->session,
-				    r->map.id);
+			int err = errno;
+			uint64_t now = ev_now_ms();
+
+			if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED)
+				return;
+			/* No descriptor: do not spin on the pending connection; retry at the tick. */
+			if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) &&
+			    rl_epoll(r, EPOLL_CTL_MOD, r->lfd, 0, &r->hl) == 0)
+				r->accept_paused = true;
+			r->t->accept_fails++;
+			if (now - r->t->accept_logged_ms >= 1000) {
+				elog_warnx("[s%llu] relay #%u accept: %s (%u time%s since the last "
+				    "such line)", (unsigned long long)r->session, r->map.id,
+				    strerror(err), r->t->accept_fails, r->t->accept_fails == 1 ? "" : "s");
+				r->t->accept_logged_ms = now;
+				r->t->accept_fails = 0;
+			}
 			return;
 		}
 		rl_accept_one(r, fd, &peer);
@@ -706,6 +722,9 @@ relay_tick(struct relay_table *t, uint64_t now)
 		next = LIST_NEXT(r, entry);
 		switch (r->state) {
 		case RL_LISTEN:
+			if (r->accept_paused &&
+			    rl_epoll(r, EPOLL_CTL_MOD, r->lfd, EPOLLIN, &r->hl) == 0)
+				r->accept_paused = false;
 			if (now - r->opened_ms < r->map.timeout_ms)
 				break;
 			t->stats.expired++;
@@ -737,6 +756,8 @@ relay_next_due(const struct relay_table *t, uint64_t now)
 	if (!LIST_EMPTY(&t->dead))
 		return now;	/* freed at the tick after this batch */
 	LIST_FOREACH(r, &t->live, entry) {
+		if (r->state == RL_LISTEN && r->accept_paused)
+			ev_due(&due, now + 1000);	/* out of descriptors: try again then */
 		if (r->state == RL_LISTEN)
 			ev_due(&due, r->opened_ms + r->map.timeout_ms);
 		else if (r->state == RL_CONNECTING)
