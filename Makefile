@@ -174,6 +174,8 @@ LAB_SCRIPTS = tests/lab/run-lab.sh tests/lab/variants.py tests/lab/status.py \
 LAB_SCRIPTS += tests/lab/trace/crafted.sh
 # configuration reload under live transfers (SIGHUP)
 LAB_SCRIPTS += tests/lab/run-reload.sh
+# pinholes under load, and pinholes that must not outlive their session
+LAB_SCRIPTS += tests/lab/run-load.sh
 
 # `make check` and `make demo` first install what is missing (Debian), then
 # run a second make so that pkg-config sees the freshly installed libraries.
