@@ -152,6 +152,8 @@ struct inl_flow {
 	/* IF_DONE: output minus input sequence, per direction; the FIFO of closed flows. */
 	int32_t delta[2];
 	struct inl_flow *dprev, *dnext;
+	/* Tracked flows only (f->t != NULL): what the session limits count. */
+	struct inl_flow *tprev, *tnext;
 };
 
 /* The inline engine's own counters; sessions, rewrites, refusals, errors: eng.c. */
@@ -177,6 +179,7 @@ struct inline_engine {
 	unsigned nflows, ntracked, nheld;
 	unsigned ndone;			/* closed flows kept for their last ACKs */
 	struct inl_flow *done_old, *done_new;
+	struct inl_flow *tracked;	/* list of the tracked flows, for the per-client count */
 	uint32_t nbuckets;
 	struct inl_bucket *buckets;
 	LIST_HEAD(, inl_flow) flows;
@@ -311,9 +314,28 @@ inl_flow_new(struct inline_engine *e, const struct ts_pkt *p, bool client_is_src
 	LIST_INSERT_HEAD(&e->buckets[b], f, hentry);
 	LIST_INSERT_HEAD(&e->flows, f, entry);
 	e->nflows++;
-	if (track)
+	if (track) {
 		e->ntracked++;
+		f->tnext = e->tracked;
+		if (e->tracked != NULL)
+			e->tracked->tprev = f;
+		e->tracked = f;
+	}
 	return f;
+}
+
+/* The flow stops being tracked (its stream state is about to go). */
+static void
+inl_tracked_unlink(struct inline_engine *e, struct inl_flow *f)
+{
+	if (f->tprev != NULL)
+		f->tprev->tnext = f->tnext;
+	else if (e->tracked == f)
+		e->tracked = f->tnext;
+	if (f->tnext != NULL)
+		f->tnext->tprev = f->tprev;
+	f->tprev = f->tnext = NULL;
+	e->ntracked--;
 }
 
 static void
@@ -357,7 +379,7 @@ inl_flow_free(struct inline_engine *e, struct inl_flow *f, const char *reason)
 	inl_unlink(e, f);
 	e->nflows--;
 	if (f->t != NULL)
-		e->ntracked--;
+		inl_tracked_unlink(e, f);
 	if (f->state == IF_DONE) {
 		if (f->dprev != NULL)
 			f->dprev->dnext = f->dnext;
@@ -410,7 +432,7 @@ inl_retire(struct inl_flow *f)
 	    f->delta[0], f->delta[1]);
 	free(f->t);
 	f->t = NULL;
-	e->ntracked--;
+	inl_tracked_unlink(e, f);
 	f->state = IF_DONE;
 	if (f->end_ms == 0)
 		f->end_ms = e->now + INL_FIN_LINGER_MS;
@@ -462,9 +484,8 @@ inl_count_client(const struct inline_engine *e, const struct alg_endpoint *clien
 	struct alg_endpoint fc;
 	unsigned c = 0;
 
-	LIST_FOREACH(f, &e->flows, entry) {
-		if (f->t == NULL)
-			continue;
+	/* The tracked flows only: closed and passed-through ones are not sessions. */
+	for (f = e->tracked; f != NULL; f = f->tnext) {
 		ep_from_ip(&fc, f->family, f->caddr, 0);
 		if (client_same(&fc, client, e->p.client_prefix6))
 			c++;
@@ -1013,9 +1034,9 @@ static void
 inl_untrack(struct inl_flow *f)
 {
 	f->state = IF_PASS;
+	inl_tracked_unlink(f->e, f);
 	free(f->t);
 	f->t = NULL;
-	f->e->ntracked--;
 	f->e->stats.flows_passed++;
 }
 

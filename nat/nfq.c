@@ -21,6 +21,8 @@
 
 /* A packet of 64 KiB plus the netlink and NFQUEUE headers around it. */
 #define NFQ_BUF (65536 + 4096)
+/* Room for a batch of verdicts; one with a whole rewritten packet fits too. */
+#define NFQ_VBATCH (4 * NFQ_BUF)
 /* Socket receive buffer: bursts of control packets must not be lost. */
 #define NFQ_RCVBUF (4 << 20)
 
@@ -31,6 +33,13 @@ struct nat_nfq {
 	uint64_t overruns;
 	char *buf;		/* NFQ_BUF, receive and verdict messages */
 	char *vbuf;
+	/*
+	 * Verdicts given while nat_nfq_recv() runs its callbacks are collected
+	 * here and sent together, one sendto() for the whole batch instead of
+	 * one per packet (netlink takes several messages in one datagram).
+	 */
+	bool in_recv;
+	size_t vlen;
 };
 
 static int
@@ -62,7 +71,7 @@ nat_nfq_open(uint16_t num, bool fail_open, uint32_t maxlen)
 		return NULL;
 	q->num = num;
 	/* Zeroed: attribute padding is sent as it is in the buffer. */
-	if ((q->buf = calloc(1, NFQ_BUF)) == NULL || (q->vbuf = calloc(1, NFQ_BUF)) == NULL)
+	if ((q->buf = calloc(1, NFQ_BUF)) == NULL || (q->vbuf = calloc(1, NFQ_VBATCH)) == NULL)
 		goto fail;
 	if ((q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC)) == NULL)
 		goto fail;
@@ -157,8 +166,37 @@ nfq_msg(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+static int
+nfq_flush(struct nat_nfq *q)
+{
+	ssize_t r;
+
+	if (q->vlen == 0)
+		return 0;
+	r = mnl_socket_sendto(q->nl, q->vbuf, q->vlen);
+	q->vlen = 0;
+	return r < 0 ? -1 : 0;
+}
+
+static int nfq_recv(struct nat_nfq *q, nat_nfq_cb cb, void *ctx, int budget);
+
 int
 nat_nfq_recv(struct nat_nfq *q, nat_nfq_cb cb, void *ctx, int budget)
+{
+	int n, err;
+
+	q->in_recv = true;
+	n = nfq_recv(q, cb, ctx, budget);
+	err = errno;
+	q->in_recv = false;
+	if (nfq_flush(q) < 0 && n >= 0)
+		return -1;
+	errno = err;
+	return n;
+}
+
+static int
+nfq_recv(struct nat_nfq *q, nat_nfq_cb cb, void *ctx, int budget)
 {
 	struct nfq_cbdata d = { .cb = cb, .ctx = ctx };
 
@@ -190,10 +228,16 @@ nat_nfq_recv(struct nat_nfq *q, nat_nfq_cb cb, void *ctx, int budget)
 int
 nat_nfq_verdict(struct nat_nfq *q, uint32_t id, bool accept, const void *pkt, size_t len)
 {
-	struct nlmsghdr *nlh = nfq_nlmsg_put(q->vbuf, NFQNL_MSG_VERDICT, q->num);
+	struct nlmsghdr *nlh;
 
+	/* The longest verdict: headers and a whole packet. */
+	if (q->vlen + NFQ_BUF > NFQ_VBATCH && nfq_flush(q) < 0)
+		return -1;
+	nlh = nfq_nlmsg_put(q->vbuf + q->vlen, NFQNL_MSG_VERDICT, q->num);
 	nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
 	if (accept && pkt != NULL)
 		nfq_nlmsg_verdict_put_pkt(nlh, pkt, (uint32_t)len);
-	return mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0 ? -1 : 0;
+	q->vlen += NLMSG_ALIGN(nlh->nlmsg_len);
+	/* Outside a receive batch (a timer, a retry): at once. */
+	return q->in_recv ? 0 : nfq_flush(q);
 }
