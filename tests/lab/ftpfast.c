@@ -115,6 +115,13 @@ static int open_pasv(struct sess *s)
 	else
 		((struct sockaddr_in *)&a)->sin_port = 0;
 	fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * The server closes each data connection first, so its passive ports
+	 * pile up in TIME_WAIT (60 s): without SO_REUSEADDR, bind() to port 0
+	 * searches ever longer for a free one, and a long run slows to a crawl.
+	 */
+	if (fd >= 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 1) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
 		if (fd >= 0)
