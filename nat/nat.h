@@ -32,6 +32,10 @@
  *       iifname "lan" tcp dport { 21, 2121 } redirect to :LISTEN }     (optional)
  *   }
  *
+ * Every set has `flags timeout`, `gc-interval 250ms` and a size of 16 x
+ * max_elements (at least 65535): room for elements the kernel has not
+ * garbage-collected yet (see nft.c, nat_put_set).
+ *
  * A pinhole is an element (saddr . daddr . dport) in pin4/pin6 and, when it
  * translates, an element of dnat4/dnat6 with the new destination.  The first
  * matching packet (nat chains see only a connection's first packet) deletes

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 
@@ -39,11 +38,12 @@
  * libmnl wants room for one message beyond the limit (it detects overflow
  * after building), hence the doubled buffer.
  */
-#define NAT_BATCH_LIMIT 65536
+#define NAT_BATCH_LIMIT 98304
 /*
  * Queued element operations committed in one transaction (see nat_flush):
  * a pinhole is at most six (destroy and add in three sets), an element
- * message at most ~150 bytes, so a full queue fits the batch limit.
+ * message at most ~400 bytes (with a 255-byte table name), so a full queue
+ * fits the batch limit.
  */
 #define NAT_QMAX 192
 #define NAT_MAX_MSGS (NAT_QMAX + 32)
@@ -138,7 +138,6 @@ struct nat_table {
 	struct nat_stats stats;
 	uint32_t mark, set_size;	/* for rebuilding the sets (nat_rebuild) */
 	bool exact_size;		/* nat_config.set_size given (tests) */
-	uint64_t last_rebuild_ms;
 	char name[NFT_TABLE_MAXNAMELEN];
 	char err[NAT_ERR_LEN];
 	/* A snat element was ever added: only then can a stale one be in the way
@@ -1068,14 +1067,6 @@ struct nat_dumped;
 static void nat_put_elems(struct nat_table *t, const char *set, const struct nat_dumped *e,
 			  unsigned n);
 
-static uint64_t nat_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 #define NAT_DUMP_MAX 8192	/* live elements carried over per set */
 #define NAT_REBUILD_LIMIT (2u << 20)	/* 3 x 8192 elements of < 100 bytes */
 
@@ -1346,7 +1337,6 @@ static int nat_send_queue(struct nat_table *t)
 			    !(f = nat_fam_of_set(t->q[t->msg_op[m]].set)))
 				continue;
 			rebuilt = true;
-			t->last_rebuild_ms = nat_now_ms();
 			if (nat_rebuild(t, f) == 0) {
 				blamed = true;
 				break;
