@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 #include "engine/elog.h"
 #include "engine/event.h"
@@ -85,10 +88,40 @@ ph_port_hold(struct ph_table *t, uint16_t port, bool on)
 	ph_port_set(t, port, on);
 }
 
+/*
+ * No local socket holds the port: the kernel also hands ports of the data
+ * range out as ephemeral source ports (ip_local_port_range overlaps it
+ * unless ip_local_reserved_ports says otherwise), and a relay that must
+ * listen on a port an outgoing connection took fails with EADDRINUSE.  A
+ * wildcard bind (TIME_WAIT allowed, as the relay allows it) tells.
+ */
+static bool
+ph_port_bindable(uint16_t port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int one = 1, zero = 0, fd, r;
+
+	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		r = bind(fd, (struct sockaddr *)&a6, sizeof(a6));
+		close(fd);
+		return r == 0 || errno != EADDRINUSE;
+	}
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return true;	/* cannot tell: do not hold the pinhole up */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	r = bind(fd, (struct sockaddr *)&a4, sizeof(a4));
+	close(fd);
+	return r == 0 || errno != EADDRINUSE;
+}
+
 int
 ph_alloc_port(struct ph_table *t, uint16_t *port)
 {
-	uint32_t span = (uint32_t)t->port_max - t->port_min + 1, r;
+	uint32_t span = (uint32_t)t->port_max - t->port_min + 1, r, tries = 0;
+	int first = -1;
 
 	/* Random, so that an outsider cannot predict the next pinhole. */
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
@@ -96,10 +129,19 @@ ph_alloc_port(struct ph_table *t, uint16_t *port)
 	for (uint32_t i = 0; i < span; i++) {
 		uint16_t p = (uint16_t)(t->port_min + (r + i) % span);
 
-		if (!ph_port_busy(t, p)) {
-			*port = p;
+		if (ph_port_busy(t, p))
+			continue;
+		if (first < 0)
+			first = p;
+		/* Bounded: with the range full of local sockets, the first free one. */
+		if (ph_port_bindable(p) || ++tries == 16) {
+			*port = tries == 16 ? (uint16_t)first : p;
 			return 0;
 		}
+	}
+	if (first >= 0) {
+		*port = (uint16_t)first;
+		return 0;
 	}
 	return -1;
 }
