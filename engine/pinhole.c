@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -30,7 +31,7 @@ struct pinhole {
 	 * pinhole's budget and port: a 150 proves nothing about the kernel.
 	 */
 	bool used, consumed, expired, owns_port, counted;
-	struct pinhole *prev, *next;
+	LIST_ENTRY(pinhole) entry;
 };
 
 struct ph_table {
@@ -38,7 +39,7 @@ struct ph_table {
 	uint32_t max, count;		/* count: open and not consumed */
 	uint16_t port_min, port_max;
 	struct ph_stats stats;
-	struct pinhole *head;
+	LIST_HEAD(, pinhole) open;	/* every pinhole not yet closed */
 	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
 	uint64_t last_err_log;
 };
@@ -54,6 +55,7 @@ ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max
 	t->max = max;
 	t->port_min = port_min;
 	t->port_max = port_max;
+	LIST_INIT(&t->open);
 	return t;
 }
 
@@ -62,8 +64,8 @@ ph_free(struct ph_table *t)
 {
 	if (t == NULL)
 		return;
-	while (t->head != NULL)
-		ph_close(t, t->head);
+	while (!LIST_EMPTY(&t->open))
+		ph_close(t, LIST_FIRST(&t->open));
 	free(t);
 }
 
@@ -246,10 +248,7 @@ ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
 	p->owns_port = p->nat.dnat;	/* we drew dst's port only when we translate */
 	if (p->owns_port)
 		ph_port_set(t, m->dst.port, true);
-	p->next = t->head;
-	if (t->head != NULL)
-		t->head->prev = p;
-	t->head = p;
+	LIST_INSERT_HEAD(&t->open, p, entry);
 	t->count++;
 	p->counted = true;
 	t->stats.opened++;
@@ -323,7 +322,9 @@ ph_mark_used(struct ph_table *t, struct pinhole *p)
 static bool
 ph_key_shared(const struct ph_table *t, const struct pinhole *p)
 {
-	for (const struct pinhole *o = t->head; o != NULL; o = o->next) {
+	const struct pinhole *o;
+
+	LIST_FOREACH(o, &t->open, entry) {
 		if (o != p && !o->consumed && !o->expired && o->nat.dport == p->nat.dport &&
 		    o->nat.saddr.family == p->nat.saddr.family &&
 		    !memcmp(&o->nat.saddr.u, &p->nat.saddr.u, sizeof(p->nat.saddr.u)) &&
@@ -359,12 +360,7 @@ ph_close(struct ph_table *t, struct pinhole *p)
 	}
 	if (p->owns_port)
 		ph_port_set(t, p->map.dst.port, false);
-	if (p->prev != NULL)
-		p->prev->next = p->next;
-	else
-		t->head = p->next;
-	if (p->next != NULL)
-		p->next->prev = p->prev;
+	LIST_REMOVE(p, entry);
 	t->stats.closed++;
 	free(p);
 }
@@ -372,9 +368,10 @@ ph_close(struct ph_table *t, struct pinhole *p)
 void
 ph_tick(struct ph_table *t, uint64_t now_ms)
 {
+	struct pinhole *p;
 	char d[200];
 
-	for (struct pinhole *p = t->head; p != NULL; p = p->next) {
+	LIST_FOREACH(p, &t->open, entry) {
 		/* Announced by a 1xx, not yet seen consumed: has the connection come since? */
 		if (p->used && ph_check(t, p))
 			continue;
@@ -408,12 +405,13 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 uint64_t
 ph_next_due(const struct ph_table *t, uint64_t now_ms)
 {
+	const struct pinhole *p;
 	uint64_t due = EV_NEVER;
 
-	for (const struct pinhole *p = t->head; p != NULL; p = p->next)
+	LIST_FOREACH(p, &t->open, entry)
 		if (!p->consumed && !p->expired)
 			ev_due(&due, p->opened_ms + p->map.timeout_ms);
-	if (t->head != NULL || (t->nat != NULL && nat_queued(t->nat)))
+	if (!LIST_EMPTY(&t->open) || (t->nat != NULL && nat_queued(t->nat)))
 		ev_due(&due, now_ms + 1000);
 	return due;
 }
@@ -433,11 +431,12 @@ ph_count(const struct ph_table *t)
 void
 ph_json(const struct ph_table *t, FILE *out, uint64_t now_ms)
 {
+	const struct pinhole *p;
 	char peer[ALG_EP_STRLEN], dst[ALG_EP_STRLEN], to[ALG_EP_STRLEN];
 	bool first = true;
 
 	fprintf(out, "{\"pinholes\":[");
-	for (const struct pinhole *p = t->head; p != NULL; p = p->next) {
+	LIST_FOREACH(p, &t->open, entry) {
 		uint64_t age = now_ms - p->opened_ms;
 
 		/* What the kernel holds, as `nft list table` shows it: not the consumed. */
