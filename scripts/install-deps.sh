@@ -47,4 +47,8 @@ systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || t
 for svc in keepalived conntrackd; do
 	systemctl disable --now "$svc" >/dev/null 2>&1 || update-rc.d "$svc" disable >/dev/null 2>&1 || true
 done
+# Where no systemd runs (containers, CI), the packages' init scripts may have started them.
+for d in prometheus prometheus-node-exporter keepalived conntrackd; do
+	pkill -x "$d" 2>/dev/null || true
+done
 echo "install-deps: done"
