@@ -6,7 +6,10 @@ A client downloads a file slowly (curl --limit-rate) in active mode, so that
 the session, its mode, its transfer and its pinhole can be seen while they
 exist; the answers are checked both as JSON and as the human tables.  After
 the session ends, the daemon must list no session and no pinhole, and the
-counters must show what happened.  Writes build/results/status.txt.
+counters must show what happened.  Before that, an active session held open
+after its PORT shows its announced pinhole exactly as the kernel holds it, and
+the kernel holds nothing of it once that session ends; a consumed pinhole is
+neither listed nor in the kernel.  Writes build/results/status.txt.
 """
 import json
 import os
@@ -20,6 +23,36 @@ sys.path.insert(0, HERE)
 import lab as L                                    # noqa: E402
 
 CLI = os.path.join(L.REPO, "build", "ftpalg")
+
+# An active session held open after its PORT was answered and before any data
+# command: its pinhole is announced, unconsumed, and must show as the kernel holds it.
+HOLD = r"""
+import ftplib, socket, sys
+f = ftplib.FTP(sys.argv[1], timeout=10)
+f.login()
+ls = socket.socket()
+ls.bind((sys.argv[2], 0))
+ls.listen(1)
+port = ls.getsockname()[1]
+f.sendcmd("PORT %s,%d,%d" % (sys.argv[2].replace(".", ","), port >> 8, port & 255))
+print(port, flush=True)
+sys.stdin.readline()
+f.quit()
+"""
+
+
+def kernel_elements(lab):
+    """Elements in ftpalgd's sets and maps, by name, as `nft list table` shows them."""
+    r = lab.run("r", ["nft", "-j", "list", "table", "inet", "ftpalg"], check=False)
+    n = {}
+    try:
+        for o in json.loads(r.out)["nftables"]:
+            for kind in ("set", "map"):
+                if kind in o:
+                    n[o[kind]["name"]] = len(o[kind].get("elem", []))
+    except (ValueError, KeyError):
+        return None
+    return n
 OUT = os.path.join(L.REPO, "build", "results")
 
 
@@ -58,6 +91,42 @@ def main():
               and any(":%d" % L.DAEMON_PORT in a for a in st.get("listen", [])), st)
         check("status: idle daemon has no session", st.get("sessions") == 0, st)
 
+        # an announced, unused active pinhole: listed exactly as the kernel holds it,
+        # and removed from the kernel when its session ends (issue 11, item 2)
+        h = subprocess.Popen(["ip", "netns", "exec", lab.ns["c"], L.PY, "-c", HOLD,
+                              L.SERVERS["vsftpd"]["4"], L.CLIENT4],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            hport = int(h.stdout.readline().strip() or "0")
+            pins = cli("pinholes").get("pinholes", [])
+            kern = kernel_elements(lab) or {}
+            check("pinholes: an announced active pinhole, exact and unused",
+                  hport > 0 and len(pins) == 1 and pins[0]["kind"] == "active" and
+                  not pins[0]["used"] and pins[0]["peer"] == L.SERVERS["vsftpd"]["4"] and
+                  pins[0]["dst"].startswith(L.RWAN4 + ":") and
+                  pins[0]["to"] == "%s:%d" % (L.CLIENT4, hport) and
+                  pins[0]["left_ms"] <= 30000, (hport, pins))
+            check("pinholes: the listing agrees with the kernel (one pin4 element)",
+                  kern.get("pin4") == 1 and kern.get("dnat4") == 1, kern)
+            table = cli("pinholes", as_json=False)
+            check("pinholes: human table", L.SERVERS["vsftpd"]["4"] in table and
+                  "%s:%d" % (L.CLIENT4, hport) in table, table[-400:])
+            h.stdin.write("\n")
+            h.stdin.flush()
+            h.wait(timeout=10)
+        except (ValueError, OSError, subprocess.TimeoutExpired) as e:
+            check("pinholes: held active session", False, repr(e))
+        finally:
+            if h.poll() is None:
+                h.kill()
+                h.wait()
+        time.sleep(0.3)
+        kern = kernel_elements(lab) or {}
+        check("pinholes: the unused pinhole leaves the kernel when its session ends",
+              cli("pinholes").get("pinholes") == [] and kern.get("pin4") == 0 and
+              kern.get("dnat4") == 0, kern)
+
         # a slow active download: 64 MiB at 8 MiB/s, long enough to look at
         out = os.path.join(lab.cli, "slow.bin")
         argv = ["curl", "-s", "-S", "--max-time", "30", "--limit-rate", "8M", "-P", "-",
@@ -79,15 +148,16 @@ def main():
                   sess["client"].startswith(L.CLIENT4 + ":") and
                   sess["server"] == "%s:21" % L.SERVERS["vsftpd"]["4"] and
                   sess["mode"] == "PORT" and sess["state"] == "ready" and not sess["tls"], sess)
-            check("pinholes: the active pinhole, exact and used",
-                  len(pins) == 1 and pins[0]["kind"] == "active" and pins[0]["used"] and
-                  pins[0]["peer"] == L.SERVERS["vsftpd"]["4"] and
-                  pins[0]["dst"].startswith(L.RWAN4 + ":") and
-                  pins[0]["to"].startswith(L.CLIENT4 + ":") and pins[0]["left_ms"] <= 30000, pins)
+            # the daemon sees the kernel's consumption at the 150 or within a second after
+            end = time.monotonic() + 2.5
+            while pins and time.monotonic() < end:
+                time.sleep(0.2)
+                pins = cli("pinholes").get("pinholes", [])
+            kern = kernel_elements(lab) or {}
+            check("pinholes: consumed by the data connection: none listed, none in the kernel",
+                  pins == [] and kern.get("pin4") == 0, (pins, kern))
             table = cli("sessions", as_json=False)
             check("sessions: human table", L.CLIENT4 in table and "PORT" in table, table[-400:])
-            table = cli("pinholes", as_json=False)
-            check("pinholes: human table", L.SERVERS["vsftpd"]["4"] in table, table[-400:])
         try:
             rc = p.wait(timeout=30)
         except subprocess.TimeoutExpired:
