@@ -10,6 +10,7 @@
  * namespace, to set up and to inspect.
  */
 #include "nat/nat.h"
+#include "tests/unit/shell.h"
 
 #include <check.h>
 #include <errno.h>
@@ -49,49 +50,6 @@ static int sh(const char *fmt, ...)
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
-
-/* The command's stdout (and stderr), malloc'd. */
-__attribute__((format(printf, 1, 2)))
-static char *sh_out(const char *fmt, ...)
-{
-	char cmd[1024];
-	size_t len = 0, cap = 4096;
-	char *out = malloc(cap);
-	va_list ap;
-	FILE *f;
-	int n;
-
-	ck_assert_ptr_nonnull(out);
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
-	va_end(ap);
-	ck_assert_int_lt(n, (int)sizeof(cmd) - 8);
-	strcat(cmd, " 2>&1");
-	fflush(NULL);
-	f = popen(cmd, "r");
-	ck_assert_ptr_nonnull(f);
-	for (;;) {
-		size_t r;
-
-		if (cap - len < 1024) {
-			cap *= 2;
-			out = realloc(out, cap);
-			ck_assert_ptr_nonnull(out);
-		}
-		r = fread(out + len, 1, cap - len - 1, f);
-		if (r == 0)
-			break;
-		len += r;
-	}
-	out[len] = '\0';
-	pclose(f);
-	return out;
-}
-
-#define ck_assert_has(hay, needle) \
-	ck_assert_msg(strstr((hay), (needle)) != NULL, "missing \"%s\" in:\n%s", (needle), (hay))
-#define ck_assert_hasnt(hay, needle) \
-	ck_assert_msg(strstr((hay), (needle)) == NULL, "unexpected \"%s\" in:\n%s", (needle), (hay))
 
 static void write_file(const char *path, const char *s)
 {
