@@ -193,7 +193,7 @@ check-run: all $(SECCOMP_EXEC)
 	 tests/run-unit.sh $(UNIT_BIN) || st=1; \
 	 tests/run-replay.sh $(REPLAY_BIN) || st=1; \
 	 scripts/check-layers.sh $(B) || st=1; \
-	 for l in $(LAB_SCRIPTS); do echo "== $$l"; $$l || st=1; done; \
+	 tests/run-labs.sh $(LAB_SCRIPTS) || st=1; \
 	 tests/summary.sh $(B)/results || st=1; \
 	 exit $$st
 
