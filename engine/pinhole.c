@@ -42,6 +42,14 @@ struct ph_table {
 	LIST_HEAD(, pinhole) open;	/* every pinhole not yet closed */
 	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
 	uint64_t last_err_log;
+	/*
+	 * When ph_tick last ran.  Its once-a-second duties are due at
+	 * swept_ms + 1000, an absolute time: a deadline of "now + 1000"
+	 * computed afresh on every loop turn never arrives while events come
+	 * faster than once a second (a control client polling, steady packets),
+	 * and queued deletes then waited for the kernel's own timeout.
+	 */
+	uint64_t swept_ms;
 };
 
 struct ph_table *
@@ -371,6 +379,7 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 	struct pinhole *p;
 	char d[200];
 
+	t->swept_ms = now_ms;
 	LIST_FOREACH(p, &t->open, entry) {
 		/* Announced by a 1xx, not yet seen consumed: has the connection come since? */
 		if (p->used && ph_check(t, p))
@@ -412,7 +421,7 @@ ph_next_due(const struct ph_table *t, uint64_t now_ms)
 		if (!p->consumed && !p->expired)
 			ev_due(&due, p->opened_ms + p->map.timeout_ms);
 	if (!LIST_EMPTY(&t->open) || (t->nat != NULL && nat_queued(t->nat)))
-		ev_due(&due, now_ms + 1000);
+		ev_due(&due, t->swept_ms + 1000);	/* absolute: see swept_ms */
 	return due;
 }
 

@@ -129,6 +129,7 @@ struct proxy {
 	bool accept_paused;
 	unsigned accept_fails;
 	uint64_t accept_logged_ms;
+	uint64_t paused_ms;		/* when the listeners were paused (or resumed) */
 };
 
 static void px_client_event(struct ev_handler *h, uint32_t events);
@@ -712,6 +713,7 @@ px_accept_pause(struct proxy *px, bool pause)
 	if (px->accept_paused == pause)
 		return;
 	px->accept_paused = pause;
+	px->paused_ms = ev_now_ms();
 	LIST_FOREACH(l, &px->listeners, entry) {
 		struct epoll_event ev = { .events = pause ? 0 : EPOLLIN, .data.ptr = &l->h };
 
@@ -1024,8 +1026,8 @@ proxy_next_due(const struct proxy *px, uint64_t now)
 
 	if (!LIST_EMPTY(&px->dead) || !LIST_EMPTY(&px->dead_listeners))
 		return now;	/* freed at the tick after this batch */
-	if (px->accept_paused)
-		ev_due(&due, now + 1000);	/* listeners back (ENFILE frees elsewhere) */
+	if (px->accept_paused)	/* listeners back (ENFILE frees elsewhere); absolute, as in pinhole.c */
+		ev_due(&due, px->paused_ms + 1000);
 	LIST_FOREACH(s, &px->sessions, entry) {
 		if (s->phase == PX_CONNECTING)
 			ev_due(&due, s->created_ms + s->connect_ms + 1);

@@ -60,11 +60,47 @@ class RateLab(I.InlineLab):
         for ns in ("c", "s"):
             self.run(ns, ["sysctl", "-qw", "net.ipv4.tcp_max_tw_buckets=1024"])
         for fam in families:
-            self.spawn("ftpfast" + fam, "s", [FAST, "-a", L.SERVERS["vsftpd"][fam], "-r", root],
+            self.spawn("ftpfast" + fam, "s", HOSTS_CPU + [FAST, "-a", L.SERVERS["vsftpd"][fam],
+                                                         "-r", root],
                        os.path.join(self.logdir, "ftpfast%s.out" % fam))
         for fam in families:
             if not self.wait_listen("s", 21, L.SERVERS["vsftpd"][fam], timeout=10):
                 raise L.LabError("ftpfast IPv%s did not listen" % fam)
+
+
+# --split: the router's work on core 0, the hosts' (generator, server) on core 1, as on
+# a real router, whose CPU carries neither the clients nor the servers.  Empty: shared.
+HOSTS_CPU = []
+
+
+def split_cores(lab):
+    """Steers each namespace's packet processing to its core (RPS on every receive queue:
+    with veth, a packet is otherwise processed on the sender's CPU)."""
+    for ns, mask in (("r", "1"), ("c", "2"), ("s", "2")):
+        r = lab.run(ns, ["sh", "-c", "for q in /sys/class/net/*/queues/rx-*/rps_cpus; do "
+                         "echo %s > $q || exit 1; done" % mask], check=False)
+        if not r.ok:
+            raise L.LabError("rps_cpus in %s: %s" % (ns, r.why()))
+
+
+def cpu_busy():
+    """Busy and total jiffies of cpu0 and cpu1 (from /proc/stat)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for l in f:
+            w = l.split()
+            if w[0] in ("cpu0", "cpu1"):
+                v = [int(x) for x in w[1:]]
+                idle = v[3] + v[4]
+                out[w[0]] = (sum(v) - idle, sum(v))
+    return out
+
+
+def pin_daemon(lab):
+    pid = daemon_pid(lab)
+    if pid:
+        subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], stdout=subprocess.DEVNULL,
+                       check=False)
 
 
 def proc_cpu(pid):
@@ -93,7 +129,8 @@ def daemon_pid(lab):
 
 
 def load_argv(lab, fam, dmode, workers, secs, size, interval=0):
-    argv = ["ip", "netns", "exec", lab.ns["c"], LOAD, "-h", L.SERVERS["vsftpd"][fam], "-m", dmode,
+    argv = ["ip", "netns", "exec", lab.ns["c"]] + HOSTS_CPU + [
+            LOAD, "-h", L.SERVERS["vsftpd"][fam], "-m", dmode,
             "-c", str(workers), "-t", str(secs), "-f", "small.bin", "-s", str(size)]
     if interval:
         argv += ["-i", str(interval)]
@@ -107,16 +144,19 @@ RESULT = re.compile(r"result sessions=(\d+) errors=(\d+) secs=([0-9.]+) rate=([0
 def run_load(lab, fam, dmode, workers, secs, size):
     pid = daemon_pid(lab)
     c0 = proc_cpu(pid) if pid else None
+    b0 = cpu_busy()
     r = lab.run(None, load_argv(lab, fam, dmode, workers, secs, size), timeout=secs + 60,
                 check=False)
+    b1 = cpu_busy()
     c1 = proc_cpu(pid) if pid else None
+    busy = {k: 100.0 * (b1[k][0] - b0[k][0]) / max(1, b1[k][1] - b0[k][1]) for k in b1 if k in b0}
     m = RESULT.search(r.out)
     if not m:
         return None, r.why()
     ok, err, el, rate, p50, p99, gcpu = m.groups()
     errs = [l[6:] for l in r.out.splitlines() if l.startswith("error ")]
     return dict(ok=int(ok), err=int(err), secs=float(el), rate=float(rate), p50=float(p50),
-                p99=float(p99), gen_cpu=float(gcpu) / float(el),
+                p99=float(p99), gen_cpu=float(gcpu) / float(el), busy=busy,
                 cpu=(c1 - c0) if c0 is not None and c1 is not None else None, errs=errs), ""
 
 
@@ -125,11 +165,15 @@ def start_mode(lab, mode):
     # generous start timeouts: the machine may be busy
     if mode == "proxy":
         lab.daemon = L.Daemon(lab, "", "info")
-        return lab.daemon.start(timeout=30), "proxy"
-    if mode == "inline":
+        ok = lab.daemon.start(timeout=30)
+    elif mode == "inline":
         lab.daemon = I.InlineDaemon(lab, True, "info")
-        return lab.daemon.start(timeout=30), "inline"
-    return True, ""
+        ok = lab.daemon.start(timeout=30)
+    else:
+        return True, ""
+    if ok and HOSTS_CPU:
+        pin_daemon(lab)
+    return ok, mode
 
 
 def stop_mode(lab, notes):
@@ -190,7 +234,14 @@ def main():
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--soak", type=int, default=0)
     ap.add_argument("--soak-mode", default="proxy")
+    ap.add_argument("--split", action="store_true",
+                    help="router (forwarding, ftpalgd) on core 0, generator and server on core 1")
     a = ap.parse_args()
+    if a.split:
+        if os.cpu_count() < 2:
+            print("bench-rate: --split needs two cores", file=sys.stderr)
+            return 2
+        HOSTS_CPU[:] = ["taskset", "-c", "1"]
     L.require_root("make bench")
     modes = [m for m in a.modes.split(",") if m in MODES]
     dmodes = [d for d in a.dmodes.split(",") if d in ("pasv", "port")]
@@ -205,6 +256,8 @@ def main():
     t0 = time.monotonic()
     try:
         lab.create()
+        if a.split:
+            split_cores(lab)
         os.makedirs(lab.srv, exist_ok=True)
         os.chmod(lab.srv, 0o755)
         with open(os.path.join(lab.srv, "small.bin"), "wb") as f:
@@ -255,9 +308,11 @@ def main():
     print()
     print("session rate: %d workers, %gs x %d runs per row; connect, login, PASV|PORT, RETR %d "
           "bytes, QUIT" % (a.workers, a.secs, a.reps, a.size))
-    print("%-7s %-9s %10s %8s %7s %8s %8s %14s %8s" % (
+    if a.split:
+        print("router on core 0 (forwarding, conntrack, ftpalgd), generator and server on core 1")
+    print("%-7s %-9s %10s %8s %7s %8s %8s %14s %8s %6s %6s" % (
         "mode", "cmd", "sessions/s", "/kernel", "errors", "p50 ms", "p99 ms",
-        "CPU s/1000 ses", "gen CPU"))
+        "CPU s/1000 ses", "gen CPU", "cpu0", "cpu1"))
     for fam in fams:
         for dmode in dmodes:
             kern = res.get(("kernel", fam, dmode))
@@ -271,12 +326,18 @@ def main():
                 oks = sum(r["ok"] for r in runs)
                 cpus = [r["cpu"] for r in runs if r["cpu"] is not None]
                 cpu = "%.2f" % (1000 * sum(cpus) / oks) if cpus and oks else "-"
-                print("%-7s %-9s %10.0f %8s %7d %8.2f %8.2f %14s %7.0f%%" % (
+                b = med.get("busy", {})
+                print("%-7s %-9s %10.0f %8s %7d %8.2f %8.2f %14s %7.0f%% %5.0f%% %5.0f%%" % (
                     mode, "IPv%s %s" % (fam, dmode.upper()), med["rate"],
                     "%.2f" % (med["rate"] / krate) if krate else "-", errs, med["p50"],
-                    med["p99"], cpu, 100 * med["gen_cpu"]))
-    print("(gen CPU: the load generator's CPU time per second of run, in one core's terms; "
-          "the machine's cores are shared by generator, server, router and ftpalgd)")
+                    med["p99"], cpu, 100 * med["gen_cpu"], b.get("cpu0", -1), b.get("cpu1", -1)))
+    if a.split:
+        print("(cpu0/cpu1: how busy each core was; the router's core at 100% means the gateway "
+              "set the rate, the hosts' core at 100% means the hosts did)")
+    else:
+        print("(gen CPU: the load generator's CPU time per second of run, in one core's terms; "
+              "the machine's cores are shared by generator, server, router and ftpalgd; "
+              "cpu0/cpu1: how busy each core was)")
     print("bench-rate: %.0fs; figures are noisy, compare ratios within one run" %
           (time.monotonic() - t0))
     if notes:

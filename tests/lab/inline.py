@@ -357,6 +357,11 @@ def section_netem(lab, rep, quick):
                      lab.daemon.error or ""):
         return ""
     before = lab.daemon.ask("stats") or {}
+    if os.environ.get("LAB_PCAP"):     # diagnosis: the router's control segments, both links
+        lab.spawn("tcpdump", "r", ["tcpdump", "-i", "any", "-s", "200", "-U", "-w",
+                                   os.path.join(lab.logdir, "netem.pcap"), "tcp port 21"],
+                  os.path.join(lab.logdir, "tcpdump.out"))
+        time.sleep(1)
     lab.chaos(True)
     n = 15 if quick else 40
     s, p = L.SERVERS["vsftpd"], L.SERVERS["pyftpdlib"]

@@ -10,6 +10,9 @@
  * namespace, to set up and to inspect.
  */
 #include "nat/nat.h"
+#include "engine/elog.h"
+#include "engine/event.h"
+#include "engine/pinhole.h"
 #include "tests/unit/shell.h"
 
 #include <check.h>
@@ -277,6 +280,70 @@ static char *list_set(const char *kind, const char *name)
 {
 	return sh_out("nft list %s inet " TABLE " %s", kind, name);
 }
+
+/*
+ * The pinhole table's once-a-second sweep is due at an absolute time: asked
+ * again and again (the event loop asks on every turn, and events come more
+ * often than once a second under load or while a client polls), the
+ * deadline must not move away.  It did ("now + 1000"), so a consumed
+ * pinhole's queued translation stayed in the kernel until its own timeout.
+ */
+START_TEST(test_sweep_due_absolute)
+{
+	struct nat_table *t = open_table();
+	struct ph_table *ph = ph_new(t, 16, 40000, 40100);
+	struct alg_mapping m;
+	struct pinhole *p;
+	char why[160], *out;
+	uint64_t now, due;
+	uint16_t port;
+
+	elog_set_sink(NULL);
+	ck_assert_ptr_nonnull(ph);
+	ck_assert_int_eq(ph_alloc_port(ph, &port), 0);
+	memset(&m, 0, sizeof(m));
+	m.id = 1;
+	m.kind = ALG_MAP_ACTIVE;
+	m.peer.family = m.dst.family = m.to.family = ALG_AF_INET;
+	inet_pton(AF_INET, "10.0.0.1", m.peer.a);
+	inet_pton(AF_INET, "10.0.0.2", m.dst.a);
+	inet_pton(AF_INET, "192.168.1.5", m.to.a);
+	m.dst.port = port;
+	m.to.port = 2000;
+	m.timeout_ms = 30000;
+	p = ph_open(ph, 7, &m, why, sizeof(why));
+	ck_assert_msg(p != NULL, "%s", why);
+
+	now = ev_now_ms();
+	ph_tick(ph, now);
+	due = ph_next_due(ph, now);
+	ck_assert_uint_le(due, now + 1000);
+	/* Asked later (a busy loop), the same deadline, not one that keeps moving. */
+	ck_assert_uint_eq(ph_next_due(ph, now + 400), due);
+	ck_assert_uint_eq(ph_next_due(ph, now + 999), due);
+
+	/* A connection consumed the pin element; the 1xx marks it used, the dnat leftover is queued. */
+	ck_assert_int_eq(sh("nft delete element inet " TABLE " pin4 '{ 10.0.0.1 . 10.0.0.2 . %u }'",
+	    port), 0);
+	ph_mark_used(ph, p);
+	ck_assert(ph_used(p));
+	ph_close(ph, p);
+	ck_assert_uint_gt(nat_queued(t), 0);
+	out = list_set("map", "dnat4");
+	ck_assert_has(out, "elements");
+	free(out);
+	/* Still due within the second of the last sweep, however often asked. */
+	ck_assert_uint_le(ph_next_due(ph, now + 900), now + 1000);
+	ph_tick(ph, now + 1000);
+	ck_assert_uint_eq(nat_queued(t), 0);
+	out = list_set("map", "dnat4");
+	ck_assert_hasnt(out, "elements");
+	free(out);
+	ck_assert_uint_eq(ph_next_due(ph, now + 1000), EV_NEVER);
+	ph_free(ph);
+	nat_close(t);
+}
+END_TEST
 
 /* ==== suite nat_table ==== */
 
@@ -1076,6 +1143,7 @@ int main(void)
 	tcase_add_test(tc, test_netlink_error_text);
 	tcase_add_test(tc, test_one_bad_element);
 	tcase_add_test(tc, test_set_full_recovers);
+	tcase_add_test(tc, test_sweep_due_absolute);
 	suite_add_tcase(s, tc);
 	srunner_add_suite(sr, s);
 
