@@ -160,6 +160,7 @@ struct inl_flow {
 struct inl_stats {
 	uint64_t flows_passed;
 	uint64_t packets, unchanged, rewritten, dropped, held, released, expired, truncated;
+	uint64_t reliberal;	/* connections made liberal again after a repeated SYN-ACK */
 	uint64_t retransmits, busy_ns, subs, probes, carried;
 };
 
@@ -881,6 +882,29 @@ inl_track_packet(struct inl_flow *f, int d, uint32_t id, const uint8_t *data, si
 
 	f->active_ms = e->now;
 	if (flags & TS_TH_SYN) {	/* a retransmitted SYN or SYN-ACK */
+		/*
+		 * A SYN-ACK answering a retransmitted SYN makes conntrack resync
+		 * the connection from that SYN ("SYN/ACK acknowledges a SYN that
+		 * we earlier ignored"), which replaces the original direction's
+		 * TCP flags and drops the liberal flag set at the first SYN-ACK.
+		 * The client's segments are then window-checked against a
+		 * sequence space our rewrites shifted: marked invalid, dropped by
+		 * any "ct state invalid drop", and the session hangs after its
+		 * first length-changing rewrite (seen in the netem lab).  The
+		 * packet has passed conntrack already (we sit after it): make the
+		 * connection liberal again now.
+		 */
+		if (d == 1 && f->state == IF_TRACK) {
+			struct nat_ct_tuple orig;
+			struct nat_ct_info info;
+
+			inl_ct_tuple(f, &orig);
+			if (e->io.conntrack(e->io.ctx, &orig, &info) < 0)
+				elog_debug("[i%llu] SYN-ACK again: conntrack: %s",
+				    (unsigned long long)f->gs.id, strerror(errno));
+			else
+				e->stats.reliberal++;
+		}
 		inl_verdict(e, id, true, NULL, 0);
 		return false;
 	}
@@ -1618,7 +1642,7 @@ inl_json_more(FILE *out, enum gw_json_part part, const void *ctx)
 	fprintf(out, "\"passed_through\":%llu,\"packets\":%llu,\"verdicts\":{\"unchanged\":%llu,"
 	    "\"rewritten\":%llu,\"dropped\":%llu},\"held\":%llu,\"released\":%llu,"
 	    "\"expired\":%llu,\"truncated\":%llu,\"retransmits\":%llu,\"local_answers\":%llu,"
-	    "\"ack_probes\":%llu,\"carried_by_ack\":%llu,"
+	    "\"ack_probes\":%llu,\"carried_by_ack\":%llu,\"liberal_again\":%llu,"
 	    "\"busy_ns\":%llu,\"ns_per_packet\":%llu,\"queue_overruns\":%llu,",
 	    (unsigned long long)s->flows_passed, (unsigned long long)s->packets,
 	    (unsigned long long)s->unchanged, (unsigned long long)s->rewritten,
@@ -1626,7 +1650,7 @@ inl_json_more(FILE *out, enum gw_json_part part, const void *ctx)
 	    (unsigned long long)s->released, (unsigned long long)s->expired,
 	    (unsigned long long)s->truncated, (unsigned long long)s->retransmits,
 	    (unsigned long long)s->subs, (unsigned long long)s->probes,
-	    (unsigned long long)s->carried,
+	    (unsigned long long)s->carried, (unsigned long long)s->reliberal,
 	    (unsigned long long)s->busy_ns,
 	    (unsigned long long)(s->packets ? s->busy_ns / s->packets : 0),
 	    (unsigned long long)(e->q != NULL ? nat_nfq_overruns(e->q) : 0));

@@ -26,6 +26,28 @@ import time
 
 class LabFTP(ftplib.FTP):
     dmode = "PASV"
+    last_cmd = ""           # for the error line: what the client waited on
+    last_t = 0.0
+    waiting = "reply"
+
+    def putcmd(self, line):
+        self.last_cmd = line.split(" ", 1)[0] if line.upper().startswith("PASS") else line
+        self.last_t = time.monotonic()
+        self.waiting = "reply"
+        super().putcmd(line)
+
+    last_resp = ""
+
+    def getresp(self):
+        self.last_resp = ""
+        r = super().getresp()
+        self.last_resp = r.split("\n", 1)[0][:60]
+        return r
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = super().ntransfercmd(cmd, rest)
+        self.waiting = "data"
+        return conn, size
 
     def _note(self, cmd):
         print("> " + cmd, file=sys.stderr, flush=True)
@@ -56,6 +78,9 @@ class LabFTP(ftplib.FTP):
         return sock
 
 
+FTP_ = None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
@@ -68,7 +93,8 @@ def main():
     ap.add_argument("ops", nargs="+")
     a = ap.parse_args()
 
-    ftp = LabFTP(timeout=a.timeout)
+    global FTP_
+    ftp = FTP_ = LabFTP(timeout=a.timeout)
     ftp.dmode = a.dmode
     ftp.set_pasv(a.dmode in ("PASV", "EPSV"))
     ftp.connect(a.host, a.port)
@@ -119,5 +145,14 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except ftplib.all_errors + (EOFError,) as e:
-        print("ftpcli: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        f = FTP_
+        where = ""
+        if f is not None and f.last_cmd:
+            # active mode: accept() waits for the server's connection inside transfercmd
+            what = ("data" if f.waiting == "data" else
+                    "server's data connection, reply %r came" % f.last_resp if f.last_resp
+                    else "reply")
+            where = " (after %r, %.1f s ago, waiting for the %s)" % (
+                f.last_cmd, time.monotonic() - f.last_t, what)
+        print("ftpcli: %s: %s%s" % (type(e).__name__, e, where), file=sys.stderr)
         sys.exit(1)

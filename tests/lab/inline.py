@@ -350,6 +350,20 @@ CHAOS = ("4% of the control segments dropped and one in 3 delayed behind a 20 kb
          "class (reordering), on egress in the client, the router (both links) and the server")
 
 
+def netem_diag(lab):
+    """What the router held when a netem session stalled: drops of the admin's firewall,
+    the control connections in conntrack, ftpalgd's view (printed for the log)."""
+    print("  netem diagnosis:", flush=True)
+    for argv in (["nft", "list", "chain", "inet", "admin", "forward"],
+                 ["conntrack", "-L", "-p", "tcp", "--dport", "21", "-o", "labels"]):
+        r = lab.run("r", argv, check=False)
+        for l in (r.out + r.err).splitlines():
+            if "counter" in l or "dport=21" in l:
+                print("    %s | %s" % (argv[0], l.strip()[:300]), flush=True)
+    for what in ("sessions", "stats"):
+        print("    ftpalgd %s | %s" % (what, json.dumps(lab.daemon.ask(what))[:1500]), flush=True)
+
+
 def section_netem(lab, rep, quick):
     """Reordering and loss on both router links, then sessions whose commands change length."""
     lab.set_mode("inline")
@@ -374,6 +388,8 @@ def section_netem(lab, rep, quick):
                         timeout=240, check=False)
             m = re.search(r"small: (\d+) transfers in ([0-9.]+) s", r.out)
             ok = r.ok and m is not None and int(m.group(1)) == n
+            if not ok:
+                netem_diag(lab)
             rep.check("netem", "%d x RETR in one session, %s IPv%s %s" % (n, srv["user"] == "lab"
                       and "pyftpdlib" or "vsftpd", fam, dmode), ok,
                       r.why() if not ok else "%ss" % (m.group(2) if m else "?"))
@@ -382,12 +398,18 @@ def section_netem(lab, rep, quick):
                     Job("vsftpd", "lftp-pipe", "4", "PORT", "get"),
                     Job("vsftpd", "curl", "6", "EPRT", "put")):
             ok, secs, why = run_job(lab, job, "n%s%s%s" % (job.client, job.fam, job.op), timeout=90)
+            if not ok:
+                netem_diag(lab)
             rep.check("netem", " ".join(job.key()), ok, why)
     finally:
         lab.chaos(False)
     after = lab.daemon.ask("stats") or {}
     d = {k: after.get(k, 0) - before.get(k, 0) for k in ("retransmits", "held", "released",
-                                                         "truncated", "packets")}
+                                                         "truncated", "packets",
+                                                         "liberal_again")}
+    r = lab.run("r", ["nft", "list", "chain", "inet", "admin", "forward"], check=False)
+    m = re.search(r"ct state invalid counter packets (\d+)", r.out)
+    d["firewall_invalid_drops"] = int(m.group(1)) if m else None
     rep.check("netem", "inline: reordering and retransmissions seen by the engine, no errors",
               after.get("errors") == 0 and d["retransmits"] > 0 and d["held"] > 0,
               "during netem: %s, errors %s" % (d, after.get("errors")))

@@ -292,7 +292,7 @@ table inet admin {
     chain forward {
         type filter hook forward priority filter; policy drop;
         ct state established,related accept
-        ct state invalid drop
+        ct state invalid counter drop
         iifname "%(lan)s" oifname "%(wan)s" accept%(extra_forward)s
     }
     chain output {

@@ -736,10 +736,13 @@ sim_verdict2(void *ctx, uint32_t id, bool accept, const uint8_t *pkt, size_t len
 	return 0;
 }
 
+static unsigned sim_ct_calls;	/* conntrack lookups (each also makes it liberal) */
+
 static int
 sim_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info *info)
 {
 	(void)ctx;
+	sim_ct_calls++;
 	memset(info, 0, sizeof(*info));
 	info->orig = *orig;
 	info->reply.src = orig->dst;
@@ -1409,6 +1412,50 @@ START_TEST(t_midstream)
 }
 END_TEST
 
+/*
+ * A SYN-ACK seen again on a followed connection (the server answering a
+ * retransmitted SYN) made conntrack resync from that SYN and forget the
+ * liberal flag of the client's direction: the engine must set it again, or
+ * the client's segments after a length-changing rewrite are invalid.
+ */
+START_TEST(t_synack_again_liberal)
+{
+	static struct ftpalg_config cfg;
+	struct inline_io io = { .verdict = sim_verdict2, .conntrack = sim_conntrack };
+	struct sim_pkt p;
+	unsigned before;
+
+	memset(&S, 0, sizeof(S));
+	memset(keep, 0, sizeof(keep));
+	sim_ct_calls = 0;
+	cfg_defaults(&cfg);
+	S.e = inline_new_io(&cfg, &io);
+	p.to = 2;
+	p.dir = 0;
+	p.len = mkpkt(p.data, 4, C4, S4, 40001, 21, 1000, 0, TS_TH_SYN, NULL, 0, NULL, 0);
+	sim_router(&p);
+	p.dir = 1;
+	p.len = mkpkt(p.data, 4, S4, C4, 21, 40001, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL, 0,
+	    NULL, 0);
+	sim_router(&p);
+	ck_assert_uint_eq(inline_nflows(S.e), 1);
+	before = sim_ct_calls;
+	ck_assert_uint_ge(before, 1);	/* followed from the first SYN-ACK on */
+	p.dir = 0;
+	p.len = mkpkt(p.data, 4, C4, S4, 40001, 21, 1001, 7001, TS_TH_ACK, NULL, 0, NULL, 0);
+	sim_router(&p);
+	ck_assert_uint_eq(sim_ct_calls, before);	/* nothing asked for a plain ACK */
+	p.dir = 1;
+	p.len = mkpkt(p.data, 4, S4, C4, 21, 40001, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL, 0,
+	    NULL, 0);
+	sim_router(&p);
+	ck_assert_uint_eq(sim_ct_calls, before + 1);	/* liberal again */
+	ck_assert_uint_eq(S.drops, 0);
+	ck_assert_uint_eq(S.verdicts_same, 4);
+	inline_free(S.e);
+}
+END_TEST
+
 /* After AUTH TLS the channel is blind: bytes pass as they are, offsets kept. */
 START_TEST(t_sim_tls)
 {
@@ -1483,6 +1530,7 @@ tcpstream_suite(void)
 	tcase_add_loop_test(tc, t_sim_pipelined, 0, 4);
 	tcase_add_loop_test(tc, t_sim_long, 0, 2);
 	tcase_add_test(tc, t_midstream);
+	tcase_add_test(tc, t_synack_again_liberal);
 	tcase_add_test(tc, t_sim_overlong);
 	tcase_add_test(tc, t_sim_tls);
 	suite_add_tcase(s, tc);
