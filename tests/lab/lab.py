@@ -32,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 PY = "/usr/bin/python3"
-DAEMON = os.path.join(REPO, "build", "ftpalgd")
+DAEMON = os.environ.get("LAB_FTPALGD") or os.path.join(REPO, "build", "ftpalgd")
 
 CLIENT4, CLIENT6 = "192.168.1.2", "fd00:1::2"
 RLAN4, RLAN6 = "192.168.1.1", "fd00:1::1"
