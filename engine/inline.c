@@ -1349,7 +1349,11 @@ inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t le
 	default:
 		break;
 	}
-	if ((p.flags & TS_TH_ACK) && !(p.flags & TS_TH_SYN) && e->now - f->active_ms > INL_STALE_MS &&
+	/* Only a followed flow has stream state: a retired one (IF_DONE) keeps
+	 * just its offsets, and its late packets (a FIN or ACK repeated after a
+	 * loss, seconds later) must not be taken for a failover. */
+	if (f->state == IF_TRACK && f->t != NULL && (p.flags & TS_TH_ACK) &&
+	    !(p.flags & TS_TH_SYN) && e->now - f->active_ms > INL_STALE_MS &&
 	    ts_after(p.ack, f->t->ts[!d].o_next + 1)) {
 		/*
 		 * The peer acknowledges bytes that never went through here: while

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <syslog.h>
 #include <arpa/inet.h>
 
@@ -1456,6 +1457,53 @@ START_TEST(t_synack_again_liberal)
 }
 END_TEST
 
+/*
+ * A packet for a retired flow (both FINs seen: only its offsets are kept)
+ * arriving after a pause, as a FIN or ACK repeated after a loss does.  The
+ * failover check ("acks beyond our output after 500 ms idle") read the
+ * freed stream state and crashed the daemon (seen in the netem lab).
+ */
+START_TEST(t_late_packet_retired)
+{
+	static struct ftpalg_config cfg;
+	struct inline_io io = { .verdict = sim_verdict2, .conntrack = sim_conntrack };
+	struct sim_pkt p;
+
+	memset(&S, 0, sizeof(S));
+	memset(keep, 0, sizeof(keep));
+	cfg_defaults(&cfg);
+	S.e = inline_new_io(&cfg, &io);
+	p.to = 2;
+	p.dir = 0;
+	p.len = mkpkt(p.data, 4, C4, S4, 40002, 21, 1000, 0, TS_TH_SYN, NULL, 0, NULL, 0);
+	sim_router(&p);
+	p.dir = 1;
+	p.len = mkpkt(p.data, 4, S4, C4, 21, 40002, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL, 0,
+	    NULL, 0);
+	sim_router(&p);
+	p.dir = 0;
+	p.len = mkpkt(p.data, 4, C4, S4, 40002, 21, 1001, 7001, TS_TH_ACK | TS_TH_FIN, NULL, 0,
+	    NULL, 0);
+	sim_router(&p);
+	p.dir = 1;
+	p.len = mkpkt(p.data, 4, S4, C4, 21, 40002, 7001, 1002, TS_TH_ACK | TS_TH_FIN, NULL, 0,
+	    NULL, 0);
+	sim_router(&p);
+	p.dir = 0;
+	p.len = mkpkt(p.data, 4, C4, S4, 40002, 21, 1002, 7002, TS_TH_ACK, NULL, 0, NULL, 0);
+	sim_router(&p);
+	usleep(600 * 1000);	/* longer than the engine's 500 ms "stale" */
+	/* The server's FIN again (our last ACK was lost), acking beyond anything. */
+	p.dir = 1;
+	p.len = mkpkt(p.data, 4, S4, C4, 21, 40002, 7001, 1002 + 5000, TS_TH_ACK | TS_TH_FIN, NULL,
+	    0, NULL, 0);
+	sim_router(&p);
+	ck_assert_uint_eq(S.drops, 0);
+	ck_assert_str_eq(S.failure, "");
+	inline_free(S.e);
+}
+END_TEST
+
 /* After AUTH TLS the channel is blind: bytes pass as they are, offsets kept. */
 START_TEST(t_sim_tls)
 {
@@ -1531,6 +1579,7 @@ tcpstream_suite(void)
 	tcase_add_loop_test(tc, t_sim_long, 0, 2);
 	tcase_add_test(tc, t_midstream);
 	tcase_add_test(tc, t_synack_again_liberal);
+	tcase_add_test(tc, t_late_packet_retired);
 	tcase_add_test(tc, t_sim_overlong);
 	tcase_add_test(tc, t_sim_tls);
 	suite_add_tcase(s, tc);
