@@ -851,6 +851,7 @@ alg_unsolicited(struct alg_session *s, int code, bool final, const char *clean, 
 	enum alg_err err;
 	char out[160], note[256], a[ALG_EP_STRLEN], b[ALG_EP_STRLEN];
 	bool via_gw = ad->passive_via_gw || ad->client.family != ad->server.family;
+	bool removed;
 	enum alg_addr_class c;
 	int n;
 
@@ -877,8 +878,10 @@ alg_unsolicited(struct alg_session *s, int code, bool final, const char *clean, 
 	}
 	peer.port = ann.port;
 	n = code == 227 ? alg_fmt_227(out, sizeof(out), &peer) : alg_fmt_228(out, sizeof(out), &peer);
-	if (n < 0) {
-		/* the peer cannot be written in this form: a text line instead */
+	removed = n < 0;
+	if (removed) {
+		/* the peer cannot be written in this form (a 227 on an IPv6
+		 * control connection): a text line instead */
 		n = alg_fmt_reply(out, sizeof(out), code, ALG_TAG "unsolicited passive reply removed");
 		if (n < 0)
 			return true;
@@ -888,8 +891,14 @@ alg_unsolicited(struct alg_session *s, int code, bool final, const char *clean, 
 	alg_send(s, ALG_CLIENT, out, (size_t)n);
 	alg_ep_str(&ann, a, sizeof(a));
 	alg_ep_str(&peer, b, sizeof(b));
-	snprintf(note, sizeof(note), "unsolicited %d named %s address %s: rewritten to the "
-	    "control peer %s, no pinhole", code, alg_addr_class_name(c), a, b);
+	/* the log says what the client got: the control peer, or no address at all */
+	if (removed)
+		snprintf(note, sizeof(note), "unsolicited %d named %s address %s: removed (a %d "
+		    "cannot name the control peer %s), no pinhole", code, alg_addr_class_name(c),
+		    a, code, b);
+	else
+		snprintf(note, sizeof(note), "unsolicited %d named %s address %s: rewritten to the "
+		    "control peer %s, no pinhole", code, alg_addr_class_name(c), a, b);
 	alg_event(s, ALG_EV_NOTICE, ALG_R_UNSOLICITED, NULL, note, NULL);
 	return true;
 }

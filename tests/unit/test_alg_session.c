@@ -1318,6 +1318,51 @@ START_TEST(t_unsolicited_policy)
 }
 END_TEST
 
+/*
+ * An unsolicited 227 on an IPv6 control connection (issue 11, IPv6 attack lab):
+ * a 227 can only name an IPv4 host, so whatever it names is not the control
+ * peer; it cannot be rewritten to it either.  The line is replaced by a text
+ * line, and the log must say so: it used to say "rewritten to the control
+ * peer [2001:db8::2]:3306" although the client got no address at all.
+ */
+START_TEST(t_unsolicited_227_v6)
+{
+	const struct rec_event *e;
+
+	memset(&H, 0, sizeof(H));
+	alg_policy_default(&H.pol);
+	set_ep(&H.addrs.client, "fd00:1::2");
+	set_ep(&H.addrs.gw_client, "2001:db8::2");
+	set_ep(&H.addrs.gw_server, "2001:db8::1");
+	set_ep(&H.addrs.server, "2001:db8::2");
+	H.next_port = 40000;
+	h_start();
+	login();
+	feed_all(ALG_CLIENT, "NOOP\r\n");
+	feed_all(ALG_SERVER, "227 Entering Passive Mode (192,168,1,7,12,234).\r\n");
+	expect_out(ALG_CLIENT, "227 ftpalg: unsolicited passive reply removed\r\n");
+	ck_assert_int_eq(count_ev(ALG_EV_MAP_OPEN), 0);
+	e = find_ev(ALG_EV_NOTICE);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->reason, ALG_R_UNSOLICITED);
+	ck_assert_msg(strstr(e->before, "unsolicited 227 named private address 192.168.1.7:3306")
+	    != NULL && strstr(e->before, "removed") != NULL &&
+	    strstr(e->before, "rewritten") == NULL, "note: %s", e->before);
+	/* a 229 names no host: forwarded as it is, logged */
+	h_clear();
+	feed_all(ALG_CLIENT, "NOOP\r\n");
+	feed_all(ALG_SERVER, "229 Entering Extended Passive Mode (|||3306|)\r\n");
+	expect_out(ALG_CLIENT, "229 Entering Extended Passive Mode (|||3306|)\r\n");
+	ck_assert_int_eq(count_ev(ALG_EV_MAP_OPEN), 0);
+	ck_assert_int_eq(find_ev(ALG_EV_NOTICE)->reason, ALG_R_UNSOLICITED);
+	/* the FIFO is still in step: a real EPSV gets its mapping */
+	h_clear();
+	feed_all(ALG_CLIENT, "EPSV\r\n");
+	feed_all(ALG_SERVER, "229 Entering Extended Passive Mode (|||50000|)\r\n");
+	ck_assert_ptr_nonnull(find_ev(ALG_EV_MAP_OPEN));
+}
+END_TEST
+
 START_TEST(t_memory_bound)
 {
 	/* docs/design.md quotes this figure; keep it small for routers */
@@ -1373,6 +1418,7 @@ session_suite(void)
 	    (int)(sizeof(real_sessions) / sizeof(real_sessions[0])));
 	tcase_add_test(ok, t_command_table);
 	tcase_add_test(ok, t_unsolicited_policy);
+	tcase_add_test(ok, t_unsolicited_227_v6);
 
 	tcase_add_checked_fixture(bad, h_setup_v4, h_teardown);
 	tcase_add_loop_test(bad, t_refusals, 0, (int)(sizeof(refusals) / sizeof(refusals[0])));
