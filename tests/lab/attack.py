@@ -34,6 +34,20 @@ answer 501 itself and nothing may reach the victim; the kernel helper is measure
 Unsolicited 227: the hostile server answers a NOOP with "227 (192,168,1,7,12,234)"
 (a LAN host).  Through ftpalgd the client must not get that address.
 
+IPv6 (a dual-stack router; the lab masquerades IPv6 too): the hostile server
+also listens on 2001:db8::5, the victim on [fd00:1::2]:3306 and :22 and on
+another LAN address, [fd00:1::7]:3306 (deprecated, so never a source address).
+  slipstreaming with EPRT |2|fd00:1::2|3306| in the body, one segment and EPRT
+    at a segment start, on 21 (and 2121 for ftpalgd);
+  bounce EPRT |2|fd00:1::7|3306| and low port EPRT |2|fd00:1::2|22|;
+  unsolicited 227 naming 192.168.1.7 and unsolicited 229 (|||3306|), answering
+    NOOP on an IPv6 control connection.
+ftpalgd must refuse them as it does over IPv4 (no pinhole, victim never reached,
+a log line); the legitimate session after each is IPv6 (EPRT).  The kernel
+helper is measured and printed only: its check asserts that the attack was
+carried out (the hostile server got the data command and dialled), not an
+outcome.
+
 A test is one check whose outcome matched its expectation.  Writes
 build/results/attack.txt ("passed=N failed=M") and build/lab/attack.log.
 Options: --modes kernel,proxy,inline  -v
@@ -52,16 +66,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lab as L  # noqa: E402
 import inline as I  # noqa: E402
+import attack_peers as AP  # noqa: E402
 from clients import Job, run_job  # noqa: E402
 
 OUT = os.path.join(L.REPO, "build", "results")
 LABOUT = os.path.join(L.REPO, "build", "lab")
 PEERS = os.path.join(L.HERE, "attack_peers.py")
-HOSTILE4 = "203.0.113.5"
+HOSTILE4, HOSTILE6 = "203.0.113.5", "2001:db8::5"
+OTHER6 = "fd00:1::7"    # another LAN host (a bounce target), on the client's link
 VICTIM_PORT = 3306
 LOW_PORT = 22
 MODES = ("kernel", "proxy", "inline")
 VARIANTS = ("one-segment", "segment-start", "before-greeting", "eprt")
+VARIANTS6 = ("one-segment", "segment-start")     # the data command is EPRT |2|...| there
 UNSOLICITED_LAN = "192,168,1,7"
 DEADLINE_S = 300
 PORTS = "21,2121"
@@ -145,24 +162,26 @@ class Attack:
         with open(self.mode_file, "w") as f:
             f.write(mode + "\n")
 
-    def legit(self, name):
-        """A real FTP session right after: active mode, so a pinhole is needed."""
+    def legit(self, name, fam="4"):
+        """A real FTP session right after: active mode, so a pinhole is needed; in the
+        attack's family (over IPv6 only EPRT exists)."""
         self.legit_n += 1
         client = ("ftplib", "curl")[self.legit_n % 2]
-        dmode = ("PORT", "EPRT")[(self.legit_n // 2) % 2]
-        ok, secs, why = run_job(self.lab, Job("vsftpd", client, "4", dmode, "get"),
+        dmode = "EPRT" if fam == "6" else ("PORT", "EPRT")[(self.legit_n // 2) % 2]
+        ok, secs, why = run_job(self.lab, Job("vsftpd", client, fam, dmode, "get"),
                                 "attack-legit-%d" % self.legit_n)
-        self.rep.check(name + " then", "%s %s RETR 1M works (%.2fs)" % (client, dmode, secs),
-                       ok, why)
+        self.rep.check(name + " then", "%s %s%s RETR 1M works (%.2fs)" % (
+            client, dmode, " IPv6" if fam == "6" else "", secs), ok, why)
 
-    def slipstream(self, mode, port, variant):
+    def slipstream(self, mode, port, variant, fam="4"):
         lab = self.lab
-        name = "%s:%s %s" % (mode, port, variant)
+        name = "%s:%s%s %s" % (mode, port, " v6" if fam == "6" else "", variant)
+        addr = HOSTILE6 if fam == "6" else HOSTILE4
         self.set_hostile("greet-after" if variant == "before-greeting" else "greet-first")
         hoff, voff = fsize(self.hostile_log), fsize(self.victim_log)
         doff = fsize(lab.daemon.logfile) if lab.daemon is not None else 0
         lab.flush_conntrack()
-        r = lab.run("c", [L.PY, PEERS, "browser", "--addr", HOSTILE4, "--port", str(port),
+        r = lab.run("c", [L.PY, PEERS, "browser", "--addr", addr, "--port", str(port),
                           "--variant", variant, "--victim-port", str(VICTIM_PORT)],
                     timeout=20, check=False)
         recs = []
@@ -182,7 +201,16 @@ class Attack:
             with open(lab.daemon.logfile, errors="replace") as f:
                 f.seek(doff)
                 dlog = f.read()
-        if mode == "kernel":
+        if mode == "kernel" and fam == "6":
+            # Measured and printed, not judged: what the server got and whether it
+            # reached the victim's [fd00:1::2]:3306 through the router.
+            exp = expectations(lab, mode)
+            seen = [l for l in rec.get("lines", []) if l.upper().startswith(("PORT", "EPRT"))]
+            self.rep.check(name, "kernel helper: %s (victim %s; server got %s; %s)" % (
+                "attack WORKS" if hits else "attack fails", "reached from " + hits[0]["peer"]
+                if hits else "not reached", seen, "expectation seen" if exp else
+                "no expectation"), performed, "server dialled %s" % (tried or r.why()))
+        elif mode == "kernel":
             # Measured baseline: the helper acts on a PORT/EPRT that starts a segment.
             vulnerable = variant == "segment-start"
             exp = expectations(lab, mode)
@@ -204,21 +232,28 @@ class Attack:
             self.rep.check(name + " log", "one line: " + want, len(notes) == 1 and want in notes[0]
                            and "pinhole open" not in dlog,
                            "; ".join(notes) or "no not-FTP line")
-        self.legit(name)
+        self.legit(name, fam)
 
-    def active_abuse(self, mode, what):
-        """PORT naming another host (bounce) or a port below 1024, from an FTP client."""
+    def active_abuse(self, mode, what, fam="4"):
+        """PORT/EPRT naming another host (bounce) or a port below 1024, from an FTP client.
+        Over IPv6 the other host is OTHER6, where the victim listens too."""
         lab = self.lab
-        name = "%s:21 %s" % (mode, what)
+        name = "%s:21%s %s" % (mode, " v6" if fam == "6" else "", what)
         self.set_hostile("greet-first")
-        cmd = ("PORT 192,168,1,1,12,234" if what == "bounce" else
-               "PORT %s,0,%d" % (L.CLIENT4.replace(".", ","), LOW_PORT))
+        if fam == "6":
+            verb = "EPRT"
+            cmd = ("EPRT |2|%s|%d|" % (OTHER6, VICTIM_PORT) if what == "bounce" else
+                   "EPRT |2|%s|%d|" % (L.CLIENT6, LOW_PORT))
+        else:
+            verb = "PORT"
+            cmd = ("PORT 192,168,1,1,12,234" if what == "bounce" else
+                   "PORT %s,0,%d" % (L.CLIENT4.replace(".", ","), LOW_PORT))
         hoff, voff = fsize(self.hostile_log), fsize(self.victim_log)
         lab.flush_conntrack()
-        r = lab.run("c", [L.PY, PEERS, "noop", "--addr", HOSTILE4, "--port", "21", "--cmd", cmd],
-                    timeout=20, check=False)
+        r = lab.run("c", [L.PY, PEERS, "noop", "--addr", HOSTILE6 if fam == "6" else HOSTILE4,
+                          "--port", "21", "--cmd", cmd], timeout=20, check=False)
         try:
-            got = json.loads(r.out).get("PORT", "").strip()
+            got = json.loads(r.out).get(verb, "").strip()
         except ValueError:
             got = ""
         end = time.monotonic() + 6
@@ -228,36 +263,72 @@ class Attack:
             time.sleep(0.1)
         time.sleep(0.2)
         hits = tail_lines(self.victim_log, voff)
-        seen = [l for l in (recs[0]["lines"] if recs else []) if l.upper().startswith("PORT")]
-        if mode == "kernel":
+        seen = [l for l in (recs[0]["lines"] if recs else [])
+                if l.upper().startswith(("PORT", "EPRT"))]
+        if mode == "kernel" and fam == "6":
+            # measured and printed: a session that ran is all that is asserted
+            self.rep.check(name, "kernel helper: %s -> client got %r; server saw %s; victim %s" % (
+                cmd, got[:30], seen or "no EPRT", "REACHED at [%s]:%d" % (
+                    hits[0].get("addr"), hits[0]["port"]) if hits else "not reached"),
+                r.ok, r.why())
+        elif mode == "kernel":
             self.rep.check(name, "kernel helper: client got %r; server saw %s; victim %s" % (
                 got[:30], seen or "no PORT", "REACHED on port %d" % hits[0]["port"] if hits
                 else "not reached"), r.ok and bool(seen), r.why())
         else:
-            self.rep.check(name, "refused by ftpalgd: %r, server saw no PORT, victim not "
-                           "reached" % got[:60], r.ok and got.startswith("501 ftpalg:")
-                           and not seen and not hits, "seen=%s hits=%s %s" % (seen, hits, r.why()))
-        self.legit(name)
+            self.rep.check(name, "refused by ftpalgd: %r, server saw no %s, victim not "
+                           "reached" % (got[:60], verb), r.ok and got.startswith("501 ftpalg:")
+                           and not seen and not hits and not pinholes(lab),
+                           "seen=%s hits=%s pinholes=%s %s" % (seen, hits, pinholes(lab), r.why()))
+        self.legit(name, fam)
         return hits
 
-    def unsolicited(self, mode, port):
+    def unsolicited(self, mode, port, fam="4", code=227):
         lab = self.lab
-        name = "%s:%s unsolicited 227" % (mode, port)
-        self.set_hostile("unsolicited")
+        name = "%s:%s%s unsolicited %d" % (mode, port, " v6" if fam == "6" else "", code)
+        self.set_hostile("unsolicited" if code == 227 else "unsolicited229")
         doff = fsize(lab.daemon.logfile) if lab.daemon is not None else 0
-        r = lab.run("c", [L.PY, PEERS, "noop", "--addr", HOSTILE4, "--port", str(port)],
-                    timeout=20, check=False)
+        r = lab.run("c", [L.PY, PEERS, "noop", "--addr", HOSTILE6 if fam == "6" else HOSTILE4,
+                          "--port", str(port)], timeout=20, check=False)
         try:
             got = json.loads(r.out).get("NOOP", "").strip()
         except ValueError:
             got = ""
-        if mode == "kernel":
-            self.rep.check(name, "kernel helper forwards it as is: %r" % got,
-                           r.ok and UNSOLICITED_LAN in got, r.why())
-        else:
+        dlog = ""
+        if lab.daemon is not None:
             with open(lab.daemon.logfile, errors="replace") as f:
                 f.seek(doff)
                 dlog = f.read()
+        notes = [l for l in dlog.splitlines() if "note (unsolicited)" in l]
+        if fam == "6" and mode == "kernel":
+            self.rep.check(name, "kernel helper: client got %r (%s)" % (
+                got, "LAN address forwarded" if UNSOLICITED_LAN in got else "as sent"
+                if code == 229 else "LAN address not forwarded"),
+                r.ok and got.startswith(str(code)), r.why())
+        elif fam == "6" and code == 227:
+            # a 227 on an IPv6 control connection: the LAN IPv4 address must not reach
+            # the client, no pinhole, one log line naming it
+            self.rep.check(name, "LAN address not forwarded; client got %r" % got,
+                           r.ok and got.startswith("227") and UNSOLICITED_LAN not in got
+                           and not pinholes(lab), r.why())
+            self.rep.check(name + " log", "logged: " + (notes[0].split("note (unsolicited): ")[-1]
+                           if notes else "nothing"), len(notes) == 1 and
+                           "unsolicited 227 named private address 192.168.1.7" in notes[0]
+                           # the log says what the client got: a 227 cannot name an
+                           # IPv6 peer, so no address at all
+                           and "removed" in notes[0] and "rewritten" not in notes[0],
+                           "; ".join(notes) or "no unsolicited note")
+        elif fam == "6":
+            # a 229 names no host: the client can only go to its control peer
+            self.rep.check(name, "forwarded as is, no pinhole; client got %r" % got,
+                           r.ok and got == AP.UNSOLICITED229 and not pinholes(lab), r.why())
+            self.rep.check(name + " log", "logged: " + (notes[0].split("note (unsolicited): ")[-1]
+                           if notes else "nothing"), len(notes) == 1 and "229" in notes[0],
+                           "; ".join(notes) or "no unsolicited note")
+        elif mode == "kernel":
+            self.rep.check(name, "kernel helper forwards it as is: %r" % got,
+                           r.ok and UNSOLICITED_LAN in got, r.why())
+        else:
             hoststr = HOSTILE4.replace(".", ",")
             self.rep.check(name, "LAN address not forwarded; client got %r" % got,
                            r.ok and got.startswith("227") and UNSOLICITED_LAN not in got
@@ -265,7 +336,7 @@ class Attack:
             self.rep.check(name + " log", "logged as unsolicited, rewritten",
                            "unsolicited 227 named private address 192.168.1.7" in dlog,
                            dlog.strip().splitlines()[-1] if dlog.strip() else "empty log")
-        self.legit(name)
+        self.legit(name, fam)
 
 
 def real_clients(lab, rep, mode):
@@ -320,14 +391,22 @@ def run_mode(lab, rep, att, mode):
     att.unsolicited(mode, 21)
     for what in ("bounce", "low-port"):
         att.active_abuse(mode, what)
+    # IPv6: what a dual-stack attacker does instead
+    for port in ports:
+        for v in VARIANTS6:
+            att.slipstream(mode, port, v, "6")
+    for code in (227, 229):
+        att.unsolicited(mode, 21, "6", code)
+    for what in ("bounce", "low-port"):
+        att.active_abuse(mode, what, "6")
     if mode != "kernel":
         real_clients(lab, rep, mode)
         st = I.InlineDaemon.ask(lab.daemon, "stats") or {}
         ref = st.get("refusals", {})
-        n = len(ports) * len(VARIANTS)
-        rep.check(mode + " stats", "refusals: not-ftp %s (want %d), unsolicited %s (want 1)" % (
+        n = len(ports) * (len(VARIANTS) + len(VARIANTS6))
+        rep.check(mode + " stats", "refusals: not-ftp %s (want %d), unsolicited %s (want 3)" % (
             ref.get("not-ftp"), n, ref.get("unsolicited")),
-            ref.get("not-ftp") == n and ref.get("unsolicited") == 1, json.dumps(st)[:300])
+            ref.get("not-ftp") == n and ref.get("unsolicited") == 3, json.dumps(st)[:300])
     if lab.daemon is not None:
         clean, detail = lab.daemon.stop()
         lab.daemon = None
@@ -363,23 +442,32 @@ def main():
             ", ".join(lab.ns.values()), lab.tmp, ",".join(modes)), flush=True)
         lab.create()
         lab.run("s", ["ip", "addr", "add", HOSTILE4 + "/24", "dev", lab.if_s])
+        lab.run("s", ["ip", "addr", "add", HOSTILE6 + "/64", "dev", lab.if_s, "nodad"])
+        # another LAN host on the client's link; deprecated, so that the client
+        # never picks it as a source address
+        lab.run("c", ["ip", "addr", "add", OTHER6 + "/64", "dev", lab.if_c, "nodad",
+                      "preferred_lft", "0"])
         lab.make_files(big=False)
-        lab.start_servers(which=("vsftpd",), families=("4",))
+        lab.start_servers(which=("vsftpd",), families=("4", "6"))
         files = (os.path.join(lab.logdir, "hostile.jsonl"), os.path.join(lab.logdir, "victim.jsonl"),
                  os.path.join(lab.tmp, "hostile.mode"))
         att = Attack(lab, rep, files)
         att.set_hostile("greet-first")
-        lab.spawn("hostile", "s", [L.PY, PEERS, "hostile", "--addr", HOSTILE4, "--ports", PORTS,
+        lab.spawn("hostile", "s", [L.PY, PEERS, "hostile", "--addr", HOSTILE4 + "," + HOSTILE6,
+                                   "--ports", PORTS,
                                    "--mode-file", files[2], "--log", files[0]],
                   os.path.join(lab.logdir, "hostile.out"))
-        lab.spawn("victim", "c", [L.PY, PEERS, "victim", "--addr", L.CLIENT4, "--port",
-                                  "%d,%d" % (VICTIM_PORT, LOW_PORT), "--log", files[1]],
+        lab.spawn("victim", "c", [L.PY, PEERS, "victim", "--addr", L.CLIENT4 + "," + L.CLIENT6,
+                                  "--port", "%d,%d" % (VICTIM_PORT, LOW_PORT),
+                                  "--extra", "[%s]:%d" % (OTHER6, VICTIM_PORT), "--log", files[1]],
                   os.path.join(lab.logdir, "victim.out"))
         for port in (21, 2121):
-            if not lab.wait_listen("s", port, HOSTILE4, timeout=10):
-                raise L.LabError("hostile server did not listen on %d" % port)
-        if not lab.wait_listen("c", VICTIM_PORT, L.CLIENT4, timeout=10):
-            raise L.LabError("victim did not listen")
+            for a in (HOSTILE4, HOSTILE6):
+                if not lab.wait_listen("s", port, a, timeout=10):
+                    raise L.LabError("hostile server did not listen on %s %d" % (a, port))
+        for a in (L.CLIENT4, L.CLIENT6, OTHER6):
+            if not lab.wait_listen("c", VICTIM_PORT, a, timeout=10):
+                raise L.LabError("victim did not listen on %s" % a)
         for m in modes:
             ts = time.monotonic()
             print("attack-lab: == %s" % m, flush=True)

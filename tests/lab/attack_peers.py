@@ -1,23 +1,25 @@
 #!/usr/bin/python3
 """attack_peers.py - the other ends of the attack lab (tests/lab/attack.py).
 
-    attack_peers.py hostile --addr A --ports 21,2121 --mode-file F --log F
-        The hostile WAN server of a NAT slipstreaming attack.  Per connection it
-        reads the mode file:
+    attack_peers.py hostile --addr A[,A6] --ports 21,2121 --mode-file F --log F
+        The hostile WAN server of a NAT slipstreaming attack, on each address
+        (IPv4 and IPv6) and port.  Per connection it reads the mode file:
           greet-first   send "220" on accept (an FTP-looking server)
           greet-after   send "220" only once the client has spoken (the request
                         came before the greeting)
           unsolicited   a plain FTP server whose answer to NOOP is an unsolicited
                         "227" naming a LAN host (UNSOLICITED below)
+          unsolicited229 the same with an (addressless) "229" (UNSOLICITED229)
         It answers USER 331, PASS 230, NOOP 200, PORT/EPRT 200 wherever they appear in the
         stream (inside an HTTP body too), and after each PORT/EPRT connects to the
         endpoint it was told, as the attacker does to reach the victim.  One JSON
         line per connection goes to the log: the lines seen, each connect and its
         outcome.
 
-    attack_peers.py victim --addr A --port P --log F
-        The victim service on the LAN (a database port): logs one JSON line per
-        accepted connection.
+    attack_peers.py victim --addr A[,A6] --port P[,P2] [--extra ADDR:PORT,...] --log F
+        The victim service on the LAN (a database port), on each address and
+        port, plus --extra listeners (another LAN host, a bounce target): logs
+        one JSON line per accepted connection.
 
     attack_peers.py browser --addr A --port P --variant V
         The LAN browser a web page drives: POST / HTTP/1.1 with headers and a body
@@ -27,6 +29,8 @@
                           PORT in a write of its own (PORT starts a segment)
           before-greeting the whole request at once, without waiting
           eprt            as one-segment with EPRT |1|addr|port|
+        Over IPv6 (A is an IPv6 address) the data command is always
+        EPRT |2|addr|port|: PORT cannot name an IPv6 host.
         Prints a JSON object: what came back.
 
     attack_peers.py seq --addr A --user U --password P --file NAME --size N --client fz|winscp
@@ -51,8 +55,10 @@ import threading
 import time
 
 UNSOLICITED = "227 Entering Passive Mode (192,168,1,7,12,234)."
+UNSOLICITED229 = "229 Entering Extended Passive Mode (|||3306|)"
 CONNECT_TIMEOUT = 1.5
 IDLE_S = 1.0          # the hostile server closes a connection idle this long
+DONE_IDLE_S = 0.3     # ... or this long once it has dialled what a PORT/EPRT named
 MAX_CONN_S = 8.0
 
 
@@ -102,7 +108,7 @@ def hostile_conn(conn, lport, mode_file, log):
     rec = {"port": lport, "mode": mode, "peer": conn.getpeername()[0], "lines": [],
            "connects": [], "first_bytes": ""}
     greeted = False
-    if mode in ("greet-first", "unsolicited"):
+    if mode in ("greet-first", "unsolicited", "unsolicited229"):
         conn.sendall(b"220 hostile ready\r\n")
         greeted = True
     buf = b""
@@ -133,8 +139,8 @@ def hostile_conn(conn, lport, mode_file, log):
                     conn.sendall(b"230 logged in\r\n")
                 elif up.startswith("NOOP"):
                     # the inline engine sends NOOP for a command it answered itself
-                    conn.sendall(((UNSOLICITED if mode == "unsolicited" else "200 NOOP ok")
-                                  + "\r\n").encode())
+                    conn.sendall(({"unsolicited": UNSOLICITED, "unsolicited229": UNSOLICITED229}
+                                  .get(mode, "200 NOOP ok") + "\r\n").encode())
                 elif up.startswith("QUIT"):
                     conn.sendall(b"221 bye\r\n")
                     raise EOFError
@@ -143,6 +149,9 @@ def hostile_conn(conn, lport, mode_file, log):
                     if t is not None:
                         conn.sendall(b"200 command ok\r\n")
                         rec["connects"].append(try_connect(conn.getsockname()[0], *t))
+                        # the attack is complete once dialled: close soon after,
+                        # not a whole IDLE_S later (keeps the lab short)
+                        conn.settimeout(DONE_IDLE_S)
     except (EOFError, OSError):
         pass
     finally:
@@ -150,14 +159,19 @@ def hostile_conn(conn, lport, mode_file, log):
         jlog(log, rec)
 
 
+def listener(addr, port):
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(16)
+    return s
+
+
 def hostile(args):
     socks = []
-    for p in args["ports"].split(","):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((args["addr"], int(p)))
-        s.listen(16)
-        socks.append((s, int(p)))
+    for a in args["addr"].split(","):
+        for p in args["ports"].split(","):
+            socks.append((listener(a, int(p)), int(p)))
 
     def serve(s, p):
         while True:
@@ -172,13 +186,11 @@ def hostile(args):
 
 
 def victim(args):
-    socks = []
-    for p in args["port"].split(","):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((args["addr"], int(p)))
-        s.listen(16)
-        socks.append(s)
+    socks = [listener(a, int(p)) for a in args["addr"].split(",") for p in args["port"].split(",")]
+    if "extra" in args:     # another LAN host (a bounce target): ADDR:PORT,...
+        for ap in args["extra"].split(","):
+            a, p = ap.rsplit(":", 1)
+            socks.append(listener(a.strip("[]"), int(p)))
     for s in socks[1:]:
         threading.Thread(target=victim_loop, args=(s, args), daemon=True).start()
     victim_loop(socks[0], args)
@@ -193,8 +205,8 @@ def victim_loop(s, args):
         except OSError:
             got = ""
         c.close()
-        jlog(args["log"], {"peer": peer[0], "port": s.getsockname()[1], "got": got,
-                           "t": time.time()})
+        jlog(args["log"], {"peer": peer[0], "addr": s.getsockname()[0],
+                           "port": s.getsockname()[1], "got": got, "t": time.time()})
 
 
 def recv_until(s, pred, limit_s):
@@ -218,14 +230,17 @@ def browser(args):
     s = socket.create_connection((args["addr"], int(args["port"])), timeout=5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     me = s.getsockname()[0]
-    if v == "eprt":
+    if ":" in me:           # IPv6: only EPRT can name the victim
+        data_cmd = "EPRT |2|%s|%d|\r\n" % (me, me_port)
+    elif v == "eprt":
         data_cmd = "EPRT |1|%s|%d|\r\n" % (me, me_port)
     else:
         data_cmd = "PORT %s,%d,%d\r\n" % (me.replace(".", ","), me_port >> 8, me_port & 255)
     body = "USER a\r\nPASS b\r\n"
+    host = "[%s]" % args["addr"] if ":" in args["addr"] else args["addr"]
     head = ("POST / HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: Mozilla/5.0\r\n"
             "Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
-            % (args["addr"], args["port"], len(body) + len(data_cmd)))
+            % (host, args["port"], len(body) + len(data_cmd)))
     got = b""
     if v != "before-greeting":
         got += recv_until(s, lambda d: b"\n" in d, 4.0)

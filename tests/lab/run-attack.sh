@@ -3,7 +3,8 @@
 # Runs tests/lab/attack.py: NAT slipstreaming for real (one segment, PORT at a
 # segment start, request before the greeting, EPRT; ports 21 and 2121; the kernel
 # helper measured, ftpalgd's proxy and inline engines asserted), an unsolicited 227
-# naming a LAN host, and a legitimate session after each.  About a minute.
+# naming a LAN host, bounce and low-port PORT; the same over IPv6 with EPRT |2|
+# (and an unsolicited 229); a legitimate session after each.  About 90 s.
 # Writes build/results/attack.txt.  Needs root; never skips silently.
 #   tests/lab/run-attack.sh [--modes kernel,proxy,inline] [-v]
 set -u
