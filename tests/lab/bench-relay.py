@@ -10,7 +10,8 @@ One router, one ftpalgd, three ways to the same intranet vsftpd, measured in tur
     ftp-proxy public:2200 -> vsftpd through Debian's ftp-proxy (SuSE proxy-suite), the
              userspace relay a user would otherwise install (installed here if missing;
              the row is left out, with a note, when it cannot be)
-Each: curl RETR of a sparse --gib GiB file from a WAN client, passive (EPSV) and active
+Each: curl RETR of a sparse --gib GiB file (tmpfs hole: no page cache, no disk) from a
+WAN client, passive (EPSV) and active
 (PORT), median MB/s of --reps runs, and ftpalgd's CPU time per GiB.  Reports, never
 asserts timing; exit status non-zero only when a measurement could not be made.
 Options: --gib N (default 1), --reps N (default 3)
@@ -30,6 +31,8 @@ PATHS = (("pinhole", 21), ("relay", 2100), ("helper", 2121), ("ftp-proxy", 2200)
 FTP_PROXY = "/usr/sbin/ftp-proxy"
 FTP_PROXY_PASV = (41000, 41999)     # its own data ports toward the client
 DMODES = ("EPSV", "PORT")
+PIN_CLIENT = []         # taskset prefix for the client (--pin)
+HOST_CPU, ROUTER_CPU = 0, 1     # --pin: the ends (client, server) and the router
 
 
 class BenchLab(I.InboundLab):
@@ -79,6 +82,19 @@ table inet admin {
 """ % dict(lan=lan, wan=wan, m=m, pub=I.PUB4, vs=I.SRV["vsftpd"]["addr"],
            fpl=FTP_PROXY_PASV[0], fph=FTP_PROXY_PASV[1])
 
+    def place_cpus(self):
+        """The router on a core of its own, the two ends on the other (see --pin)."""
+        os.sched_setaffinity(self.procs["vsftpd"].pid, {HOST_CPU})   # children inherit it
+        PIN_CLIENT[:] = ["taskset", "-c", str(HOST_CPU)]
+        # Receive processing follows the device (RPS): a packet that reaches the router is
+        # handled on the router's core, one that reaches an end on the ends' core, whoever
+        # sent it.  Without this, the kernel path's forwarding runs in the sender's context.
+        for ns, dev, cpu in (("r", self.if_rl, ROUTER_CPU), ("r", self.if_rw, ROUTER_CPU),
+                             ("w", self.if_w, HOST_CPU), ("s", self.if_s, HOST_CPU),
+                             ("b", self.if_bs, HOST_CPU), ("b", self.if_br, HOST_CPU)):
+            self.run(ns, ["sh", "-c", "for q in /sys/class/net/%s/queues/rx-*; do "
+                          "echo %x > $q/rps_cpus; done" % (dev, 1 << cpu)])
+
     def start_ftp_proxy(self):
         """Debian's ftp-proxy in the router, public:2200 -> vsftpd; None or why not."""
         if not os.access(FTP_PROXY, os.X_OK):
@@ -113,6 +129,8 @@ PidFile %s
 
 
 class BenchDaemon(I.InboundDaemon):
+    relay_buffer = None     # ftpalgd's default unless --relay-buffer
+
     def write_conf(self):
         vs = I.SRV["vsftpd"]["addr"]
         with open(self.conf, "w") as f:
@@ -122,11 +140,12 @@ mapping = public:21 -> %s:21
 mapping = public:2100 -> %s:21 relay
 data-ports = %s
 pinhole-mark = 0x%08x
-relay-buffer = 1m
-log-level = info
+%slog-level = info
 control-socket = %s
 pidfile = %s
-""" % (self.lab.if_rw, vs, vs, I.DATA_PORTS, L.PINHOLE_MARK, self.sock, self.pidfile))
+""" % (self.lab.if_rw, vs, vs, I.DATA_PORTS, L.PINHOLE_MARK,
+       "relay-buffer = %s\n" % self.relay_buffer if self.relay_buffer else "",
+       self.sock, self.pidfile))
 
     def start(self, timeout=8.0):
         self.write_conf()
@@ -156,7 +175,7 @@ pidfile = %s
 def curl_speed(lab, port, dmode, size, timeout):
     s = I.SRV["vsftpd"]
     opts = {"EPSV": ["--ftp-pasv"], "PORT": ["-P", "-", "--disable-eprt"]}[dmode]
-    r = lab.run("w", ["curl", "-sS", "--max-time", str(timeout), "-u", "%s:%s" % (
+    r = lab.run("w", PIN_CLIENT + ["curl", "-sS", "--max-time", str(timeout), "-u", "%s:%s" % (
         s["user"], s["password"]), "-o", "/dev/null", "-w", "%{size_download} %{speed_download}"]
         + opts + ["ftp://%s:%d/huge.bin" % (I.PUB4, port)], timeout=timeout + 5, check=False)
     if not r.ok:
@@ -170,49 +189,195 @@ def curl_speed(lab, port, dmode, size, timeout):
         return None, "unexpected curl output %r" % r.out[:80]
 
 
+def cpu_jiffies():
+    """{"cpu": (busy, total), "cpu0": ..., ...} jiffies (/proc/stat is not per netns)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            k, *v = line.split()
+            v = [int(x) for x in v]
+            idle = v[3] + v[4]                      # idle + iowait
+            total = sum(v[:8])                      # guest time is inside user already
+            out[k] = (total - idle, total)
+    return out
+
+
+def busy_share(j0, j1, key):
+    b = j1[key][0] - j0[key][0]
+    t = j1[key][1] - j0[key][1]
+    return b / t if t > 0 else 0.0
+
+
+def proc_cpu_s(pid, children=False):
+    """utime+stime (and the reaped children's, for a forking server) of pid, in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        n = int(fields[11]) + int(fields[12])
+        if children:
+            n += int(fields[13]) + int(fields[14])
+        return n / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def background_busy(seconds=0.5):
+    """How busy the machine is without us (other work on a shared box), in cores."""
+    j0 = cpu_jiffies()
+    time.sleep(seconds)
+    return busy_share(j0, cpu_jiffies(), "cpu") * (os.cpu_count() or 1)
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v, f="%.0f"):
+    return f % v if v is not None else "-"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gib", type=int, default=1)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--paths", default=",".join(p for p, _ in PATHS),
+                    help="comma-separated subset of " + ",".join(p for p, _ in PATHS))
+    ap.add_argument("--dmodes", default=",".join(DMODES))
+    ap.add_argument("--quiet", type=float, default=0.3,
+                    help="before a rep, wait until other work keeps at most this many cores busy")
+    ap.add_argument("--quiet-wait", type=float, default=10.0, help="... for at most this long")
+    ap.add_argument("--nice", type=int, default=-5,
+                    help="niceness of the lab's processes (inherited: servers, ftpalgd, "
+                    "ftp-proxy, curl), so that other work on a shared machine perturbs less")
+    ap.add_argument("--relay-buffer", default=None,
+                    help="ftpalgd's relay-buffer (default: its shipped default)")
+    ap.add_argument("--pin", type=int, default=1,
+                    help="1: the router (its packets, ftpalgd, ftp-proxy) on cpu 1, "
+                    "client and server on cpu 0; 0: wherever the scheduler puts them")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every transfer")
+    ap.add_argument("--router-sysctl", action="append", default=[],
+                    help="KEY=VALUE set in the router's namespace (experiments), repeatable")
     a = ap.parse_args()
     L.require_root("make bench")
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, a.nice)
+    except OSError:
+        pass
     size = a.gib << 30
     timeout = max(60, 30 * a.gib)
-    speeds = {(p, d): [] for p, _ in PATHS for d in DMODES}
-    cpu = {(p, d): [] for p, _ in PATHS for d in DMODES}
+    want = a.paths.split(",")
+    dmodes = [m for m in DMODES if m in a.dmodes.split(",")]
+    bad = [p for p in want if p not in dict(PATHS)]
+    if bad or not dmodes:
+        ap.error("unknown path or data mode: %s" % ",".join(bad or [a.dmodes]))
+    keys = [(p, d) for p, _ in PATHS for d in dmodes]
+    speeds = {k: {} for k in keys}          # (path, dmode) -> {rep: MB/s}
+    dcpu = {k: [] for k in keys}            # ftpalgd (or ftp-proxy) CPU s/GiB
+    mcpu = {k: [] for k in keys}            # the whole machine's CPU s/GiB (includes others)
+    idle = {k: [] for k in keys}            # (router core busy, ends core busy) shares
+    bg = []
     errors = []
     lab = BenchLab()
     L.install_signal_handlers(lab)
     rc = 0
+    pinned = a.pin and (os.cpu_count() or 1) >= 2
     try:
-        print("bench-relay: inbound lab %s, %d GiB, %d reps" % (lab.prefix, a.gib, a.reps),
-              flush=True)
+        print("bench-relay: inbound lab %s, %d GiB, %d reps, order rotated every rep"
+              % (lab.prefix, a.gib, a.reps), flush=True)
         lab.create()
         lab.make_files(big=False, huge_gib=a.gib)
         lab.start_inbound_servers()
+        if pinned:
+            lab.place_cpus()
         lab.set_mode("bench")
+        for kv in a.router_sysctl:
+            lab.run("r", ["sysctl", "-qw", kv])
         d = BenchDaemon(lab)
+        d.relay_buffer = a.relay_buffer
         lab.daemon = d
         if not d.start():
             raise L.LabError(d.error)
-        paths = list(PATHS)
-        why = lab.start_ftp_proxy()
-        if why:
-            errors.append("ftp-proxy: not measured: " + why)
-            paths = [p for p in paths if p[0] != "ftp-proxy"]
+        if pinned:
+            os.sched_setaffinity(d.proc.pid, {ROUTER_CPU})
+        paths = [p for p in PATHS if p[0] in want]
+        fp = None
+        if "ftp-proxy" in want:
+            why = lab.start_ftp_proxy()
+            if why:
+                errors.append("ftp-proxy: not measured: " + why)
+                paths = [p for p in paths if p[0] != "ftp-proxy"]
+            else:
+                fp = lab.procs["ftp-proxy"].pid
+                if pinned:
+                    os.sched_setaffinity(fp, {ROUTER_CPU})   # its children inherit it
+
+        hz = os.sysconf("SC_CLK_TCK")
+
+        def cpu_of(name):
+            if name == "ftp-proxy":
+                # it forks per client: wait until the child is reaped into cutime
+                for _ in range(50):
+                    if not proc_children(fp):
+                        break
+                    time.sleep(0.02)
+                return proc_cpu_s(fp, children=True)
+            return d.cpu_s()
+
+        # Warm-up, not measured: first connections, ARP, the server's first fork, ftp-proxy's.
+        for dmode in dmodes:
+            for name, port in paths:
+                curl_speed(lab, port, dmode, size, timeout)
         for rep in range(a.reps):
-            for dmode in DMODES:
-                for name, port in paths:
-                    c0 = d.cpu_s() if name != "ftp-proxy" else None
+            # A shared machine: wait (10 s at most) for a quieter moment, and say how busy
+            # it was.  Our own processes are idle between transfers.
+            quiet_by = time.monotonic() + a.quiet_wait
+            busy = background_busy()
+            while busy > a.quiet and time.monotonic() < quiet_by:
+                busy = background_busy()
+            bg.append(busy)
+            # Rotate the order every rep: no path is always first (or always after the
+            # same one), and the two data modes alternate which goes first.
+            k = rep % len(paths)
+            order = paths[k:] + paths[:k]
+            for dmode in (dmodes if rep % 2 == 0 else dmodes[::-1]):
+                for name, port in order:
+                    c0 = cpu_of(name)
+                    j0 = cpu_jiffies()
                     v, why = curl_speed(lab, port, dmode, size, timeout)
-                    c1 = d.cpu_s() if name != "ftp-proxy" else None
+                    j1 = cpu_jiffies()
+                    c1 = cpu_of(name)
+                    # the router's core, or the machine when nothing is pinned
+                    rkey = "cpu%d" % ROUTER_CPU if pinned else "cpu"
+                    ekey = "cpu%d" % HOST_CPU if pinned else "cpu"
+                    wall = (j1["cpu"][1] - j0["cpu"][1]) / (os.cpu_count() or 1) / hz
                     if v is None:
-                        errors.append("%s %s: %s" % (name, dmode, why))
+                        errors.append("%s %s rep %d: %s" % (name, dmode, rep + 1, why))
                         continue
-                    speeds[(name, dmode)].append(v)
+                    speeds[(name, dmode)][rep] = v
+                    rb = busy_share(j0, j1, rkey)
+                    if a.verbose:
+                        print("    rep %d %-9s %s %6.0f MB/s  busy: router %3.0f%% ends %3.0f%%"
+                              "  proc CPU %s"
+                              % (rep + 1, name, dmode, v, 100 * rb, 100 * busy_share(j0, j1, ekey),
+                                 fmt(None if c0 is None or c1 is None else (c1 - c0) / a.gib,
+                                     "%.2f s/GiB")), flush=True)
+                    mcpu[(name, dmode)].append(rb * wall * (1 if pinned else
+                                                            os.cpu_count() or 1) / a.gib)
+                    idle[(name, dmode)].append((rb, busy_share(j0, j1, ekey)))
                     if c0 is not None and c1 is not None:
-                        cpu[(name, dmode)].append((c1 - c0) / a.gib)
-            print("  rep %d/%d done" % (rep + 1, a.reps), flush=True)
+                        dcpu[(name, dmode)].append((c1 - c0) / a.gib)
+            print("  rep %d/%d done (other work on the machine before it: %.2f cores busy)"
+                  % (rep + 1, a.reps, bg[-1]), flush=True)
         d.stop()
         lab.daemon = None
     except BaseException as e:
@@ -221,42 +386,59 @@ def main():
     finally:
         lab.destroy()
 
-    def med(xs):
-        return statistics.median(xs) if xs else None
+    def paired(num, den, dmode):
+        """Ratios of two paths measured in the same rep (minutes apart at most)."""
+        n, dd = speeds[(num, dmode)], speeds[(den, dmode)]
+        return [n[r] / dd[r] for r in sorted(n) if r in dd and dd[r]]
 
+    label = {"pinhole": "ftpalgd, kernel pinhole (port 21)",
+             "relay": "ftpalgd, userspace relay (2100)",
+             "helper": "DNAT + kernel helper (2121)",
+             "ftp-proxy": "Debian ftp-proxy relay (2200)"}
+    where = ("router on cpu %d (its packets by RPS, ftpalgd, ftp-proxy), client and server on "
+             "cpu %d" % (ROUTER_CPU, HOST_CPU) if pinned else "nothing pinned")
     print()
-    print("ftpalg inbound data path, %d GiB RETR from an intranet vsftpd, median of %d "
-          "(MB/s; ratio to the kernel path = ftpalgd pinholes)" % (a.gib, a.reps))
-    print("%-8s %-34s %10s %10s %10s %14s" % ("cmd", "path", "MB/s", "min", "max",
-                                             "ratio/kernel"))
-    ratios = {}
-    for dmode in DMODES:
-        kern = med(speeds[("pinhole", dmode)])
+    print("ftpalg inbound data path, %d GiB RETR from an intranet vsftpd, %d reps interleaved, "
+          "%s." % (a.gib, a.reps, where))
+    print("MB/s: median and min-max.  ratio: median (min-max) of the per-rep ratios to the "
+          "kernel path (ftpalgd pinholes).")
+    print("relay CPU: the relaying process (ftpalgd, ftp-proxy), s/GiB.  %s: s/GiB of %s, other "
+          "work included.  busy: %s" % (
+              "router CPU" if pinned else "machine CPU",
+              "the router's core" if pinned else "all cores",
+              "router's core / ends' core" if pinned else "the machine"))
+    print("%-5s %-34s %6s %10s %5s %10s %6s %6s %9s" % (
+        "cmd", "path", "MB/s", "min-max", "ratio", "min-max", "relay", "router" if pinned
+        else "mach.", "busy"))
+    for dmode in dmodes:
         for name, port in PATHS:
-            xs = speeds[(name, dmode)]
-            m = med(xs)
-            ratio = m / kern if m and kern else None
-            if name == "relay":
-                ratios[dmode] = ratio
-            if name == "ftp-proxy" and m and med(speeds[("relay", dmode)]):
-                ratios[dmode + " relay/ftp-proxy"] = med(speeds[("relay", dmode)]) / m
-            label = {"pinhole": "ftpalgd, kernel pinhole (port 21)",
-                     "relay": "ftpalgd, userspace relay (2100)",
-                     "helper": "DNAT + kernel helper (2121)",
-                     "ftp-proxy": "Debian ftp-proxy relay (2200)"}[name]
-            c = med(cpu[(name, dmode)])
-            print("%-8s %-34s %10s %10s %10s %14s%s" % (
-                dmode, label, "%.0f" % m if m else "-", "%.0f" % min(xs) if xs else "-",
-                "%.0f" % max(xs) if xs else "-", "%.2f" % ratio if ratio else "-",
-                "   ftpalgd CPU %.2f s/GiB" % c if c is not None else ""))
-    if ratios:
-        print()
-        for dmode, r in ratios.items():
-            if "/" in dmode:
-                print("bench-relay: %s throughput ratio = %s" % (dmode, "%.2f" % r))
+            if name not in want:
                 continue
-            print("bench-relay: relay/kernel throughput ratio %s = %s" % (
-                dmode, "%.2f" % r if r else "n/a"))
+            xs = list(speeds[(name, dmode)].values())
+            rs = paired(name, "pinhole", dmode) if "pinhole" in want else []
+            c = med(dcpu[(name, dmode)]) if name in ("relay", "ftp-proxy") else None
+            bz = idle[(name, dmode)]
+            busy = ("%.0f/%.0f%%" % (100 * med([x[0] for x in bz]), 100 * med([x[1] for x in bz]))
+                    if bz and pinned else "%.0f%%" % (100 * med([x[0] for x in bz])) if bz
+                    else "-")
+            print("%-5s %-34s %6s %10s %5s %10s %6s %6s %9s" % (
+                dmode, label[name], fmt(med(xs)),
+                "%.0f-%.0f" % (min(xs), max(xs)) if xs else "-",
+                fmt(med(rs), "%.2f"), "%.2f-%.2f" % (min(rs), max(rs)) if rs else "-",
+                fmt(c, "%.2f"), fmt(med(mcpu[(name, dmode)]), "%.2f"), busy))
+    print()
+    if bg:
+        print("bench-relay: other work on the machine between reps: median %.2f, max %.2f "
+              "of %d cores busy" % (med(bg), max(bg), os.cpu_count() or 1))
+    for dmode in dmodes:
+        for den in ("pinhole", "ftp-proxy"):
+            rs = paired("relay", den, dmode)
+            if not rs:
+                continue
+            print("bench-relay: relay/%s %s = %.2f (median of %d paired reps, min %.2f, max %.2f,"
+                  " relay ahead in %d of %d)" % (
+                      "kernel" if den == "pinhole" else den, dmode, med(rs), len(rs), min(rs),
+                      max(rs), sum(1 for r in rs if r > 1), len(rs)))
     if errors:
         print("\nmeasurements that could not be made:")
         for e in errors:
