@@ -410,6 +410,23 @@ rl_pipes(struct relay *r)
 	return 0;
 }
 
+/*
+ * A destination socket is writable (EPOLLOUT) only while less than
+ * relay-buffer of what it holds is unsent: the kernel's send buffer
+ * (autotuned up to tcp_wmem's maximum, 4 MiB here) would otherwise fill
+ * with bytes that wait for the congestion window, per relay.  With it the
+ * send side holds what is in flight plus relay-buffer, and bytes wait in
+ * the source socket's window instead, where they were anyway.
+ */
+static void
+rl_bound_sndq(struct relay *r, int fd)
+{
+	int v = (int)r->t->lim.pipe_size;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v)) < 0)
+		elog_debug("relay: TCP_NOTSENT_LOWAT: %s", strerror(errno));
+}
+
 static void
 rl_b_event(struct ev_handler *h, uint32_t events)
 {
@@ -440,6 +457,8 @@ rl_b_event(struct ev_handler *h, uint32_t events)
 		rl_abort(r, "no pipe");
 		return;
 	}
+	rl_bound_sndq(r, r->fa);
+	rl_bound_sndq(r, r->fb);
 	r->state = RL_CARRY;
 	r->active_ms = ev_now_ms();
 	r->ev_a = r->ev_b = ~1u;	/* force the first update */

@@ -20,6 +20,7 @@ import argparse
 import os
 import statistics
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -172,6 +173,41 @@ pidfile = %s
             return None
 
 
+class MemSampler:
+    """Peak kernel memory of the router's TCP sockets on the relay's data legs (ss skmem:
+    receive queue r + send queue w), sampled a few times a second during a transfer."""
+
+    def __init__(self, lab, ports):
+        self.lab, self.ports, self.peak, self.stop = lab, ports, {}, False
+
+    def sample(self):
+        r = self.lab.run("r", ["ss", "-Htmn", "state", "established"], check=False)
+        legs, cur = [], None
+        for line in r.out.splitlines():
+            if "skmem:(" in line and cur is not None:
+                m = dict((k[0], int(k[1:])) for k in
+                         line.split("skmem:(")[1].split(")")[0].split(",")
+                         if k[:1] in "rw" and k[1:].isdigit())
+                legs.append((cur, m.get("r", 0), m.get("w", 0)))
+                cur = None
+            elif line.split():
+                f = line.split()
+                # data legs only: not the control connections (port 21 of the server,
+                # the public control ports)
+                cur = f if not any(x.endswith(":21") or x.endswith(":2100") for x in f[2:4]) \
+                    else None
+        return legs
+
+    def run(self):
+        while not self.stop:
+            legs = self.sample()
+            tot = sum(r + w for _, r, w in legs)
+            if tot > self.peak.get("total", 0):
+                self.peak = {"total": tot, "rq": max([r for _, r, _ in legs] or [0]),
+                             "wq": max([w for _, _, w in legs] or [0])}
+            time.sleep(0.2)
+
+
 def curl_speed(lab, port, dmode, size, timeout):
     s = I.SRV["vsftpd"]
     opts = {"EPSV": ["--ftp-pasv"], "PORT": ["-P", "-", "--disable-eprt"]}[dmode]
@@ -247,11 +283,12 @@ def fmt(v, f="%.0f"):
 
 
 def main():
+    allpaths = list(PATHS)
     ap = argparse.ArgumentParser()
     ap.add_argument("--gib", type=int, default=1)
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--paths", default=",".join(p for p, _ in PATHS),
-                    help="comma-separated subset of " + ",".join(p for p, _ in PATHS))
+    ap.add_argument("--paths", default=",".join(p for p, _ in allpaths),
+                    help="comma-separated subset of " + ",".join(p for p, _ in allpaths))
     ap.add_argument("--dmodes", default=",".join(DMODES))
     ap.add_argument("--quiet", type=float, default=0.3,
                     help="before a rep, wait until other work keeps at most this many cores busy")
@@ -267,7 +304,14 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="print every transfer")
     ap.add_argument("--router-sysctl", action="append", default=[],
                     help="KEY=VALUE set in the router's namespace (experiments), repeatable")
+    ap.add_argument("--daemon", default=L.DAEMON, help="the ftpalgd binary to measure")
+    ap.add_argument("--daemon-b", default=None,
+                    help="a second ftpalgd build, measured as row relay-b in the same reps")
+    ap.add_argument("--relay-buffer-b", default=None, help="relay-buffer for --daemon-b")
+    ap.add_argument("--mem", type=int, default=0,
+                    help="1: sample the relay's socket memory (ss) during its transfers")
     a = ap.parse_args()
+    L.DAEMON = a.daemon
     L.require_root("make bench")
     try:
         os.setpriority(os.PRIO_PROCESS, 0, a.nice)
@@ -276,14 +320,20 @@ def main():
     size = a.gib << 30
     timeout = max(60, 30 * a.gib)
     want = a.paths.split(",")
+    if a.daemon_b or a.relay_buffer_b:
+        a.daemon_b = a.daemon_b or a.daemon
+        allpaths[2:2] = [("relay-b", 2100)]
+        if "relay" in want:
+            want.append("relay-b")
     dmodes = [m for m in DMODES if m in a.dmodes.split(",")]
-    bad = [p for p in want if p not in dict(PATHS)]
+    bad = [p for p in want if p not in dict(allpaths)]
     if bad or not dmodes:
         ap.error("unknown path or data mode: %s" % ",".join(bad or [a.dmodes]))
-    keys = [(p, d) for p, _ in PATHS for d in dmodes]
+    keys = [(p, d) for p, _ in allpaths for d in dmodes]
     speeds = {k: {} for k in keys}          # (path, dmode) -> {rep: MB/s}
     dcpu = {k: [] for k in keys}            # ftpalgd (or ftp-proxy) CPU s/GiB
     mcpu = {k: [] for k in keys}            # the whole machine's CPU s/GiB (includes others)
+    mem = {k: [] for k in keys}             # --mem: peak socket memory of the relay, MiB
     idle = {k: [] for k in keys}            # (router core busy, ends core busy) shares
     bg = []
     errors = []
@@ -302,14 +352,29 @@ def main():
         lab.set_mode("bench")
         for kv in a.router_sysctl:
             lab.run("r", ["sysctl", "-qw", kv])
-        d = BenchDaemon(lab)
-        d.relay_buffer = a.relay_buffer
-        lab.daemon = d
-        if not d.start():
-            raise L.LabError(d.error)
-        if pinned:
-            os.sched_setaffinity(d.proc.pid, {ROUTER_CPU})
-        paths = [p for p in PATHS if p[0] in want]
+        # --daemon-b: a second build, its own row "relay-b" on the same port; the daemons
+        # take turns (restarted between rows) so both builds are compared in one sitting.
+        builds = {"a": (a.daemon, a.relay_buffer),
+                  "b": (a.daemon_b, a.relay_buffer_b or a.relay_buffer)}
+        cur = {}
+
+        def use(which):
+            if cur.get("which") == which:
+                return cur["d"]
+            if cur.get("d") is not None:
+                cur["d"].stop()
+            dd = BenchDaemon(lab)
+            L.DAEMON, dd.relay_buffer = builds[which]
+            lab.daemon = dd
+            if not dd.start():
+                raise L.LabError(dd.error)
+            if pinned:
+                os.sched_setaffinity(dd.proc.pid, {ROUTER_CPU})
+            cur.update(which=which, d=dd)
+            return dd
+
+        use("a")
+        paths = [p for p in allpaths if p[0] in want]
         fp = None
         if "ftp-proxy" in want:
             why = lab.start_ftp_proxy()
@@ -331,11 +396,13 @@ def main():
                         break
                     time.sleep(0.02)
                 return proc_cpu_s(fp, children=True)
-            return d.cpu_s()
+            return cur["d"].cpu_s()
 
         # Warm-up, not measured: first connections, ARP, the server's first fork, ftp-proxy's.
         for dmode in dmodes:
             for name, port in paths:
+                if name in ("pinhole", "relay", "relay-b"):
+                    use("b" if name == "relay-b" else "a")
                 curl_speed(lab, port, dmode, size, timeout)
         for rep in range(a.reps):
             # A shared machine: wait (10 s at most) for a quieter moment, and say how busy
@@ -351,10 +418,24 @@ def main():
             order = paths[k:] + paths[:k]
             for dmode in (dmodes if rep % 2 == 0 else dmodes[::-1]):
                 for name, port in order:
+                    if name in ("pinhole", "relay", "relay-b"):
+                        use("b" if name == "relay-b" else "a")
                     c0 = cpu_of(name)
+                    ms = None
+                    if a.mem and name in ("relay", "relay-b"):
+                        ms = MemSampler(lab, port)
+                        th = threading.Thread(target=ms.run, daemon=True)
+                        th.start()
                     j0 = cpu_jiffies()
                     v, why = curl_speed(lab, port, dmode, size, timeout)
                     j1 = cpu_jiffies()
+                    if ms is not None:
+                        ms.stop = True
+                        th.join()
+                        if ms.peak:
+                            mem[(name, dmode)].append((ms.peak["total"] / 2**20,
+                                                       ms.peak["rq"] / 2**20,
+                                                       ms.peak["wq"] / 2**20))
                     c1 = cpu_of(name)
                     # the router's core, or the machine when nothing is pinned
                     rkey = "cpu%d" % ROUTER_CPU if pinned else "cpu"
@@ -378,7 +459,7 @@ def main():
                         dcpu[(name, dmode)].append((c1 - c0) / a.gib)
             print("  rep %d/%d done (other work on the machine before it: %.2f cores busy)"
                   % (rep + 1, a.reps, bg[-1]), flush=True)
-        d.stop()
+        cur["d"].stop()
         lab.daemon = None
     except BaseException as e:
         errors.append("%s: %s" % (type(e).__name__, e))
@@ -393,6 +474,7 @@ def main():
 
     label = {"pinhole": "ftpalgd, kernel pinhole (port 21)",
              "relay": "ftpalgd, userspace relay (2100)",
+             "relay-b": "relay, --daemon-b build (2100)",
              "helper": "DNAT + kernel helper (2121)",
              "ftp-proxy": "Debian ftp-proxy relay (2200)"}
     where = ("router on cpu %d (its packets by RPS, ftpalgd, ftp-proxy), client and server on "
@@ -411,12 +493,12 @@ def main():
         "cmd", "path", "MB/s", "min-max", "ratio", "min-max", "relay", "router" if pinned
         else "mach.", "busy"))
     for dmode in dmodes:
-        for name, port in PATHS:
+        for name, port in allpaths:
             if name not in want:
                 continue
             xs = list(speeds[(name, dmode)].values())
             rs = paired(name, "pinhole", dmode) if "pinhole" in want else []
-            c = med(dcpu[(name, dmode)]) if name in ("relay", "ftp-proxy") else None
+            c = med(dcpu[(name, dmode)]) if name in ("relay", "relay-b", "ftp-proxy") else None
             bz = idle[(name, dmode)]
             busy = ("%.0f/%.0f%%" % (100 * med([x[0] for x in bz]), 100 * med([x[1] for x in bz]))
                     if bz and pinned else "%.0f%%" % (100 * med([x[0] for x in bz])) if bz
@@ -426,19 +508,28 @@ def main():
                 "%.0f-%.0f" % (min(xs), max(xs)) if xs else "-",
                 fmt(med(rs), "%.2f"), "%.2f-%.2f" % (min(rs), max(rs)) if rs else "-",
                 fmt(c, "%.2f"), fmt(med(mcpu[(name, dmode)]), "%.2f"), busy))
+    for k in keys:
+        if mem[k]:
+            tot = [x[0] for x in mem[k]]
+            print("bench-relay: %s %s: peak memory of the relay's sockets (ss skmem r+w, both "
+                  "legs) median %.1f MiB, max %.1f MiB (largest receive queue %.1f, send queue "
+                  "%.1f MiB); its pipes hold up to 2 x relay-buffer more" % (
+                      k[0], k[1], med(tot), max(tot), max(x[1] for x in mem[k]),
+                      max(x[2] for x in mem[k])))
     print()
     if bg:
         print("bench-relay: other work on the machine between reps: median %.2f, max %.2f "
               "of %d cores busy" % (med(bg), max(bg), os.cpu_count() or 1))
     for dmode in dmodes:
-        for den in ("pinhole", "ftp-proxy"):
-            rs = paired("relay", den, dmode)
+        for num, den in (("relay", "pinhole"), ("relay", "ftp-proxy"), ("relay-b", "pinhole"),
+                         ("relay-b", "relay")):
+            rs = paired(num, den, dmode)
             if not rs:
                 continue
-            print("bench-relay: relay/%s %s = %.2f (median of %d paired reps, min %.2f, max %.2f,"
-                  " relay ahead in %d of %d)" % (
-                      "kernel" if den == "pinhole" else den, dmode, med(rs), len(rs), min(rs),
-                      max(rs), sum(1 for r in rs if r > 1), len(rs)))
+            print("bench-relay: %s/%s %s = %.2f (median of %d paired reps, min %.2f, max %.2f,"
+                  " %s ahead in %d of %d)" % (
+                      num, "kernel" if den == "pinhole" else den, dmode, med(rs), len(rs),
+                      min(rs), max(rs), num, sum(1 for r in rs if r > 1), len(rs)))
     if errors:
         print("\nmeasurements that could not be made:")
         for e in errors:
