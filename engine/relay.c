@@ -12,7 +12,11 @@
  * not take bytes, the source is not read, TCP's window closes and the
  * sender waits (backpressure end to end).  epoll is level-triggered and the
  * interest of each socket is exactly what its two directions can use now,
- * so a blocked relay costs no CPU.
+ * so a blocked relay costs no CPU.  The sockets' buffers: a destination
+ * counts as writable only while less than relay-buffer of it is unsent
+ * (TCP_NOTSENT_LOWAT), so its send queue is what is in flight plus
+ * relay-buffer; a source's receive queue is the kernel's autotuned window,
+ * at most net.ipv4.tcp_rmem's maximum.
  *
  * Ending: a direction whose source reached EOF and whose pipe is empty
  * shuts the destination's write side (FIN).  Both directions done: closed.

@@ -2,19 +2,34 @@
 """bench-relay.py - `make bench`, inbound part: the userspace relay's throughput as a
 ratio to the kernel path, measured in the same run, on the inbound lab (inbound.py).
 
-One router, one ftpalgd, three ways to the same intranet vsftpd, measured in turns
-(interleaved, so that drift hits all of them alike):
+One router, one ftpalgd, ways to the same intranet vsftpd:
     pinhole  public:21   -> vsftpd, kernel pinholes (DNAT+SNAT): the kernel path
     relay    public:2100 -> vsftpd, `relay`: splice(2) through ftpalgd
     helper   public:2121 -> vsftpd by the admin's DNAT + the kernel FTP helper (reference)
     ftp-proxy public:2200 -> vsftpd through Debian's ftp-proxy (SuSE proxy-suite), the
              userspace relay a user would otherwise install (installed here if missing;
              the row is left out, with a note, when it cannot be)
-Each: curl RETR of a sparse --gib GiB file (tmpfs hole: no page cache, no disk) from a
-WAN client, passive (EPSV) and active
-(PORT), median MB/s of --reps runs, and ftpalgd's CPU time per GiB.  Reports, never
-asserts timing; exit status non-zero only when a measurement could not be made.
-Options: --gib N (default 1), --reps N (default 3)
+    relay-b  (--daemon-b / --relay-buffer-b) a second ftpalgd build or setting on 2100,
+             the daemons taking turns: two builds compared in one sitting
+Each: curl RETR of a sparse --gib GiB file (a tmpfs hole: no disk, no page cache to warm)
+from a WAN client, passive (EPSV) and active (PORT).
+
+What makes the figures comparable on a shared 2-core machine:
+  - one warm-up transfer per row, then --reps reps; in each rep every row once, the order
+    rotated from rep to rep (no row always first or always after the same one), the data
+    modes alternating which goes first;
+  - ratios are per rep (two rows measured seconds apart), reported as median and min-max,
+    with how often the relay was ahead;
+  - --pin (default): the router on cpu 1 (ftpalgd, ftp-proxy, and by RPS the receive
+    processing of every packet that reaches the router), client and server on cpu 0, as a
+    router and its hosts would be; otherwise the kernel path's forwarding runs in the
+    sender's context and the scheduler's placement decides a run (seen: 425-1331 MB/s);
+  - the router's core's CPU seconds per GiB: what a path costs a router, whoever the
+    bottleneck is; the busy share of each core says who it was;
+  - before each rep, up to --quiet-wait seconds for other work to calm down (printed), and
+    the lab's processes at --nice.
+Reports, never asserts timing; exit status non-zero only when a measurement could not be
+made.  Options: --help.
 """
 import argparse
 import os
@@ -508,6 +523,12 @@ def main():
                 "%.0f-%.0f" % (min(xs), max(xs)) if xs else "-",
                 fmt(med(rs), "%.2f"), "%.2f-%.2f" % (min(rs), max(rs)) if rs else "-",
                 fmt(c, "%.2f"), fmt(med(mcpu[(name, dmode)]), "%.2f"), busy))
+    for dmode in dmodes:
+        bz = idle[("pinhole", dmode)]
+        if pinned and bz and med([x[1] for x in bz]) >= 0.95:
+            print("bench-relay: note: %s kernel path: the ends' core was %.0f%% busy, so its MB/s "
+                  "is the client's and server's limit; what the path costs the router shows in "
+                  "router CPU" % (dmode, 100 * med([x[1] for x in bz])))
     for k in keys:
         if mem[k]:
             tot = [x[0] for x in mem[k]]
@@ -522,6 +543,7 @@ def main():
               "of %d cores busy" % (med(bg), max(bg), os.cpu_count() or 1))
     for dmode in dmodes:
         for num, den in (("relay", "pinhole"), ("relay", "ftp-proxy"), ("relay-b", "pinhole"),
+                         ("relay-b", "ftp-proxy"),
                          ("relay-b", "relay")):
             rs = paired(num, den, dmode)
             if not rs:

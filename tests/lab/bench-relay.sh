@@ -1,9 +1,10 @@
 #!/bin/sh
 # bench-relay.sh - `make bench`, inbound part: throughput of ftpalgd's userspace relay
-# (splice) as a ratio to the kernel path (ftpalgd's pinholes) and to DNAT + the kernel
-# helper, measured in one run on the inbound lab (tests/lab/bench-relay.py).
-# Reports, never asserts timing.  Needs root.
-#   tests/lab/bench-relay.sh [--gib N] [--reps N]
+# (splice) as a ratio to the kernel path (ftpalgd's pinholes), to DNAT + the kernel
+# helper and to Debian's ftp-proxy, interleaved reps in one run on the inbound lab, the
+# router on a core of its own (tests/lab/bench-relay.py, its docstring says how).
+# Reports, never asserts timing.  Needs root.  About 2 minutes.
+#   tests/lab/bench-relay.sh [--gib N] [--reps N] [--mem 1] [--daemon-b BUILD] [--help]
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 if [ "$(id -u)" != 0 ]; then
