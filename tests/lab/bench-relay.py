@@ -484,7 +484,7 @@ def main():
 
     def paired(num, den, dmode):
         """Ratios of two paths measured in the same rep (minutes apart at most)."""
-        n, dd = speeds[(num, dmode)], speeds[(den, dmode)]
+        n, dd = speeds.get((num, dmode), {}), speeds.get((den, dmode), {})
         return [n[r] / dd[r] for r in sorted(n) if r in dd and dd[r]]
 
     label = {"pinhole": "ftpalgd, kernel pinhole (port 21)",
