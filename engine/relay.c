@@ -86,6 +86,7 @@ struct relay {
 	uint64_t opened_ms, accepted_ms, active_ms;
 	uint32_t connect_ms, idle_ms;	/* the limits when it opened (a reload may change them) */
 	bool accept_paused;		/* out of descriptors: listener out of epoll until the tick */
+	uint64_t paused_ms;		/* since when (absolute deadline, see pinhole.c swept_ms) */
 	struct rl_dir d[2];		/* [0] a -> b (peer to target), [1] b -> a */
 	LIST_ENTRY(relay) entry;	/* live list, then the dead one */
 };
@@ -563,8 +564,10 @@ rl_listener_event(struct ev_handler *h, uint32_t events)
 				return;
 			/* No descriptor: do not spin on the pending connection; retry at the tick. */
 			if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) &&
-			    rl_epoll(r, EPOLL_CTL_MOD, r->lfd, 0, &r->hl) == 0)
+			    rl_epoll(r, EPOLL_CTL_MOD, r->lfd, 0, &r->hl) == 0) {
 				r->accept_paused = true;
+				r->paused_ms = now;
+			}
 			r->t->accept_fails++;
 			if (now - r->t->accept_logged_ms >= 1000) {
 				elog_warnx("[s%llu] relay #%u accept: %s (%u time%s since the last "
@@ -780,7 +783,7 @@ relay_next_due(const struct relay_table *t, uint64_t now)
 		return now;	/* freed at the tick after this batch */
 	LIST_FOREACH(r, &t->live, entry) {
 		if (r->state == RL_LISTEN && r->accept_paused)
-			ev_due(&due, now + 1000);	/* out of descriptors: try again then */
+			ev_due(&due, r->paused_ms + 1000);	/* out of descriptors: try again then */
 		if (r->state == RL_LISTEN)
 			ev_due(&due, r->opened_ms + r->map.timeout_ms);
 		else if (r->state == RL_CONNECTING)
