@@ -20,6 +20,8 @@
 #include "engine/gateway.h"
 #include "engine/pinhole.h"
 #include "engine/relay.h"
+#include "engine/sockaddr.h"
+#include "nat/ct.h"
 
 struct gateway {
 	struct ph_table *ph;		/* NULL: dry (tests) */
@@ -380,6 +382,48 @@ gw_alloc_port(struct gw_session *gs, uint16_t *port)
 		return ph_alloc_port(gw->ph, port);
 	span = (uint32_t)gw->dry_max - gw->dry_min + 1;
 	*port = (uint16_t)(gw->dry_min + gw->dry_next++ % span);
+	return 0;
+}
+
+#define GW_PORT_TRIES 16	/* draws before a port conntrack still holds is taken anyway */
+
+/*
+ * The server's SYN for an active data connection comes from its data port
+ * (RFC 959: L-1, port 20 for a control port 21) to the gateway port.  If
+ * conntrack still holds an entry with that very tuple from an earlier data
+ * connection, the SYN is taken for that connection and follows its old NAT
+ * (to the old client port, or the proxy's old socket): RST, "425 Failed to
+ * establish connection".  The kernel reopens a TIME_WAIT entry that it saw
+ * close itself, but not one that conntrackd committed from the other
+ * router of an HA pair (it carries no record of who closed), nor one whose
+ * close never reached this router before a failover (still ESTABLISHED
+ * here); after a failover and its failback, every port this router used in
+ * the last minutes is back in its table that way.  Measured in the HA lab
+ * (tests/lab/ha.py, docs/ha.md).  One ctnetlink lookup per draw.
+ */
+int
+gw_alloc_port_ct(struct gw_session *gs, struct nat_ct *ct, const struct alg_endpoint *server,
+    const struct alg_endpoint *gw, uint16_t *port)
+{
+	struct nat_ct_tuple t;
+	struct nat_ct_info info;
+
+	for (int k = 0; k < GW_PORT_TRIES; k++) {
+		if (gw_alloc_port(gs, port) < 0)
+			return -1;
+		if (ct == NULL || server->port < 2 || server->family != gw->family)
+			return 0;
+		memset(&t, 0, sizeof(t));
+		ep_to_nat(server, &t.src);
+		ep_to_nat(gw, &t.dst);
+		t.sport = (uint16_t)(server->port - 1);
+		t.dport = *port;
+		if (nat_ct_get(ct, &t, &info) < 0)
+			return 0;	/* ENOENT: free (another error: cannot tell, take it) */
+		elog_debug("[%c%llu] gateway port %u: conntrack still holds a connection from "
+		    "the server's data port to it; drawing another", gs->eng->tag,
+		    (unsigned long long)gs->id, *port);
+	}
 	return 0;
 }
 

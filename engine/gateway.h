@@ -103,6 +103,15 @@ void gw_session_end(struct gw_session *gs);
 /* The core's callbacks, shared: alg_session_ops.event and .alloc_port. */
 int gw_event(struct gw_session *gs, const struct alg_event *ev);
 int gw_alloc_port(struct gw_session *gs, uint16_t *port);
+struct nat_ct;
+/*
+ * gw_alloc_port, but never a port that conntrack (ct; NULL: not asked) still
+ * holds for a connection from the server's data port (its control port - 1)
+ * to gw:port: a SYN of the new data connection would be taken for that old
+ * one.  See gateway.c.
+ */
+int gw_alloc_port_ct(struct gw_session *gs, struct nat_ct *ct, const struct alg_endpoint *server,
+    const struct alg_endpoint *gw, uint16_t *port);
 /*
  * The same as alg_session_ops members, for an alg_session whose ctx is the
  * gw_session (the engine finds its own session around it: ev_container_of).

@@ -512,49 +512,17 @@ inl_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 	e->cap_len[to] += len;
 }
 
-#define INL_PORT_TRIES 16	/* draws before a port conntrack still holds is taken anyway */
-
 /*
- * A gateway port for an active data connection, from the shared layer, but
- * not one that conntrack still holds for this server: the server's SYN
- * comes from its data port (L-1, port 20 for a control port 21) to the
- * gateway port, and if an entry with that very tuple lingers from an earlier
- * data connection, the SYN is taken for that connection and follows its old
- * DNAT to the old client port (RST: "425 Failed to establish connection").
- * The kernel reopens a TIME_WAIT entry it saw close itself; not one that
- * conntrackd committed from the other router of an HA pair (it carries no
- * record of who closed), nor one whose close never reached this router
- * before a failover (still ESTABLISHED here).  Every port that this router
- * used in the last minutes comes back that way after a failover and its
- * failback.  Measured in tests/lab/ha.py: see docs/ha.md.
+ * A gateway port for an active data connection, never one that conntrack
+ * still holds for this server (gw_alloc_port_ct): after an HA failover and
+ * its failback, this router's recent ports are back in its table.
  */
 static int
 inl_alloc_port(void *ctx, uint8_t family, uint16_t *port)
 {
 	struct inl_flow *f = ev_container_of(ctx, struct inl_flow, gs);
-	struct inline_engine *e = f->e;
-	struct nat_ct_tuple t;
-	struct nat_ct_info info;
-	struct alg_endpoint s;
 
-	for (int k = 0; k < INL_PORT_TRIES; k++) {
-		if (gw_ops_alloc_port(ctx, family, port) < 0)
-			return -1;
-		if (e->ct == NULL || f->sport < 2)
-			return 0;	/* tests: no kernel to ask */
-		memset(&t, 0, sizeof(t));
-		ep_from_ip(&s, f->family, f->saddr, 0);
-		ep_to_nat(&s, &t.src);
-		ep_to_nat(&f->addrs.gw_server, &t.dst);
-		t.sport = (uint16_t)(f->sport - 1);
-		t.dport = *port;
-		if (nat_ct_get(e->ct, &t, &info) < 0)
-			return 0;	/* ENOENT: free (another error: cannot tell, take it) */
-		elog_debug("[i%llu] gateway port %u: conntrack still holds a connection from "
-		    "the server's data port to it; drawing another",
-		    (unsigned long long)f->gs.id, *port);
-	}
-	return 0;
+	return gw_alloc_port_ct(&f->gs, f->e->ct, &f->addrs.server, &f->addrs.gw_server, port);
 }
 
 /* The core's ctx is the flow's gw_session: events and ports are the shared layer's. */

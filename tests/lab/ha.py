@@ -477,6 +477,18 @@ pidfile = %s
                 self.start_ftpalgd(r, "inline" if engine == "inline" else "proxy")
         self.engine = engine
 
+    def count_log(self, pattern):
+        """Lines matching pattern in both routers' ftpalgd logs, so far."""
+        import re
+        rx, n = re.compile(pattern), 0
+        for r in ("a", "b"):
+            try:
+                with open(os.path.join(self.logdir, "ftpalgd-%s.log" % r), errors="replace") as f:
+                    n += sum(1 for line in f if rx.search(line))
+            except OSError:
+                pass
+        return n
+
     def dump(self, r, tag):
         """The new master's conntrack tables, for the logs."""
         with open(os.path.join(self.logdir, "ct-%s-%s.txt" % (tag, r)), "w") as f:
@@ -718,6 +730,7 @@ class Runner:
                 lab.spawn("tcpdump-" + ns, ns, ["tcpdump", "-U", "-s", "128", "-w",
                                                 os.path.join(lab.logdir, "%s.pcap" % ns), "-i", "any", "tcp"],
                           os.path.join(lab.logdir, "tcpdump-%s.log" % ns))
+        redrawn = 0
         for engine in self.args.engines:
             lab.set_engine(engine)
             for kind in self.args.transitions:
@@ -730,6 +743,13 @@ class Runner:
                         DEADLINE_S, engine, kind))
                     return
                 self.transition(engine, kind)
+            # how often an engine had to pass over a gateway port that conntrack
+            # still held (gw_alloc_port_ct): the case the small port ranges provoke
+            n = lab.count_log("gateway port .* drawing another") - redrawn
+            redrawn += n
+            if engine != "kernel":
+                self.note("     %s: %d gateway ports drawn again (conntrack still held them)"
+                          % (engine, n))
             # the next engine starts with r1 master and its links up
             if not lab.has_vip("a"):
                 for dev in ("lan", "wan", "sync"):
