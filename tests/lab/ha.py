@@ -562,7 +562,10 @@ class Runner:
             self.passed += 1
         else:
             self.failed += 1
-        self.note("%s %s%s" % ("PASS" if ok else "FAIL", what, (": " + detail) if detail else ""))
+        msg = "%s %s%s" % ("PASS" if ok else "FAIL", what, (": " + detail) if detail else "")
+        self.note(msg)
+        if not ok and not self.args.verbose:
+            print(msg, flush=True)      # a failure is always shown (run-labs.sh repeats it)
         return ok
 
     def hacli(self, source, steps, timeout=10):
@@ -805,11 +808,17 @@ def main():
     L.install_signal_handlers(lab)
     runner = Runner(lab, a)
     keep = os.path.join(LABOUT, "ha-logs")
+    interrupted = None
     try:
         runner.run()
     except Exception as e:      # a broken lab is a failure, with the reason
         runner.check(False, "lab", "%s: %s" % (type(e).__name__, e))
         runner.note(traceback.format_exc())
+    except (KeyboardInterrupt, SystemExit) as e:
+        # Ctrl-C, SIGTERM, SIGHUP: a failed run, torn down like any other
+        interrupted = 130 if isinstance(e, KeyboardInterrupt) else e.code
+        runner.check(False, "lab", "interrupted (%s)" % (
+            "SIGINT" if isinstance(e, KeyboardInterrupt) else "signal, status %s" % e.code))
     finally:
         lab.destroy(keep_logs_to=keep)
     left = lab.leftovers()
@@ -824,6 +833,8 @@ def main():
     print(table)
     print("ha: passed=%d failed=%d (%.0f s; log build/lab/ha.log, daemons' logs %s)" % (
         runner.passed, runner.failed, time.monotonic() - runner.t_start, keep))
+    if interrupted is not None:
+        return interrupted
     return 0 if runner.failed == 0 else 1
 
 
