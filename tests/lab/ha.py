@@ -40,6 +40,7 @@ Checks that must hold today are counted (passed/failed); what is measured is the
 survival table in build/lab/ha.log and build/lab/ha-table.md.  Writes
 build/results/ha.txt ("passed=N failed=M").
 Options: --engines kernel,inline,proxy  --transitions graceful,failback,crash,failback-crash  -v
+         --pcap (captures in the client and server namespaces, kept in build/lab/ha-logs)
 """
 import argparse
 import os
