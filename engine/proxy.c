@@ -136,6 +136,7 @@ static void px_client_event(struct ev_handler *h, uint32_t events);
 static void px_server_event(struct ev_handler *h, uint32_t events);
 static void px_pump(struct pxsess *s);
 static void px_accept_pause(struct proxy *px, bool pause);
+static void px_accept_failed(struct proxy *px, const char *what, int err);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -709,6 +710,21 @@ px_connect_server(struct pxsess *s, const struct sockaddr_storage *dst)
 	int one = 1;
 
 	s->sfd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->sfd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM)) {
+		/*
+		 * Out of descriptors on the server side: the same as accept()
+		 * failing (rate-limited line, listeners paused), and the client
+		 * hears why; not one warning per refused client.
+		 */
+		px_accept_failed(px, "server socket", errno);
+		px_add_fd(px, s->cfd, 0, &s->hc);
+		px_say(s, 421, "ftpalg: out of resources, try again later");
+		px->eng.c.sessions_refused++;
+		px_drain(s, "out of descriptors");
+		px_settle(s);
+		return;
+	}
 	if (s->sfd < 0 || (setsockopt(s->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)),
 	    setsockopt(s->sfd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one)),
 	    connect(s->sfd, (const struct sockaddr *)dst, sa_len(dst)) < 0 &&
@@ -755,8 +771,13 @@ px_accept_pause(struct proxy *px, bool pause)
 	}
 }
 
+/*
+ * accept() or the server side's socket() failed: one log line a second at
+ * most, with a count, and out of descriptors the listeners pause until a
+ * session closes.
+ */
 static void
-px_accept_failed(struct proxy *px, int err)
+px_accept_failed(struct proxy *px, const char *what, int err)
 {
 	uint64_t now = ev_now_ms();
 
@@ -764,7 +785,7 @@ px_accept_failed(struct proxy *px, int err)
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
 		px_accept_pause(px, true);
 	if (now - px->accept_logged_ms >= 1000) {
-		elog_warnx("accept: %s (%u time%s since the last such line)%s", strerror(err),
+		elog_warnx("%s: %s (%u time%s since the last such line)%s", what, strerror(err),
 		    px->accept_fails, px->accept_fails == 1 ? "" : "s",
 		    px->accept_paused ? "; listeners paused until descriptors free up" : "");
 		px->accept_logged_ms = now;
@@ -802,7 +823,7 @@ px_listener_event(struct ev_handler *h, uint32_t events)
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 			    errno != ECONNABORTED)
-				px_accept_failed(l->px, errno);
+				px_accept_failed(l->px, "accept", errno);
 			return;
 		}
 		px_accept_one(l, fd, &peer);
