@@ -142,6 +142,13 @@ $(B)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(FUZZ_ENGINE_SRC) $(LIBT
 	$(CC) $(ALL_CFLAGS) $(PCAP_CFLAGS) -o $@ $< tests/fuzz/replay_main.c \
 	    $(FUZZ_ENGINE_SRC) $(LIBTOOLS) $(LIBALG) $(PCAP_LIBS)
 
+# fuzz_inline drives a whole inline engine (inline_new_test: no queue, no
+# ctnetlink is opened), so it links engine/ and nat/ besides alg/.
+$(B)/replay/fuzz_inline: tests/fuzz/fuzz_inline.c tests/fuzz/replay_main.c $(LIBENGINE) $(LIBNAT) $(LIBALG)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(NAT_CFLAGS) -o $@ $< tests/fuzz/replay_main.c \
+	    $(LIBENGINE) $(LIBNAT) $(LIBALG) $(NAT_LIBS) $(NFQ_LIBS)
+
 # Test helper: a program under the systemd unit's seccomp filter (tests/lab/privsec.py).
 SECCOMP_EXEC = $(B)/tests/seccomp-exec
 $(SECCOMP_EXEC): tests/helpers/seccomp_exec.c
@@ -202,6 +209,12 @@ $(B)/fuzz/%: tests/fuzz/%.c $(ALG_SRC) $(TOOLS_SRC) $(FUZZ_ENGINE_SRC)
 	$(FUZZ_CC) -std=c11 -g -O1 -D_GNU_SOURCE -I. $(PCAP_CFLAGS) \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(ALG_SRC) $(filter-out tools/main.c,$(TOOLS_SRC)) $(FUZZ_ENGINE_SRC) $(PCAP_LIBS)
+
+$(B)/fuzz/fuzz_inline: tests/fuzz/fuzz_inline.c $(ALG_SRC) $(ENGINE_SRC) $(NAT_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -g -O1 -D_GNU_SOURCE -I. $(NAT_CFLAGS) \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $< $(ALG_SRC) $(ENGINE_SRC) $(NAT_SRC) $(NAT_LIBS) $(NFQ_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \

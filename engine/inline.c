@@ -1350,11 +1350,18 @@ inl_unknown(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len
 void
 inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len)
 {
+	inline_input_at(e, ev_now_ms(), id, pkt, len);
+}
+
+void
+inline_input_at(struct inline_engine *e, uint64_t now_ms, uint32_t id, const uint8_t *pkt,
+    size_t len)
+{
 	struct ts_pkt p;
 	struct inl_flow *f;
 	int d;
 
-	e->now = ev_now_ms();
+	e->now = now_ms;
 	e->stats.packets++;
 	if (ts_parse(pkt, len, &p) < 0) {
 		inl_verdict(e, id, true, NULL, 0);	/* not ours to judge */

@@ -68,6 +68,9 @@ void inline_free(struct inline_engine *e);
 
 /* One queued packet (from its IP header on); the verdict may come later. */
 void inline_input(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len);
+/* For tests and fuzzing: the same at a time of the caller's (virtual clocks). */
+void inline_input_at(struct inline_engine *e, uint64_t now_ms, uint32_t id, const uint8_t *pkt,
+    size_t len);
 
 /* Timeouts: held packets, ended and idle connections (pinholes: gw_tick). */
 void inline_tick(struct inline_engine *e, uint64_t now_ms);
