@@ -136,7 +136,8 @@ ts_push(struct ts_dir *d, uint32_t ilen, const uint8_t *in, const uint8_t *out, 
 		r->roff = 0;
 		if (!ident) {
 			r->roff = d->rlen;
-			memcpy(d->repl + d->rlen, out, olen);
+			if (olen > 0)	/* out is NULL for input swallowed whole */
+				memcpy(d->repl + d->rlen, out, olen);
 			d->rlen = (uint16_t)(d->rlen + olen);
 		}
 	}

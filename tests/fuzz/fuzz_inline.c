@@ -23,7 +23,8 @@
  *   2 time    k               the clock moves on (1 ms .. 30 min)
  *   3 tick    k               inline_tick() now, or at inline_next_due()
  *   4 raw     n bytes         any bytes as a packet
- *   5 ct      mode            conntrack fails / reports no labels / labels fail
+ *   5 ct      mode [labels]   conntrack fails / reports no labels / labels fail;
+ *                             labels[4..15] given
  *   6 restart                 a new engine; conntrack keeps the labels (resume)
  *   7 misc    k               inline_json(), inline_set_params()
  * fd: bits 0-1 the flow, bit 2 the direction (1: from the server).
@@ -61,6 +62,7 @@ struct fz_side {
 
 struct fz_flow {
 	struct fz_side s[2];	/* [0] client -> server */
+	uint16_t gen;		/* the client port moved on this often (a new tuple) */
 	bool has_labels;	/* what the fake conntrack keeps */
 	uint8_t labels[NAT_CT_LABEL_BYTES];
 };
@@ -167,12 +169,19 @@ fz_put32(uint8_t *b, uint32_t v)
 	fz_put16(b + 2, v);
 }
 
+/* Flows 0, 1 (v4, v6) from 40000 + 2 * gen, flows 2, 3 from 40001 + 2 * gen. */
+static uint16_t
+fz_cport(int flow)
+{
+	return (uint16_t)(40000 + (flow >> 1) + 2 * (F.fl[flow].gen % 4096));
+}
+
 static void
 fz_addrs(int flow, int dir, const uint8_t **src, const uint8_t **dst, uint16_t *sp, uint16_t *dp)
 {
 	bool v6 = flow & 1;
 	const uint8_t *c = v6 ? C6 : C4, *s = v6 ? S6 : S4;
-	uint16_t cport = (uint16_t)(40000 + (flow >> 1));
+	uint16_t cport = fz_cport(flow);
 
 	*src = dir == 0 ? c : s;
 	*dst = dir == 0 ? s : c;
@@ -312,7 +321,7 @@ fz_find_flow(const struct nat_ct_tuple *orig)
 		bool v6 = k & 1;
 
 		if (orig->src.family != (v6 ? AF_INET6 : AF_INET) || orig->dport != 21 ||
-		    orig->sport != 40000 + (k >> 1))
+		    orig->sport != fz_cport(k))
 			continue;
 		if (memcmp(v6 ? (const void *)&orig->src.u.v6 : (const void *)&orig->src.u.v4,
 		    v6 ? C6 : C4, v6 ? 16 : 4) != 0)
@@ -469,8 +478,15 @@ fz_packet(struct fz_in *in)
 		if (dir == 1)
 			flags |= TS_TH_ACK;
 		if (sb != 0) {
-			/* a new connection on the tuple (port reuse), or a new SYN-ACK */
+			/* a new connection on the tuple (port reuse), or a new SYN-ACK;
+			 * odd: the client moves to its next port (the old flow stays
+			 * in the engine: closed flows pile up) */
 			uint32_t isn = s->isn + (uint32_t)sb * 0x01000193u;
+
+			if (dir == 0 && (sb & 1)) {
+				fl->gen++;
+				fl->has_labels = false;
+			}
 
 			fz_side_reset(s, isn);
 			if (dir == 0)
@@ -546,7 +562,7 @@ fz_packet(struct fz_in *in)
 	}
 	while (optlen % 4)
 		opt[optlen++] = 1;
-	n = fz_mkpkt(pkt, flow, dir, seq, ack, flags, opt, optlen, s->sbuf + off, len);
+	n = fz_mkpkt(pkt, flow, dir, seq, ack, flags, opt, optlen, off < FZ_SBUF ? s->sbuf + off : s->sbuf, len);
 	if (ob & 8) {
 		/* one byte changed anywhere: headers the engine must refuse or survive */
 		uint8_t pos = fz_byte(in), x = fz_byte(in);
@@ -606,6 +622,7 @@ fz_setup(uint8_t h)
 		fz_side_reset(&F.fl[k].s[0], base);
 		fz_side_reset(&F.fl[k].s[1], base ^ 0x5a5a0000u);
 		F.fl[k].has_labels = false;
+		F.fl[k].gen = 0;
 		memset(F.fl[k].labels, 0, sizeof(F.fl[k].labels));
 	}
 }
@@ -665,6 +682,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			F.ct_fail = k & 1;
 			F.ct_nolabels = (k & 2) != 0;
 			F.labels_fail = (k & 4) != 0;
+			if (k & 8) {
+				/* labels of anyone's making (another version, the admin's
+				 * bits, a stale pinhole): what a successor resumes from */
+				struct fz_flow *fl = &F.fl[(k >> 4) & 3];
+
+				fl->has_labels = true;
+				for (int b = 4; b < NAT_CT_LABEL_BYTES; b++)
+					fl->labels[b] = fz_byte(&in);
+				if (k & 64)
+					fl->labels[4] = 0xf7;	/* the engine's magic */
+			}
 			break;
 		case 6:
 			/* a restart (or the other router taking over): the kernel keeps

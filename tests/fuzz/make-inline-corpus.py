@@ -116,7 +116,7 @@ def main():
                                .close(0))
     # the tuple used again: a SYN with another ISN after the close
     seeds["tuple_reuse"] = (Seq().handshake(0).login(0).close(0).time(2)
-                            .pkt(0, C, SYN, sb=7).pkt(0, S, SYN).ack(0, C).login(0).close(0))
+                            .pkt(0, C, SYN, sb=6).pkt(0, S, SYN).ack(0, C).login(0).close(0))
     # max-sessions 1: the second flow is refused, the third passes mid-stream
     seeds["limits"] = (Seq(0x00).handshake(0).pkt(2, C, SYN).handshake(1).ack(3, C)
                        .login(0).misc(2).close(0).handshake(2).close(2))
@@ -137,6 +137,16 @@ def main():
     seeds["wrap_v6_two"] = (Seq(0x0B).handshake(1).handshake(3).login(1).login(3)
                             .say(1, C, "EPRT2").say(3, C, "EPSV").say(1, S, "200PORT")
                             .say(3, S, "229").close(3).close(1).time(7).tick())
+    # max-sessions 1: sessions one after the other, each from the next client
+    # port, until the closed ones overflow (16 x max-sessions kept)
+    s = Seq(0x00)
+    for _ in range(18):
+        s.pkt(0, C, SYN, sb=1).pkt(0, S, SYN).ack(0, C).say(0, S, "220").close(0)
+    seeds["many_closed"] = s.time(7).tick()
+    # labels of someone else's making: a pinhole announced, offsets +3/-2
+    seeds["foreign_labels"] = Seq().ct(8 | 64)
+    seeds["foreign_labels"].b += bytes([0xF7, 0x05, 0, 3, 0xFF, 0xFE, 0, 0, 0xC3, 0x50, 0x9C, 0x41])
+    seeds["foreign_labels"].ack(0, C).say(0, C, "LIST").say(0, S, "150", "226").close(0)
     for name, s in seeds.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(bytes(s.b))
