@@ -23,8 +23,8 @@
  *   2 time    k               the clock moves on (1 ms .. 30 min)
  *   3 tick    k               inline_tick() now, or at inline_next_due()
  *   4 raw     n bytes         any bytes as a packet
- *   5 ct      mode [labels]   conntrack fails / reports no labels / labels fail;
- *                             labels[4..15] given
+ *   5 ct      mode [labels]   conntrack fails / reports no labels / labels fail /
+ *                             verdicts fail; labels[4..15] given
  *   6 restart                 a new engine; conntrack keeps the labels (resume)
  *   7 misc    k               inline_json(), inline_set_params()
  * fd: bits 0-1 the flow, bit 2 the direction (1: from the server).
@@ -84,7 +84,7 @@ static struct {
 	struct fz_rec rec[FZ_MAXPKT];
 	uint32_t next_id;
 	uint64_t now;
-	bool ct_fail, ct_nolabels, labels_fail;
+	bool ct_fail, ct_nolabels, labels_fail, verdict_fail;
 	FILE *null;
 	int trace;		/* FUZZ_INLINE_TRACE set: verdicts on stderr (seeing what a seed does) */
 } F;
@@ -282,19 +282,19 @@ fz_verdict(void *ctx, uint32_t id, bool accept, const uint8_t *pkt, size_t len)
 	r = &F.rec[id];
 	if (r->state != 1)
 		fz_fail("a second verdict for a packet", id);
-	r->state = 2;
+	r->state = 2;	/* a failed verdict too: the kernel queue times it out */
 	if (F.trace > 0)
 		fprintf(stderr, "verdict %u flow %d dir %u: %s%s %.*s\n", id, r->flow, r->dir,
 		    accept ? "accept" : "drop", pkt != NULL ? " rewritten" : "",
 		    pkt != NULL && ts_parse(pkt, len, &q) == 0 ? (int)q.plen : 0,
 		    pkt != NULL && ts_parse(pkt, len, &q) == 0 ? (const char *)q.payload : "");
 	if (!accept)
-		return 0;
+		return F.verdict_fail ? -1 : 0;
 	if (pkt == NULL) {
 		if (r->flow >= 0 && r->parsed)
 			fz_received(r->flow, r->dir, r->p.seq, r->p.seq + r->p.plen +
 			    ((r->p.flags & (TS_TH_SYN | TS_TH_FIN)) ? 1 : 0));
-		return 0;
+		return F.verdict_fail ? -1 : 0;
 	}
 	if (!r->parsed)
 		fz_fail("an unparsable packet rewritten", id);
@@ -311,7 +311,7 @@ fz_verdict(void *ctx, uint32_t id, bool accept, const uint8_t *pkt, size_t len)
 	if (r->flow >= 0)
 		fz_received(r->flow, r->dir, q.seq, q.seq + q.plen +
 		    ((q.flags & (TS_TH_SYN | TS_TH_FIN)) ? 1 : 0));
-	return 0;
+	return F.verdict_fail ? -1 : 0;
 }
 
 static int
@@ -642,7 +642,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	elog_set_sink(&fz_sink);
 	F.next_id = 0;
 	F.now = FZ_T0;
-	F.ct_fail = F.ct_nolabels = F.labels_fail = false;
+	F.ct_fail = F.ct_nolabels = F.labels_fail = F.verdict_fail = false;
 	F.io.verdict = fz_verdict;
 	F.io.conntrack = fz_conntrack;
 	F.io.labels = fz_labels;
@@ -682,6 +682,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			F.ct_fail = k & 1;
 			F.ct_nolabels = (k & 2) != 0;
 			F.labels_fail = (k & 4) != 0;
+			F.verdict_fail = (k & 128) != 0;	/* the queue refuses verdicts */
 			if (k & 8) {
 				/* labels of anyone's making (another version, the admin's
 				 * bits, a stale pinhole): what a successor resumes from */

@@ -209,6 +209,29 @@ START_TEST(t_map_ident)
 }
 END_TEST
 
+/*
+ * Input swallowed whole (after a protocol error, a reply swallowed for a
+ * local answer): the engine pushes it with no output buffer at all.  The
+ * record used to memcpy() zero bytes from NULL (undefined behaviour that
+ * UBSan reported in fuzz_inline; harmless with glibc, so this test passes
+ * without the fix too and keeps the contract: no output, offset shrinks).
+ */
+START_TEST(t_map_swallow_null)
+{
+	static struct ts_dir d;
+	const char *a = "LIST\r\n", *b = "RETR x\r\n";
+
+	ts_init(&d, 500);
+	push_str(&d, a, "NLST\r\n");	/* a replacement record first */
+	ck_assert_int_eq(ts_push(&d, (uint32_t)strlen(b), (const uint8_t *)b, NULL, 0), 0);
+	ck_assert_uint_eq(d.i_next, 500 + strlen(a) + strlen(b));
+	ck_assert_uint_eq(d.o_next, 500 + strlen(a));
+	ck_assert_int_eq(ts_offset(&d), -(int)strlen(b));
+	ck_assert_int_eq(ts_push(&d, 3, (const uint8_t *)"abc", NULL, 0), 0);
+	ck_assert_uint_eq(d.o_next, 500 + strlen(a));
+}
+END_TEST
+
 /* A direction resumed mid-stream (issue 14): one constant offset, settled. */
 START_TEST(t_map_resume)
 {
@@ -1621,6 +1644,7 @@ tcpstream_suite(void)
 
 	tcase_add_test(tc, t_map_ident);
 	tcase_add_test(tc, t_map_resume);
+	tcase_add_test(tc, t_map_swallow_null);
 	tcase_add_test(tc, t_map_repl);
 	tcase_add_test(tc, t_map_wrap);
 	tcase_add_test(tc, t_map_split_line);
