@@ -147,6 +147,9 @@ def main():
     seeds["foreign_labels"] = Seq().ct(8 | 64)
     seeds["foreign_labels"].b += bytes([0xF7, 0x05, 0, 3, 0xFF, 0xFE, 0, 0, 0xC3, 0x50, 0x9C, 0x41])
     seeds["foreign_labels"].ack(0, C).say(0, C, "LIST").say(0, S, "150", "226").close(0)
+    # the SYN passed unseen (queue full): followed from its SYN-ACK
+    seeds["synack_unseen"] = (Seq().pkt(0, S, SYN).ack(0, C).login(0).say(0, C, "PORT")
+                              .say(0, S, "200PORT").close(0))
     for name, s in seeds.items():
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(bytes(s.b))
