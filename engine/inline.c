@@ -1304,8 +1304,10 @@ inl_unknown(struct inline_engine *e, uint32_t id, const uint8_t *pkt, size_t len
 		inl_verdict(e, id, true, NULL, 0);
 		return;
 	}
+	ep_from_ip(&c, p->family, p->daddr, 0);		/* a SYN-ACK goes to the client */
 	if ((p->flags & (TS_TH_SYN | TS_TH_ACK | TS_TH_RST)) == (TS_TH_SYN | TS_TH_ACK) &&
 	    e->ntracked < e->p.max_sessions &&
+	    inl_count_client(e, &c) < e->p.max_sessions_per_client &&
 	    (f = inl_flow_new(e, p, false, true)) != NULL) {
 		/*
 		 * A SYN-ACK whose SYN we never saw: it passed while the queue was
