@@ -233,6 +233,7 @@ bench: deps
 	@scripts/size.sh
 	@tests/lab/bench.sh; b=$$?; tests/lab/bench-relay.sh; r=$$?; \
 	 tests/lab/bench-inline.sh; i=$$?; tests/lab/bench-rate.sh; s=$$?; \
+	 tests/lab/bench-rate.sh --split || s=1; \
 	 [ $$b -eq 0 ] && [ $$r -eq 0 ] && [ $$i -eq 0 ] && [ $$s -eq 0 ]
 
 deps:
