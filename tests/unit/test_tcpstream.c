@@ -1436,6 +1436,34 @@ START_TEST(t_midstream)
 }
 END_TEST
 
+/* A packet of the control connection C4:cport <-> S4:21 through the router. */
+static void
+sim_ctl(int dir, uint16_t cport, uint32_t seq, uint32_t ack, uint8_t flags, const char *pay)
+{
+	struct sim_pkt p;
+	size_t n = pay != NULL ? strlen(pay) : 0;
+
+	p.to = 2;
+	p.dir = dir;
+	p.len = dir == 0 ?
+	    mkpkt(p.data, 4, C4, S4, cport, 21, seq, ack, flags, NULL, 0, (const uint8_t *)pay, n) :
+	    mkpkt(p.data, 4, S4, C4, 21, cport, seq, ack, flags, NULL, 0, (const uint8_t *)pay, n);
+	sim_router(&p);
+}
+
+/* A fresh simulation with an engine on the default configuration. */
+static void
+sim_fresh(const struct inline_io *io)
+{
+	static struct ftpalg_config cfg;
+
+	memset(&S, 0, sizeof(S));
+	memset(keep, 0, sizeof(keep));
+	sim_ct_calls = 0;
+	cfg_defaults(&cfg);
+	S.e = inline_new_io(&cfg, io);
+}
+
 /*
  * A SYN-ACK seen again on a followed connection (the server answering a
  * retransmitted SYN) made conntrack resync from that SYN and forget the
@@ -1444,35 +1472,18 @@ END_TEST
  */
 START_TEST(t_synack_again_liberal)
 {
-	static struct ftpalg_config cfg;
 	struct inline_io io = { .verdict = sim_verdict2, .conntrack = sim_conntrack };
-	struct sim_pkt p;
 	unsigned before;
 
-	memset(&S, 0, sizeof(S));
-	memset(keep, 0, sizeof(keep));
-	sim_ct_calls = 0;
-	cfg_defaults(&cfg);
-	S.e = inline_new_io(&cfg, &io);
-	p.to = 2;
-	p.dir = 0;
-	p.len = mkpkt(p.data, 4, C4, S4, 40001, 21, 1000, 0, TS_TH_SYN, NULL, 0, NULL, 0);
-	sim_router(&p);
-	p.dir = 1;
-	p.len = mkpkt(p.data, 4, S4, C4, 21, 40001, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL, 0,
-	    NULL, 0);
-	sim_router(&p);
+	sim_fresh(&io);
+	sim_ctl(0, 40001, 1000, 0, TS_TH_SYN, NULL);
+	sim_ctl(1, 40001, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL);
 	ck_assert_uint_eq(inline_nflows(S.e), 1);
 	before = sim_ct_calls;
 	ck_assert_uint_ge(before, 1);	/* followed from the first SYN-ACK on */
-	p.dir = 0;
-	p.len = mkpkt(p.data, 4, C4, S4, 40001, 21, 1001, 7001, TS_TH_ACK, NULL, 0, NULL, 0);
-	sim_router(&p);
+	sim_ctl(0, 40001, 1001, 7001, TS_TH_ACK, NULL);
 	ck_assert_uint_eq(sim_ct_calls, before);	/* nothing asked for a plain ACK */
-	p.dir = 1;
-	p.len = mkpkt(p.data, 4, S4, C4, 21, 40001, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL, 0,
-	    NULL, 0);
-	sim_router(&p);
+	sim_ctl(1, 40001, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL);
 	ck_assert_uint_eq(sim_ct_calls, before + 1);	/* liberal again */
 	ck_assert_uint_eq(S.drops, 0);
 	ck_assert_uint_eq(S.verdicts_same, 4);
@@ -1488,60 +1499,22 @@ END_TEST
  */
 START_TEST(t_late_packet_retired)
 {
-	static struct ftpalg_config cfg;
 	struct inline_io io = { .verdict = sim_verdict2, .conntrack = sim_conntrack };
-	struct sim_pkt p;
 
-	memset(&S, 0, sizeof(S));
-	memset(keep, 0, sizeof(keep));
-	cfg_defaults(&cfg);
-	S.e = inline_new_io(&cfg, &io);
-	p.to = 2;
-	p.dir = 0;
-	p.len = mkpkt(p.data, 4, C4, S4, 40002, 21, 1000, 0, TS_TH_SYN, NULL, 0, NULL, 0);
-	sim_router(&p);
-	p.dir = 1;
-	p.len = mkpkt(p.data, 4, S4, C4, 21, 40002, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL, 0,
-	    NULL, 0);
-	sim_router(&p);
-	p.dir = 0;
-	p.len = mkpkt(p.data, 4, C4, S4, 40002, 21, 1001, 7001, TS_TH_ACK | TS_TH_FIN, NULL, 0,
-	    NULL, 0);
-	sim_router(&p);
-	p.dir = 1;
-	p.len = mkpkt(p.data, 4, S4, C4, 21, 40002, 7001, 1002, TS_TH_ACK | TS_TH_FIN, NULL, 0,
-	    NULL, 0);
-	sim_router(&p);
-	p.dir = 0;
-	p.len = mkpkt(p.data, 4, C4, S4, 40002, 21, 1002, 7002, TS_TH_ACK, NULL, 0, NULL, 0);
-	sim_router(&p);
+	sim_fresh(&io);
+	sim_ctl(0, 40002, 1000, 0, TS_TH_SYN, NULL);
+	sim_ctl(1, 40002, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL);
+	sim_ctl(0, 40002, 1001, 7001, TS_TH_ACK | TS_TH_FIN, NULL);
+	sim_ctl(1, 40002, 7001, 1002, TS_TH_ACK | TS_TH_FIN, NULL);
+	sim_ctl(0, 40002, 1002, 7002, TS_TH_ACK, NULL);
 	usleep(600 * 1000);	/* longer than the engine's 500 ms "stale" */
 	/* The server's FIN again (our last ACK was lost), acking beyond anything. */
-	p.dir = 1;
-	p.len = mkpkt(p.data, 4, S4, C4, 21, 40002, 7001, 1002 + 5000, TS_TH_ACK | TS_TH_FIN, NULL,
-	    0, NULL, 0);
-	sim_router(&p);
+	sim_ctl(1, 40002, 7001, 1002 + 5000, TS_TH_ACK | TS_TH_FIN, NULL);
 	ck_assert_uint_eq(S.drops, 0);
 	ck_assert_str_eq(S.failure, "");
 	inline_free(S.e);
 }
 END_TEST
-
-/* One payload segment through the router (test helper for the flows below). */
-static void
-sim_seg(int dir, uint32_t seq, uint32_t ack, const char *pay)
-{
-	struct sim_pkt p;
-
-	p.to = 2;
-	p.dir = dir;
-	p.len = dir == 0 ?
-	    mkpkt(p.data, 4, C4, S4, 40003, 21, seq, ack, TS_TH_ACK | TS_TH_PSH, NULL, 0,
-	    (const uint8_t *)pay, strlen(pay)) :
-	    mkpkt(p.data, 4, S4, C4, 21, 40003, seq, ack, TS_TH_ACK | TS_TH_PSH, NULL, 0,
-	    (const uint8_t *)pay, strlen(pay));
-	sim_router(&p);
-}
 
 /*
  * The SYN passed unseen (the kernel lets packets through while the queue is
@@ -1552,33 +1525,24 @@ sim_seg(int dir, uint32_t seq, uint32_t ack, const char *pay)
  */
 START_TEST(t_synack_without_syn)
 {
-	static struct ftpalg_config cfg;
 	struct inline_io io = { .verdict = sim_verdict2, .conntrack = sim_conntrack };
-	struct sim_pkt p;
 	const struct sim_pkt *last;
 	uint32_t c = 2001, sv = 9001;
 
-	memset(&S, 0, sizeof(S));
-	memset(keep, 0, sizeof(keep));
-	cfg_defaults(&cfg);
-	S.e = inline_new_io(&cfg, &io);
-	p.to = 2;
-	p.dir = 1;
-	p.len = mkpkt(p.data, 4, S4, C4, 21, 40003, sv - 1, c, TS_TH_SYN | TS_TH_ACK, NULL, 0,
-	    NULL, 0);
-	sim_router(&p);
+	sim_fresh(&io);
+	sim_ctl(1, 40003, sv - 1, c, TS_TH_SYN | TS_TH_ACK, NULL);
 	ck_assert_uint_eq(inline_nflows(S.e), 1);
-	sim_seg(1, sv, c, "220 hi\r\n");
+	sim_ctl(1, 40003, sv, c, TS_TH_ACK | TS_TH_PSH, "220 hi\r\n");
 	sv += 8;
-	sim_seg(0, c, sv, "USER a\r\n");
+	sim_ctl(0, 40003, c, sv, TS_TH_ACK | TS_TH_PSH, "USER a\r\n");
 	c += 8;
-	sim_seg(1, sv, c, "331 p\r\n");
+	sim_ctl(1, 40003, sv, c, TS_TH_ACK | TS_TH_PSH, "331 p\r\n");
 	sv += 7;
-	sim_seg(0, c, sv, "PASS b\r\n");
+	sim_ctl(0, 40003, c, sv, TS_TH_ACK | TS_TH_PSH, "PASS b\r\n");
 	c += 8;
-	sim_seg(1, sv, c, "230 ok\r\n");
+	sim_ctl(1, 40003, sv, c, TS_TH_ACK | TS_TH_PSH, "230 ok\r\n");
 	sv += 8;
-	sim_seg(0, c, sv, "PORT 192,168,1,2,4,1\r\n");
+	sim_ctl(0, 40003, c, sv, TS_TH_ACK | TS_TH_PSH, "PORT 192,168,1,2,4,1\r\n");
 	ck_assert_uint_gt(S.nnet, 0);
 	last = &S.net[S.nnet - 1];
 	ck_assert_int_eq(last->dir, 0);
