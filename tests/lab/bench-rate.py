@@ -22,7 +22,6 @@ Options: --workers N --secs T --reps R --modes none,kernel,proxy,inline --dmodes
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -209,7 +208,7 @@ def soak(lab, a, notes):
     finally:
         lab.children.discard(p)
     if lab.daemon is not None:
-        st = lab.daemon.ask("stats") if hasattr(lab.daemon, "ask") else None
+        st = lab.daemon.ask("stats")
         if st:
             print("  ftpalgd stats after the soak: pinholes open %s" % st.get("pinholes"))
     r = lab.run("r", ["nft", "list", "table", "inet", "ftpalg"], check=False)

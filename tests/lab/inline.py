@@ -33,7 +33,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -177,25 +176,6 @@ pidfile = %s
             self.proc.wait(timeout=5)
             self.lab.procs.pop("ftpalgd", None)
             self.proc = None
-
-    def ask(self, what):
-        """The control socket's JSON answer (the socket is a file: reachable from here)."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(3)
-        try:
-            s.connect(self.sock)
-            s.sendall((what + "\n").encode())
-            data = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                data += b
-            return json.loads(data.decode())
-        except (OSError, ValueError):
-            return None
-        finally:
-            s.close()
 
 
 class Report:

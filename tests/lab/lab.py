@@ -21,9 +21,11 @@ removed by Lab.destroy(), which install_signal_handlers()/atexit make sure runs.
 """
 import atexit
 import hashlib
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -520,6 +522,42 @@ for a in sys.argv[1:]:
                     pass
 
 
+def ask(sock, what):
+    """ftpalgd's JSON answer on its control socket (a file: reachable from any namespace),
+    or None."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect(sock)
+        s.sendall((what + "\n").encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        return json.loads(data.decode())
+    except (OSError, ValueError):
+        return None
+    finally:
+        s.close()
+
+
+def kernel_elements(lab):
+    """Elements in ftpalgd's sets and maps (pin4/dnat4/snat4 and the v6 ones), by name,
+    as `nft list table` shows them; None when unreadable."""
+    r = lab.run("r", ["nft", "-j", "list", "table", "inet", "ftpalg"], check=False)
+    n = {}
+    try:
+        for o in json.loads(r.out)["nftables"]:
+            for kind in ("set", "map"):
+                if kind in o:
+                    n[o[kind]["name"]] = len(o[kind].get("elem", []))
+    except (ValueError, KeyError):
+        return None
+    return n
+
+
 class Daemon:
     """build/ftpalgd in the router namespace, per the lab contract."""
 
@@ -605,6 +643,10 @@ pidfile = %s
             for fam in ("inet", "ip", "ip6"):
                 self.lab.run("r", ["nft", "delete", "table", fam, "ftpalg"], check=False)
         return clean, "; ".join(detail) or "stopped cleanly, no ftpalg table left"
+
+    def ask(self, what):
+        """The control socket's JSON answer, or None."""
+        return ask(self.sock, what)
 
     def log_text(self, since_start=True):
         try:

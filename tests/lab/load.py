@@ -27,10 +27,8 @@ Writes build/results/load.txt ("passed=N failed=M").  Needs root.
 Options: --sessions N (default 1500) --engines proxy,inline -v
 """
 import argparse
-import json
 import re
 import os
-import socket
 import sys
 import time
 import traceback
@@ -140,37 +138,8 @@ def build_tools():
                             "-o", out, src], check=True)
 
 
-def ask(sock, what):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(3)
-    try:
-        s.connect(sock)
-        s.sendall((what + "\n").encode())
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        return json.loads(data.decode())
-    except (OSError, ValueError):
-        return None
-    finally:
-        s.close()
-
-
-def kernel_elements(lab):
-    """Elements in ftpalgd's sets and maps (pin4/dnat4/snat4 and the v6 ones)."""
-    r = lab.run("r", ["nft", "-j", "list", "table", "inet", "ftpalg"], check=False)
-    n = {}
-    try:
-        for o in json.loads(r.out)["nftables"]:
-            for kind in ("set", "map"):
-                if kind in o:
-                    n[o[kind]["name"]] = len(o[kind].get("elem", []))
-    except (ValueError, KeyError):
-        return None
-    return n
+ask = L.ask
+kernel_elements = L.kernel_elements
 
 
 class LoadLab(I.InlineLab):

@@ -41,18 +41,7 @@ f.quit()
 """
 
 
-def kernel_elements(lab):
-    """Elements in ftpalgd's sets and maps, by name, as `nft list table` shows them."""
-    r = lab.run("r", ["nft", "-j", "list", "table", "inet", "ftpalg"], check=False)
-    n = {}
-    try:
-        for o in json.loads(r.out)["nftables"]:
-            for kind in ("set", "map"):
-                if kind in o:
-                    n[o[kind]["name"]] = len(o[kind].get("elem", []))
-    except (ValueError, KeyError):
-        return None
-    return n
+kernel_elements = L.kernel_elements
 OUT = os.path.join(L.REPO, "build", "results")
 
 
