@@ -84,6 +84,8 @@ uint64_t inline_next_due(const struct inline_engine *e);
 void inline_set_params(struct inline_engine *e, const struct inline_params *p);
 
 unsigned inline_nflows(const struct inline_engine *e);
+/* Closed connections kept for their last ACKs (only their offsets). */
+unsigned inline_nclosed(const struct inline_engine *e);
 /* The pinholes this engine's connections hold. */
 unsigned inline_npinholes(const struct inline_engine *e);
 /* The control socket's answers: what = "sessions", "pinholes" or "stats". */

@@ -14,6 +14,7 @@
  */
 #include <check.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "alg/alg.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "engine/event.h"
 #include "engine/inline.h"
 #include "engine/tcpstream.h"
 
@@ -1516,6 +1518,62 @@ START_TEST(t_late_packet_retired)
 }
 END_TEST
 
+/* One control connection C4:cport <-> S4:21 opened and closed by FINs. */
+static void
+sim_open_close(uint16_t cport, bool rst)
+{
+	sim_ctl(0, cport, 1000, 0, TS_TH_SYN, NULL);
+	sim_ctl(1, cport, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL);
+	if (rst) {
+		sim_ctl(0, cport, 1001, 7001, TS_TH_ACK | TS_TH_RST, NULL);
+		return;
+	}
+	sim_ctl(0, cport, 1001, 7001, TS_TH_ACK | TS_TH_FIN, NULL);
+	sim_ctl(1, cport, 7001, 1002, TS_TH_ACK | TS_TH_FIN, NULL);
+	sim_ctl(0, cport, 1002, 7002, TS_TH_ACK, NULL);
+}
+
+/*
+ * Closed flows wait for their last ACKs in FIFOs, in the order of their
+ * deadlines, and go when due, without a walk over all flows each loop turn
+ * (with 16,000 closed flows under load that walk took 42% of the engine's
+ * CPU).  FIN-closed ones stay 60 s, reset ones 5 s, and a late RST on a
+ * FIN-closed one shortens its wait to 5 s.  The live flow stays.
+ */
+START_TEST(t_closed_flows_fifo)
+{
+	struct inline_io io = { .verdict = sim_verdict2, .conntrack = sim_conntrack };
+	uint64_t t0;
+
+	sim_fresh(&io);
+	t0 = ev_now_ms();
+	for (uint16_t k = 0; k < 20; k++)
+		sim_open_close(41000 + k, false);
+	sim_open_close(42000, true);
+	sim_ctl(0, 43000, 1000, 0, TS_TH_SYN, NULL);			/* live */
+	sim_ctl(1, 43000, 7000, 1001, TS_TH_SYN | TS_TH_ACK, NULL);
+	sim_ctl(1, 41005, 7002, 1002, TS_TH_RST, NULL);		/* late RST on a closed one */
+	ck_assert_uint_eq(inline_nflows(S.e) + inline_nclosed(S.e), 22);
+	/* Due first: the two reset flows, 5 s from now. */
+	ck_assert_uint_ge(inline_next_due(S.e), t0 + 5000);
+	ck_assert_uint_le(inline_next_due(S.e), ev_now_ms() + 5000);
+	inline_tick(S.e, t0 + 4000);
+	ck_assert_uint_eq(inline_nflows(S.e) + inline_nclosed(S.e), 22);
+	inline_tick(S.e, ev_now_ms() + 5001);
+	ck_assert_uint_eq(inline_nflows(S.e) + inline_nclosed(S.e), 20);
+	/* The live flow's walk is due every second; the FIN-closed flows are not. */
+	ck_assert_uint_le(inline_next_due(S.e), ev_now_ms() + 5001 + 1000);
+	inline_tick(S.e, t0 + 59000);
+	ck_assert_uint_eq(inline_nflows(S.e) + inline_nclosed(S.e), 20);
+	inline_tick(S.e, ev_now_ms() + 60001);
+	ck_assert_uint_eq(inline_nclosed(S.e), 0);
+	ck_assert_uint_eq(inline_nflows(S.e), 1);		/* the live one */
+	ck_assert_uint_eq(S.drops, 0);
+	ck_assert_str_eq(S.failure, "");
+	inline_free(S.e);
+}
+END_TEST
+
 /*
  * The SYN passed unseen (the kernel lets packets through while the queue is
  * full, fail-open): the engine follows the connection from its SYN-ACK, so
@@ -1632,6 +1690,7 @@ tcpstream_suite(void)
 	tcase_add_test(tc, t_synack_again_liberal);
 	tcase_add_test(tc, t_late_packet_retired);
 	tcase_add_test(tc, t_synack_without_syn);
+	tcase_add_test(tc, t_closed_flows_fifo);
 	tcase_add_test(tc, t_sim_overlong);
 	tcase_add_test(tc, t_sim_tls);
 	suite_add_tcase(s, tc);
