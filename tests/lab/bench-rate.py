@@ -158,6 +158,19 @@ def run_load(lab, fam, dmode, workers, secs, size):
                 cpu=(c1 - c0) if c0 is not None and c1 is not None else None, errs=errs), ""
 
 
+def engine_counts(lab):
+    """The inline engine's packet counters (what one session costs it), or None."""
+    st = lab.daemon.ask("stats") if lab.daemon is not None else None
+    if not st:
+        return None
+    out = {k: st.get(k, 0) for k in ("packets", "held", "released", "retransmits",
+                                      "carried_by_ack", "local_answers")}
+    v = st.get("verdicts") or {}
+    out["rewritten"] = v.get("rewritten", 0)
+    out["unchanged"] = v.get("unchanged", 0)
+    return out
+
+
 def start_mode(lab, mode):
     lab.set_mode({"proxy": "ftpalgd"}.get(mode, mode))
     # generous start timeouts: the machine may be busy
@@ -277,6 +290,7 @@ def main():
                     if mode == "none" and dmode == "port":
                         continue
                     runs = []
+                    st0 = engine_counts(lab) if mode == "inline" else None
                     for _ in range(a.reps):
                         v, why = run_load(lab, fam, dmode, a.workers, a.secs, a.size)
                         if v is None:
@@ -289,6 +303,13 @@ def main():
                     print("  %-7s IPv%s %-4s %s" % (mode, fam, dmode, " ".join(
                         "%.0f/s(%d err)" % (r["rate"], r["err"]) for r in runs) or "FAILED"),
                         flush=True)
+                    if st0 is not None and runs:
+                        st1 = engine_counts(lab)
+                        ses = sum(r["ok"] + r["err"] for r in runs)
+                        if st1 is not None and ses:
+                            print("          per session: " + ", ".join(
+                                "%s %.2f" % (k, (st1[k] - st0[k]) / ses) for k in sorted(st1)),
+                                flush=True)
                     for r in runs:
                         for e in r["errs"][:4]:
                             print("      error %s" % e, flush=True)

@@ -153,6 +153,21 @@ static int data_conn(struct sess *s)
 	if (fd < 0)
 		return -1;
 	tmo(fd);
+	/* From the control connection's own address, as vsftpd and pyftpdlib do: on
+	 * a host with several addresses the kernel would pick another (IPv6 source
+	 * selection), and no pinhole names that one. */
+	if (s->self.ss_family == s->port_to.ss_family) {
+		struct sockaddr_storage me = s->self;
+
+		if (me.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&me)->sin6_port = 0;
+		else
+			((struct sockaddr_in *)&me)->sin_port = 0;
+		if (bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
 	if (connect(fd, (struct sockaddr *)&s->port_to, sizeof(s->port_to)) < 0) {
 		close(fd);
 		return -1;

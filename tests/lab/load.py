@@ -7,7 +7,8 @@ fast threaded server tests/lab/ftpfast.c and the load generator tests/lab/ftploa
 (built here into build/lab/).  For each engine (proxy, inline):
 
   load      --sessions short sessions (connect, login, PASV or PORT, one small RETR,
-            QUIT) from 50 concurrent clients of one address, passive and active:
+            QUIT) from 50 concurrent clients of one address, passive and active,
+            over IPv4 and (EPSV/EPRT, a third as many sessions) over IPv6:
             none may fail (no 425, no 421: per-client limits must not trip on
             back-to-back sessions); afterwards ftpalgd holds no session and no
             pinhole, its pinhole list agrees with the kernel's sets and both are
@@ -147,12 +148,13 @@ class LoadLab(I.InlineLab):
         self.run("s", ["ip", "addr", "add", LAZY4 + "/24", "dev", self.if_s])
         for ns in ("c", "s"):     # see bench-rate.py: TIME_WAIT piles up otherwise
             self.run(ns, ["sysctl", "-qw", "net.ipv4.tcp_max_tw_buckets=1024"])
-        self.spawn("ftpfast", "s", [FAST, "-a", L.SERVERS["vsftpd"]["4"], "-r", self.srv],
-                   os.path.join(self.logdir, "ftpfast.out"))
+        for fam in ("4", "6"):
+            self.spawn("ftpfast" + fam, "s", [FAST, "-a", L.SERVERS["vsftpd"][fam], "-r", self.srv],
+                       os.path.join(self.logdir, "ftpfast%s.out" % fam))
         self.lazylog = os.path.join(self.tmp, "lazy.log")
         self.spawn("lazy", "s", [L.PY, "-c", LAZY, LAZY4, self.lazylog],
                    os.path.join(self.logdir, "lazy.out"))
-        for a in (L.SERVERS["vsftpd"]["4"], LAZY4):
+        for a in (L.SERVERS["vsftpd"]["4"], L.SERVERS["vsftpd"]["6"], LAZY4):
             if not self.wait_listen("s", 21, a, timeout=10):
                 raise L.LabError("server %s did not listen" % a)
 
@@ -204,37 +206,45 @@ def lingering(lab, engine, dmode):
 
 def section_load(lab, rep, engine, sessions):
     sock = lab.daemon.sock
-    for dmode in ("pasv", "port"):
-        name = "%s %s: %d sessions, 50 clients of one address" % (engine, dmode, sessions)
-        r = lab.run(None, ["ip", "netns", "exec", lab.ns["c"], LOAD, "-h",
-                           L.SERVERS["vsftpd"]["4"], "-m", dmode, "-c", "50", "-t", "90",
-                           "-n", str(sessions), "-f", "small.bin", "-s", str(SIZE)],
-                    timeout=150, check=False)
-        res = [l for l in r.out.splitlines() if l.startswith("result")]
-        errs = [l[6:] for l in r.out.splitlines() if l.startswith("error ")]
-        ok = bool(res) and " errors=0 " in res[0] and ("sessions=%d " % sessions) in res[0]
-        rep.check("load", name + ": none failed", ok,
-                  (res[0] if res else r.why()) + ("; " + "; ".join(errs[:3]) if errs else ""))
-        st, el = settle(lab, sock)
-        rep.check("load", "%s %s: no session or pinhole left in ftpalgd" % (engine, dmode),
-                  st.get("sessions") == 0 and st.get("pinholes") == 0,
-                  "status: sessions=%s pinholes=%s" % (st.get("sessions"), st.get("pinholes")))
-        pins = ask(sock, "pinholes") or {}
-        listed = len(pins.get("pinholes", [])) if isinstance(pins, dict) else -1
-        admit = {k: v for k, v in (el or {}).items() if k.startswith("pin")}
-        rep.check("load", "%s %s: no admitting element (pin4/pin6) left, as ftpalg pinholes says"
-                  % (engine, dmode), el is not None and admit and not any(admit.values()) and
-                  listed == 0, "kernel %s, listed %s" % (el, listed))
-        # A consumed pinhole's translation elements are destroyed with the next
-        # transaction or the next sweep (within a second); settle() waited for that.
-        if el is not None and any(el.values()):
-            lingering(lab, engine, dmode)
-        rep.check("load", "%s %s: kernel sets and maps empty once the sessions ended"
-                  % (engine, dmode), el is not None and not any(el.values()), "kernel %s" % el)
-        stats = ask(sock, "stats") or {}
-        ph = stats.get("pinholes", {}) if isinstance(stats.get("pinholes"), dict) else {}
-        rep.check("load", "%s %s: no pinhole failed or refused" % (engine, dmode),
-                  not ph.get("failed") and not ph.get("refused"), "stats pinholes %s" % ph)
+    # IPv6 (EPSV/EPRT, the pin6/dnat6 sets) with a third of the sessions.
+    for fam, dmode, n in (("4", "pasv", sessions), ("4", "port", sessions),
+                          ("6", "pasv", sessions // 3), ("6", "port", sessions // 3)):
+        run_load(lab, rep, engine, sock, fam, dmode, n)
+
+
+def run_load(lab, rep, engine, sock, fam, mode, sessions):
+    """One load row and its checks; over IPv6 the generator uses EPSV and EPRT."""
+    dmode = mode if fam == "4" else {"pasv": "epsv", "port": "eprt"}[mode]
+    name = "%s %s: %d sessions, 50 clients of one address" % (engine, dmode, sessions)
+    r = lab.run(None, ["ip", "netns", "exec", lab.ns["c"], LOAD, "-h",
+                       L.SERVERS["vsftpd"][fam], "-m", mode, "-c", "50", "-t", "90",
+                       "-n", str(sessions), "-f", "small.bin", "-s", str(SIZE)],
+                timeout=150, check=False)
+    res = [l for l in r.out.splitlines() if l.startswith("result")]
+    errs = [l[6:] for l in r.out.splitlines() if l.startswith("error ")]
+    ok = bool(res) and " errors=0 " in res[0] and ("sessions=%d " % sessions) in res[0]
+    rep.check("load", name + ": none failed", ok,
+              (res[0] if res else r.why()) + ("; " + "; ".join(errs[:3]) if errs else ""))
+    st, el = settle(lab, sock)
+    rep.check("load", "%s %s: no session or pinhole left in ftpalgd" % (engine, dmode),
+              st.get("sessions") == 0 and st.get("pinholes") == 0,
+              "status: sessions=%s pinholes=%s" % (st.get("sessions"), st.get("pinholes")))
+    pins = ask(sock, "pinholes") or {}
+    listed = len(pins.get("pinholes", [])) if isinstance(pins, dict) else -1
+    admit = {k: v for k, v in (el or {}).items() if k.startswith("pin")}
+    rep.check("load", "%s %s: no admitting element (pin4/pin6) left, as ftpalg pinholes says"
+              % (engine, dmode), el is not None and admit and not any(admit.values()) and
+              listed == 0, "kernel %s, listed %s" % (el, listed))
+    # A consumed pinhole's translation elements are destroyed with the next
+    # transaction or the next sweep (within a second); settle() waited for that.
+    if el is not None and any(el.values()):
+        lingering(lab, engine, dmode)
+    rep.check("load", "%s %s: kernel sets and maps empty once the sessions ended"
+              % (engine, dmode), el is not None and not any(el.values()), "kernel %s" % el)
+    stats = ask(sock, "stats") or {}
+    ph = stats.get("pinholes", {}) if isinstance(stats.get("pinholes"), dict) else {}
+    rep.check("load", "%s %s: no pinhole failed or refused" % (engine, dmode),
+              not ph.get("failed") and not ph.get("refused"), "stats pinholes %s" % ph)
 
 
 def section_outlive(lab, rep, engine):
