@@ -378,8 +378,10 @@ gw_alloc_port(struct gw_session *gs, uint16_t *port)
 	struct gateway *gw = gs->eng->gw;
 	uint32_t span;
 
+	/* The same test as gw_map_open()'s: will a relay listen on it? */
 	if (gw->ph != NULL)
-		return ph_alloc_port(gw->ph, port);
+		return ph_alloc_port(gw->ph, port, gs->relay || !ph_has_kernel(gw->ph) ||
+		    gs->addrs->client.family != gs->addrs->server.family);
 	span = (uint32_t)gw->dry_max - gw->dry_min + 1;
 	*port = (uint16_t)(gw->dry_min + gw->dry_next++ % span);
 	return 0;

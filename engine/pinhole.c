@@ -128,7 +128,7 @@ ph_port_bindable(uint16_t port)
 }
 
 int
-ph_alloc_port(struct ph_table *t, uint16_t *port)
+ph_alloc_port(struct ph_table *t, uint16_t *port, bool listen)
 {
 	uint32_t span = (uint32_t)t->port_max - t->port_min + 1, r, tries = 0;
 	int first = -1;
@@ -143,8 +143,14 @@ ph_alloc_port(struct ph_table *t, uint16_t *port)
 			continue;
 		if (first < 0)
 			first = p;
-		/* Bounded: with the range full of local sockets, the first free one. */
-		if (ph_port_bindable(p) || ++tries == 16) {
+		/*
+		 * Only a relay listens on the port.  A kernel pinhole's DNAT
+		 * takes the server's SYN in prerouting, before any local socket
+		 * could, so a local socket's use of the port is no conflict; the
+		 * probe (socket, bind, close) is not paid for every PORT.
+		 * Bounded: with the range full of local sockets, the first free one.
+		 */
+		if (!listen || ph_port_bindable(p) || ++tries == 16) {
 			*port = tries == 16 ? (uint16_t)first : p;
 			return 0;
 		}

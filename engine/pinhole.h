@@ -27,8 +27,11 @@ void ph_free(struct ph_table *t);
 /* Reload: the limit and the port range for pinholes opened from now on. */
 void ph_set_limits(struct ph_table *t, uint32_t max, uint16_t port_min, uint16_t port_max);
 
-/* A random gateway port in the range, not held by an open pinhole. */
-int ph_alloc_port(struct ph_table *t, uint16_t *port);
+/*
+ * A random gateway port in the range, not held by an open pinhole.  With
+ * listen, also one no local socket holds (a relay will listen on it).
+ */
+int ph_alloc_port(struct ph_table *t, uint16_t *port, bool listen);
 /* Holds (or frees) a port of the pool for a user other than a pinhole: the relay. */
 void ph_port_hold(struct ph_table *t, uint16_t port, bool on);
 

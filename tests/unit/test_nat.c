@@ -300,7 +300,7 @@ START_TEST(test_sweep_due_absolute)
 
 	elog_set_sink(NULL);
 	ck_assert_ptr_nonnull(ph);
-	ck_assert_int_eq(ph_alloc_port(ph, &port), 0);
+	ck_assert_int_eq(ph_alloc_port(ph, &port, true), 0);
 	memset(&m, 0, sizeof(m));
 	m.id = 1;
 	m.kind = ALG_MAP_ACTIVE;
