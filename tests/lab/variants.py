@@ -7,6 +7,10 @@
             exactly the rules docs/deployment.md gives for iptables-nft
   strict    a firewall that lets only FTP control (tcp/21) out of the LAN: passive
             transfers need a pinhole too; compared with no gateway and the kernel helper
+  routed6   IPv6 routed without NAT, as most IPv6 networks are (IPv4 still masqueraded),
+            behind the same default-drop forward chain: the server sees the client's own
+            address; no gateway (EPRT blocked), the kernel helper, the proxy and the
+            inline engine (NFQUEUE rules as docs/inline.md gives them)
 
 Each cell: a real transfer (curl against vsftpd) with sha256, and the expected
 outcome.  Writes build/results/variants.txt `passed=N failed=M`.
@@ -19,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import lab as L                                    # noqa: E402
+import inline as I                                 # noqa: E402
 from clients import Job, run_job                   # noqa: E402
 
 OUT = os.path.join(L.REPO, "build", "results")
@@ -40,8 +45,9 @@ class VariantDaemon(L.Daemon):
                     % (L.DAEMON_PORT, L.DATA_PORTS, MARK, self.sock, self.pidfile, self.body))
 
 
-def nft_admin(lab, forward_new, extra_forward="", extra="", helper=False):
-    """The admin's nft firewall with a configurable rule for new LAN->WAN traffic."""
+def nft_admin(lab, forward_new, extra_forward="", extra="", helper=False, masq=""):
+    """The admin's nft firewall with a configurable rule for new LAN->WAN traffic
+    (masq: a match that limits the masquerade, e.g. to IPv4)."""
     lan, wan = lab.if_rl, lab.if_rw
     helpers = ""
     if helper:
@@ -71,11 +77,11 @@ table inet admin {
     }
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "%(wan)s" masquerade
+        oifname "%(wan)s" %(masq)smasquerade
     }%(helpers)s
 }
 %(extra)s""" % dict(lan=lan, wan=wan, new=forward_new, extra_forward=extra_forward,
-                    helpers=helpers, extra=extra))
+                    helpers=helpers, extra=extra, masq=masq + " " if masq else ""))
     lab.flush_conntrack()
 
 
@@ -141,6 +147,27 @@ def setup_strict(lab, mode):
     return "intercept-interface = %s\n" % lab.if_rl
 
 
+def setup_routed6(lab, mode):
+    """IPv6 without NAT: the server routes the client's prefix back via the router."""
+    if not getattr(lab, "routed6", False):
+        lab.run("s", ["ip", "-6", "route", "add", L.CLIENT6.rsplit(":", 1)[0] + ":/64",
+                      "via", L.RWAN6])
+        lab.routed6 = True
+    nft_admin(lab, "", helper=mode == "kernel", masq="meta nfproto ipv4",
+              extra_forward=PINHOLE_ACCEPT + "\n        ct status dnat accept"
+              if mode in ("ftpalgd", "inline") else "")
+    if mode == "inline":
+        for ipt in ("iptables", "ip6tables"):
+            lab.run("r", [ipt, "-w", "-I", "FORWARD", "-p", "tcp", "-m", "multiport", "--ports",
+                          "21", "-j", "NFQUEUE", "--queue-num", str(I.QUEUE), "--queue-bypass"])
+    return "intercept-interface = %s\n" % lab.if_rl
+
+
+def teardown_queue(lab):
+    for ipt in ("iptables", "ip6tables"):
+        lab.run("r", [ipt, "-w", "-F", "FORWARD"], check=False)
+
+
 def crash_recovery(lab, lines):
     """kill -9 leaves the table (pinholes expire on their own); the next start
     replaces it in one batch and works; a clean stop removes it."""
@@ -186,9 +213,11 @@ def crash_recovery(lab, lines):
     return results
 
 
-def expected(variant, mode, dmode):
+def expected(variant, mode, fam, dmode):
     if variant == "strict" and mode == "none":
         return False        # nothing but port 21 gets out, and active cannot get in
+    if variant == "routed6" and mode == "none" and dmode in ("PORT", "EPRT"):
+        return False        # the server's connection in is dropped by the forward chain
     return True
 
 
@@ -201,21 +230,24 @@ def main():
     lines = []
     t0 = time.monotonic()
     plan = [("tproxy", "ftpalgd"), ("strict", "none"), ("strict", "kernel"),
-            ("strict", "ftpalgd"), ("iptables", "ftpalgd")]
+            ("strict", "ftpalgd"), ("iptables", "ftpalgd"), ("routed6", "none"),
+            ("routed6", "kernel"), ("routed6", "ftpalgd"), ("routed6", "inline")]
     try:
         lab.create()
         lab.make_files(big=False)
-        lab.start_servers(which=("vsftpd",))
+        lab.start_servers(which=("vsftpd", "pyftpdlib"))
         for variant, mode in plan:
             if variant == "tproxy":
                 conf = setup_tproxy(lab)
             elif variant == "iptables":
                 conf = setup_iptables(lab)
+            elif variant == "routed6":
+                conf = setup_routed6(lab, mode)
             else:
                 conf = setup_strict(lab, mode)
             d = None
-            if mode == "ftpalgd":
-                d = VariantDaemon(lab, conf)
+            if mode in ("ftpalgd", "inline"):
+                d = VariantDaemon(lab, conf) if mode == "ftpalgd" else I.InlineDaemon(lab)
                 lab.daemon = d
                 ok = d.start()
                 tag = "%-8s %-8s ftpalgd start" % (variant, mode)
@@ -227,17 +259,20 @@ def main():
                     lines.append("  FAIL!!  %s: %s" % (tag, d.error))
                     lines.append(d.log_text()[-2000:])
                     continue
-            for fam, dmode in JOBS:
-                exp = expected(variant, mode, dmode)
-                job = Job("vsftpd", "curl", fam, dmode, "get")
+            jobs = [(fam, dm, srv, cl) for fam, dm in JOBS for srv, cl in
+                    ([("vsftpd", "curl"), ("pyftpdlib", "ftplib")] if variant == "routed6" and
+                     fam == "6" else [("vsftpd", "curl")])]
+            for fam, dmode, server, client in jobs:
+                exp = expected(variant, mode, fam, dmode)
+                job = Job(server, client, fam, dmode, "get")
                 ok, secs, why = run_job(lab, job, "v%s%s%s%s" % (variant, mode, fam, dmode),
                                         timeout=20 if exp else 6)
                 good = ok == exp
                 passed += good
                 failed += not good
                 state = ("ok" if ok else "FAIL*") if good else ("FAIL!!" if exp else "ok!!")
-                lines.append("  %-7s %-8s %-8s IPv%s %s RETR 1M  %5.2fs %s" % (
-                    state, variant, mode, fam, dmode, secs, why if not ok else ""))
+                lines.append("  %-7s %-8s %-8s IPv%s %s RETR 1M %-6s<- %-9s %5.2fs %s" % (
+                    state, variant, mode, fam, dmode, client, server, secs, why if not ok else ""))
             if d is not None:
                 clean, detail = d.stop()
                 lab.daemon = None
@@ -249,6 +284,8 @@ def main():
                     lines.append(d.log_text()[-3000:])
             if variant == "iptables":
                 teardown_iptables(lab)
+            if variant == "routed6" and mode == "inline":
+                teardown_queue(lab)
         for name, ok, why in crash_recovery(lab, lines):
             passed += ok
             failed += not ok
@@ -258,7 +295,7 @@ def main():
         lines.append("  FAIL!!  lab error: %s" % e)
     finally:
         lab.destroy()
-    print("variants: deployments beyond the matrix (curl <- vsftpd, sha256 checked)")
+    print("variants: deployments beyond the matrix (real transfers, sha256 checked)")
     print("  (FAIL* = fails as expected: the strict firewall without any gateway)")
     for l in lines:
         print(l)
