@@ -215,6 +215,7 @@ struct inline_engine {
 
 static void inl_retry(struct inl_flow *f);
 static void inl_due(struct inline_engine *e, uint64_t t);
+static void inl_commit(struct inline_engine *e);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1083,6 +1084,28 @@ inl_get16(const uint8_t *b)
 }
 
 /* Keeps the flow's labels current: written when what a successor needs changed. */
+/* ENOSPC: the connection predates any label rule (ftpalgd's table). */
+static void
+inl_labels_off(struct inl_flow *f, int err)
+{
+	elog_debug("[i%llu] conntrack labels: %s; a successor will pass it through",
+	    (unsigned long long)f->gs.id, strerror(err));
+	f->lbl_off = true;
+}
+
+/* A queued label write failed (nat_ct_commit): the flow stops writing them. */
+static void
+inl_labels_failed(void *ctx, uint64_t id, int err)
+{
+	struct inline_engine *e = ctx;
+
+	for (struct inl_flow *f = e->tracked; f != NULL; f = f->tnext)
+		if (f->gs.id == id) {
+			inl_labels_off(f, err);
+			return;
+		}
+}
+
 static void
 inl_label(struct inl_flow *f)
 {
@@ -1124,11 +1147,8 @@ inl_label(struct inl_flow *f)
 	if (memcmp(l, f->lbl, sizeof(l)) == 0)
 		return;
 	inl_ct_tuple(f, &orig);
-	if (e->io.labels(e->io.ctx, &orig, l, m) < 0) {
-		/* ENOSPC: the connection predates any label rule (ftpalgd's table). */
-		elog_debug("[i%llu] conntrack labels: %s; a successor will pass it through",
-		    (unsigned long long)f->gs.id, strerror(errno));
-		f->lbl_off = true;
+	if (e->io.labels(e->io.ctx, &orig, l, m, f->gs.id) < 0) {
+		inl_labels_off(f, errno);
 		return;
 	}
 	memcpy(f->lbl, l, sizeof(l));
@@ -1519,6 +1539,7 @@ inl_ev(struct ev_handler *h, uint32_t events)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	n = nat_nfq_recv(e->q, inl_nfq_cb, e, INL_BUDGET);
+	inl_commit(e);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (n < 0) {
 		e->eng.c.errors++;
@@ -1554,13 +1575,22 @@ inl_io_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info 
 	return 0;
 }
 
+/* Queued: the writes of a batch go together (inl_commit). */
 static int
 inl_io_labels(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels,
-    const uint8_t *mask)
+    const uint8_t *mask, uint64_t id)
 {
 	struct inline_engine *e = ctx;
 
-	return nat_ct_set_labels(e->ct, orig, labels, mask);
+	return nat_ct_queue_labels(e->ct, orig, labels, mask, id);
+}
+
+/* The label writes queued while packets or timers were handled, in one datagram. */
+static void
+inl_commit(struct inline_engine *e)
+{
+	if (e->ct != NULL && nat_ct_commit(e->ct) < 0)
+		elog_warn("inline: conntrack: writing labels");
 }
 
 static struct inline_engine *
@@ -1621,6 +1651,7 @@ inline_new(const struct inline_params *p, struct gateway *gw, int epfd)
 	e->h.fn = inl_ev;
 	if ((e->ct = nat_ct_open()) == NULL)
 		goto fail;
+	nat_ct_on_fail(e->ct, inl_labels_failed, e);
 	/* The kernel's queue holds what waits for a verdict, ours included. */
 	if ((e->q = nat_nfq_open(p->queue_num, p->fail_open, 4 * INL_HELD_MAX + 1024)) == NULL)
 		goto fail;
@@ -1736,6 +1767,7 @@ inline_tick(struct inline_engine *e, uint64_t now)
 		inl_flow_free(e, f, f->rst ? "reset" : "closed");
 	if (now >= e->live_due)
 		inl_walk(e, now);
+	inl_commit(e);
 }
 
 uint64_t

@@ -46,9 +46,13 @@ struct inline_io {
 	/* accept with pkt NULL: unchanged; with pkt: replaced; !accept: drop */
 	int (*verdict)(void *ctx, uint32_t id, bool accept, const uint8_t *pkt, size_t len);
 	int (*conntrack)(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info *info);
-	/* Sets the connection's labels under mask; NULL: no labels (tests). */
+	/*
+	 * Sets the connection's labels under mask; NULL: no labels (tests).  It
+	 * may queue the write (the kernel's): a later failure then comes back
+	 * through inline_labels_failed() with the flow's id.
+	 */
 	int (*labels)(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels,
-	    const uint8_t *mask);
+	    const uint8_t *mask, uint64_t id);
 	void *ctx;
 };
 

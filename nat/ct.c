@@ -4,8 +4,11 @@
  *
  * One socket, one request at a time, answered before the next is sent; the
  * receive timeout bounds how long the event loop can wait on the kernel.
+ * Label writes are the exception: queued, sent together, unacknowledged
+ * (nat_ct_commit).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,12 +24,21 @@
 #include "nat/ct.h"
 
 #define CT_BUF 8192
+#define CT_QMAX 64		/* queued label writes (~112 bytes each) */
 
 struct nat_ct {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
 	char buf[CT_BUF];
+	/* Queued writes: their messages and, per message, its seq and cookie. */
+	unsigned nq;
+	size_t qlen;
+	uint32_t qseq[CT_QMAX];
+	uint64_t qcookie[CT_QMAX];
+	nat_ct_fail_cb fail;	/* nat_ct_on_fail() */
+	void *fail_ctx;
+	char qbuf[CT_BUF];
 };
 
 struct nat_ct *
@@ -65,9 +77,9 @@ nat_ct_close(struct nat_ct *c)
 }
 
 static struct nlmsghdr *
-ct_msg(struct nat_ct *c, uint16_t type, uint16_t flags, int family)
+ct_msg_at(struct nat_ct *c, char *at, uint16_t type, uint16_t flags, int family)
 {
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(c->buf);
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(at);
 	struct nfgenmsg *nfg;
 
 	nlh->nlmsg_type = (uint16_t)(NFNL_SUBSYS_CTNETLINK << 8 | type);
@@ -78,6 +90,12 @@ ct_msg(struct nat_ct *c, uint16_t type, uint16_t flags, int family)
 	nfg->version = NFNETLINK_V0;
 	nfg->res_id = 0;
 	return nlh;
+}
+
+static struct nlmsghdr *
+ct_msg(struct nat_ct *c, uint16_t type, uint16_t flags, int family)
+{
+	return ct_msg_at(c, c->buf, type, flags, family);
 }
 
 static void
@@ -195,6 +213,35 @@ ct_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/*
+ * An error for a queued write that the last commit did not read (none
+ * should be left: the kernel answers inside the send).  True if it was one.
+ */
+static bool
+ct_queued_error(struct nat_ct *c, const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e;
+
+	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+		return false;
+	e = mnl_nlmsg_get_payload(nlh);
+	for (unsigned k = 0; k < c->nq; k++)
+		if (c->qseq[k] == e->msg.nlmsg_seq) {
+			if (e->error != 0 && c->fail != NULL)
+				c->fail(c->fail_ctx, c->qcookie[k], -e->error);
+			return true;
+		}
+	return false;
+}
+
+static bool
+ct_late_error(struct nat_ct *c, const char *buf, size_t n)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+
+	return mnl_nlmsg_ok(nlh, (int)n) && ct_queued_error(c, nlh);
+}
+
 /* Sends the request in c->buf and runs the answer through cb until the ack. */
 static int
 ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
@@ -212,6 +259,8 @@ ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 				errno = ETIMEDOUT;
 			return -1;
 		}
+		if (ct_late_error(c, c->buf, (size_t)n))
+			continue;
 		rc = mnl_cb_run(c->buf, (size_t)n, seq, c->portid, cb, data);
 		/* An answer to an earlier request that timed out: skip it. */
 		if (rc < 0 && errno == EPROTO)
@@ -256,15 +305,65 @@ nat_ct_set_liberal(struct nat_ct *c, const struct nat_ct_tuple *t)
 	return ct_talk(c, nlh, NULL, NULL);
 }
 
-int
-nat_ct_set_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
-		  const uint8_t labels[NAT_CT_LABEL_BYTES], const uint8_t mask[NAT_CT_LABEL_BYTES])
+unsigned
+nat_ct_queued(const struct nat_ct *c)
 {
-	/* An update (no NLM_F_CREATE); the kernel applies (old & ~mask) | labels. */
-	struct nlmsghdr *nlh = ct_msg(c, IPCTNL_MSG_CT_NEW, NLM_F_ACK, t->src.family);
+	return c->qlen > 0 ? c->nq : 0;
+}
 
+int
+nat_ct_queue_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
+    const uint8_t labels[NAT_CT_LABEL_BYTES], const uint8_t mask[NAT_CT_LABEL_BYTES],
+    uint64_t cookie)
+{
+	struct nlmsghdr *nlh;
+
+	/* Room for one more message, and its slot (nq counts the sent batch's
+	 * slots until the next write, for its late errors). */
+	if (c->qlen == 0)
+		c->nq = 0;
+	if ((c->nq == CT_QMAX || c->qlen + 256 > sizeof(c->qbuf)) && nat_ct_commit(c) < 0)
+		return -1;
+	if (c->qlen == 0)
+		c->nq = 0;
+	/* No NLM_F_ACK: the kernel answers only if the write fails. */
+	nlh = ct_msg_at(c, c->qbuf + c->qlen, IPCTNL_MSG_CT_NEW, 0, t->src.family);
 	ct_put_tuple(nlh, CTA_TUPLE_ORIG, t);
 	mnl_attr_put(nlh, CTA_LABELS, NAT_CT_LABEL_BYTES, labels);
 	mnl_attr_put(nlh, CTA_LABELS_MASK, NAT_CT_LABEL_BYTES, mask);
-	return ct_talk(c, nlh, NULL, NULL);
+	c->qseq[c->nq] = nlh->nlmsg_seq;
+	c->qcookie[c->nq] = cookie;
+	c->nq++;
+	c->qlen += NLMSG_ALIGN(nlh->nlmsg_len);
+	return 0;
+}
+
+void
+nat_ct_on_fail(struct nat_ct *c, nat_ct_fail_cb fail, void *ctx)
+{
+	c->fail = fail;
+	c->fail_ctx = ctx;
+}
+
+int
+nat_ct_commit(struct nat_ct *c)
+{
+	int fd = mnl_socket_get_fd(c->nl);
+	ssize_t n;
+
+	if (c->qlen == 0)
+		return 0;
+	n = mnl_socket_sendto(c->nl, c->qbuf, c->qlen);
+	c->qlen = 0;
+	if (n < 0)
+		return -1;
+	/* The failures, already answered; nothing else is in flight. */
+	while ((n = recv(fd, c->buf, sizeof(c->buf), MSG_DONTWAIT)) > 0 || (n < 0 && errno == EINTR)) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)c->buf;
+		int left = (int)n;
+
+		for (; n > 0 && mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+			(void)ct_queued_error(c, nlh);
+	}
+	return 0;
 }

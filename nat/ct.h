@@ -57,9 +57,24 @@ int nat_ct_set_liberal(struct nat_ct *c, const struct nat_ct_tuple *t);
  * otherwise ENOSPC.  conntrackd (1.4.3 and later) carries labels to the other
  * router with the rest of the connection, which is why ftpalgd keeps what a
  * connection needs to be resumed there.
+ *
+ * Queued: the writes of one receive batch go to the kernel in one datagram
+ * with nat_ct_commit(), unacknowledged (the kernel answers only a failed
+ * one), instead of a request and its ack each, several per session.  cookie
+ * comes back with a failure.  A full queue is committed first.
  */
-int nat_ct_set_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
-		      const uint8_t labels[NAT_CT_LABEL_BYTES],
-		      const uint8_t mask[NAT_CT_LABEL_BYTES]);
+int nat_ct_queue_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
+			const uint8_t labels[NAT_CT_LABEL_BYTES],
+			const uint8_t mask[NAT_CT_LABEL_BYTES], uint64_t cookie);
+/* Who hears of a queued write that failed: fail(ctx, cookie, errno). */
+typedef void (*nat_ct_fail_cb)(void *ctx, uint64_t cookie, int err);
+void nat_ct_on_fail(struct nat_ct *c, nat_ct_fail_cb fail, void *ctx);
+/*
+ * Sends what is queued.  The kernel handles netlink requests inside the
+ * send, so their errors are waiting once it returns and are reported then.
+ * -1 if the send itself failed (the writes are lost).
+ */
+int nat_ct_commit(struct nat_ct *c);
+unsigned nat_ct_queued(const struct nat_ct *c);
 
 #endif

@@ -359,8 +359,10 @@ fz_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info *inf
 }
 
 static int
-fz_labels(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels, const uint8_t *mask)
+fz_labels(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels, const uint8_t *mask,
+    uint64_t id)
 {
+	(void)id;
 	int k = fz_find_flow(orig);
 
 	(void)ctx;

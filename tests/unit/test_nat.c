@@ -10,6 +10,7 @@
  * namespace, to set up and to inspect.
  */
 #include "nat/nat.h"
+#include "nat/ct.h"
 #include "engine/elog.h"
 #include "engine/event.h"
 #include "engine/pinhole.h"
@@ -1112,6 +1113,68 @@ static TCase *tcase(const char *name, int timeout)
 	return tc;
 }
 
+/* What the queued label writes' failure callback heard. */
+static struct {
+	unsigned n;
+	uint64_t cookie[128];
+	int err[128];
+} ctq;
+
+static void
+ctq_fail(void *ctx, uint64_t cookie, int err)
+{
+	(void)ctx;
+	if (ctq.n < 128) {
+		ctq.cookie[ctq.n] = cookie;
+		ctq.err[ctq.n] = err;
+	}
+	ctq.n++;
+}
+
+/*
+ * Queued label writes go unacknowledged, so a failure must still reach its
+ * writer: each of 100 writes for connections that do not exist (more than
+ * one datagram's worth: the full queue commits by itself) comes back once,
+ * ENOENT, with its own cookie.
+ */
+START_TEST(test_ct_queued_errors)
+{
+	struct nat_ct *c;
+	uint8_t l[NAT_CT_LABEL_BYTES], m[NAT_CT_LABEL_BYTES];
+	int ns = ns_new();
+
+	memset(&ctq, 0, sizeof(ctq));
+	memset(l, 0, sizeof(l));
+	memset(m, 0xff, sizeof(m));
+	c = nat_ct_open();
+	ck_assert_ptr_nonnull(c);
+	nat_ct_on_fail(c, ctq_fail, NULL);
+	for (unsigned k = 0; k < 100; k++) {
+		struct nat_ct_tuple t;
+
+		memset(&t, 0, sizeof(t));
+		t.src.family = t.dst.family = AF_INET;
+		inet_pton(AF_INET, "10.9.0.1", &t.src.u.v4);
+		inet_pton(AF_INET, "10.9.0.2", &t.dst.u.v4);
+		t.sport = (uint16_t)(30000 + k);
+		t.dport = 21;
+		ck_assert_int_eq(nat_ct_queue_labels(c, &t, l, m, 1000 + k), 0);
+	}
+	ck_assert_uint_gt(nat_ct_queued(c), 0);
+	ck_assert_int_eq(nat_ct_commit(c), 0);
+	ck_assert_uint_eq(nat_ct_queued(c), 0);
+	ck_assert_uint_eq(ctq.n, 100);
+	for (unsigned k = 0; k < 100; k++) {
+		ck_assert_uint_eq(ctq.cookie[k], 1000 + k);
+		ck_assert_int_eq(ctq.err[k], ENOENT);
+	}
+	ck_assert_int_eq(nat_ct_commit(c), 0);		/* nothing queued: nothing sent */
+	ck_assert_uint_eq(ctq.n, 100);
+	nat_ct_close(c);
+	close(ns);
+}
+END_TEST
+
 int main(void)
 {
 	SRunner *sr;
@@ -1144,6 +1207,7 @@ int main(void)
 	tcase_add_test(tc, test_one_bad_element);
 	tcase_add_test(tc, test_set_full_recovers);
 	tcase_add_test(tc, test_sweep_due_absolute);
+	tcase_add_test(tc, test_ct_queued_errors);
 	suite_add_tcase(s, tc);
 	srunner_add_suite(sr, s);
 
