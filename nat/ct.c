@@ -210,7 +210,7 @@ ct_get_cb(const struct nlmsghdr *nlh, void *data)
 		       n < NAT_CT_LABEL_BYTES ? n : NAT_CT_LABEL_BYTES);
 	}
 	d->found = 1;
-	return MNL_CB_OK;
+	return MNL_CB_STOP;	/* the answer: no ack follows (none asked for) */
 }
 
 /*
@@ -272,7 +272,8 @@ ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 int
 nat_ct_get(struct nat_ct *c, const struct nat_ct_tuple *t, struct nat_ct_info *info)
 {
-	struct nlmsghdr *nlh = ct_msg(c, IPCTNL_MSG_CT_GET, NLM_F_ACK, t->src.family);
+	/* No NLM_F_ACK: the answer, or an error, is all that comes back. */
+	struct nlmsghdr *nlh = ct_msg(c, IPCTNL_MSG_CT_GET, 0, t->src.family);
 	struct ct_get_data d = { .family = t->src.family, .info = info };
 
 	ct_put_tuple(nlh, CTA_TUPLE_ORIG, t);
