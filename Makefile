@@ -234,6 +234,8 @@ bench: deps
 	@tests/lab/bench.sh; b=$$?; tests/lab/bench-relay.sh; r=$$?; \
 	 tests/lab/bench-inline.sh; i=$$?; tests/lab/bench-rate.sh; s=$$?; \
 	 tests/lab/bench-rate.sh --split || s=1; \
+	 tests/lab/bench-rate.sh --soak 300 --soak-mode proxy || s=1; \
+	 tests/lab/bench-rate.sh --soak 300 --soak-mode inline || s=1; \
 	 [ $$b -eq 0 ] && [ $$r -eq 0 ] && [ $$i -eq 0 ] && [ $$s -eq 0 ]
 
 deps:
