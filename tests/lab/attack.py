@@ -37,8 +37,9 @@ Unsolicited 227: the hostile server answers a NOOP with "227 (192,168,1,7,12,234
 IPv6 (a dual-stack router; the lab masquerades IPv6 too): the hostile server
 also listens on 2001:db8::5, the victim on [fd00:1::2]:3306 and :22 and on
 another LAN address, [fd00:1::7]:3306 (deprecated, so never a source address).
-  slipstreaming with EPRT |2|fd00:1::2|3306| in the body, one segment and EPRT
-    at a segment start, on 21 (and 2121 for ftpalgd);
+  slipstreaming with EPRT |2|fd00:1::2|3306| in the body, one segment, EPRT
+    at a segment start, and the request before the greeting, on 21 (and 2121 for
+    ftpalgd);
   bounce EPRT |2|fd00:1::7|3306| and low port EPRT |2|fd00:1::2|22|;
   unsolicited 227 naming 192.168.1.7 and unsolicited 229 (|||3306|), answering
     NOOP on an IPv6 control connection.
@@ -78,7 +79,7 @@ VICTIM_PORT = 3306
 LOW_PORT = 22
 MODES = ("kernel", "proxy", "inline")
 VARIANTS = ("one-segment", "segment-start", "before-greeting", "eprt")
-VARIANTS6 = ("one-segment", "segment-start")     # the data command is EPRT |2|...| there
+VARIANTS6 = ("one-segment", "segment-start", "before-greeting")  # the data command: EPRT |2|...|
 UNSOLICITED_LAN = "192,168,1,7"
 DEADLINE_S = 300
 PORTS = "21,2121"
