@@ -29,6 +29,18 @@
 #define ETH_VLAN 0x8100
 #define ETH_QINQ 0x88a8
 #define ETH_QINQ_OLD 0x9100
+#define ETH_PPPOE 0x8864	/* PPPoE session stage (RFC 2516) */
+#define PPP_IPV4 0x0021
+#define PPP_IPV6 0x0057
+#ifndef DLT_PPP_SERIAL
+#define DLT_PPP_SERIAL 50
+#endif
+#ifndef DLT_PPP_ETHER
+#define DLT_PPP_ETHER 51
+#endif
+#ifndef DLT_C_HDLC
+#define DLT_C_HDLC 104
+#endif
 
 #define IPPROTO_TCP_ 6
 #define IPPROTO_ICMP_ 1
@@ -293,6 +305,60 @@ trace_ip(struct trace_ctx *t, struct trace_pkt *p, const uint8_t *b, uint32_t ca
 		t->nskipped++;
 }
 
+/*
+ * A PPP frame (RFC 1661): the HDLC address and control bytes 0xff 0x03 if
+ * they were kept, then the protocol, one byte when compressed (RFC 1661
+ * 6.5: an odd first byte).  What captures of DSL links (ppp0, pppoe-wan, or
+ * a PPPoE session on the Ethernet below) hold.
+ */
+static void
+trace_ppp(struct trace_ctx *t, struct trace_pkt *p, const uint8_t *b, uint32_t cap,
+    uint32_t wire)
+{
+	uint32_t hl = 0;
+	uint16_t proto;
+
+	if (cap >= 2 && b[0] == 0xff && b[1] == 0x03)
+		hl = 2;
+	if (cap < hl + 1) {
+		t->nmalformed++;
+		return;
+	}
+	if (b[hl] & 1) {
+		proto = b[hl];
+		hl += 1;
+	} else {
+		if (cap < hl + 2) {
+			t->nmalformed++;
+			return;
+		}
+		proto = be16(b + hl);
+		hl += 2;
+	}
+	if (proto == PPP_IPV4)
+		trace_ipv4(t, p, b + hl, cap - hl, wire - hl);
+	else if (proto == PPP_IPV6)
+		trace_ipv6(t, p, b + hl, cap - hl);
+	else
+		t->nskipped++;	/* LCP, IPCP, ...: not IP */
+}
+
+/* The PPPoE session header: version/type, code, session id, length. */
+static void
+trace_pppoe(struct trace_ctx *t, struct trace_pkt *p, const uint8_t *b, uint32_t cap,
+    uint32_t wire)
+{
+	if (cap < 6) {
+		t->nmalformed++;
+		return;
+	}
+	if (b[0] != 0x11 || b[1] != 0x00) {	/* version 1, type 1, code 0: session data */
+		t->nskipped++;
+		return;
+	}
+	trace_ppp(t, p, b + 6, cap - 6, wire - 6);
+}
+
 static void
 trace_ethertype(struct trace_ctx *t, struct trace_pkt *p, uint16_t type, const uint8_t *b,
     uint32_t cap, uint32_t wire)
@@ -301,6 +367,8 @@ trace_ethertype(struct trace_ctx *t, struct trace_pkt *p, uint16_t type, const u
 		trace_ipv4(t, p, b, cap, wire);
 	else if (type == ETH_IPV6)
 		trace_ipv6(t, p, b, cap);
+	else if (type == ETH_PPPOE)
+		trace_pppoe(t, p, b, cap, wire);
 	else
 		t->nskipped++;
 }
@@ -375,6 +443,20 @@ trace_frame(struct trace_ctx *t, int dlt, uint64_t ts_us, const uint8_t *b,
 		}
 		trace_ip(t, &p, b + 4, cap - 4, wire - 4);
 		return;
+	case DLT_PPP:
+	case DLT_PPP_SERIAL:
+		trace_ppp(t, &p, b, cap, wire);
+		return;
+	case DLT_PPP_ETHER:
+		trace_pppoe(t, &p, b, cap, wire);
+		return;
+	case DLT_C_HDLC:	/* Cisco HDLC: address, control, then an ethertype */
+		if (cap < 4) {
+			t->nmalformed++;
+			return;
+		}
+		trace_ethertype(t, &p, be16(b + 2), b + 4, cap - 4, wire - 4);
+		return;
 	default:
 		t->nskipped++;
 	}
@@ -386,6 +468,7 @@ trace_dlt_ok(int dlt)
 	switch (dlt) {
 	case DLT_EN10MB: case DLT_LINUX_SLL: case DLT_LINUX_SLL2: case DLT_RAW:
 	case DLT_IPV4: case DLT_IPV6: case DLT_NULL: case DLT_LOOP:
+	case DLT_PPP: case DLT_PPP_SERIAL: case DLT_PPP_ETHER: case DLT_C_HDLC:
 #if DLT_RAW != 12
 	case 12:
 #endif
@@ -417,7 +500,8 @@ trace_read_pcap(struct trace_ctx *t, pcap_t *pc, char *err, size_t errlen)
 		const char *n = pcap_datalink_val_to_name(dlt);
 
 		snprintf(err, errlen, "%s: link type %s (%d) is not supported "
-		    "(Ethernet, Linux cooked, raw IP and loopback are)", t->name,
+		    "(Ethernet with VLANs and PPPoE, Linux cooked, raw IP, loopback, PPP and "
+		    "Cisco HDLC are)", t->name,
 		    n != NULL ? n : "?", dlt);
 		pcap_close(pc);
 		return -1;

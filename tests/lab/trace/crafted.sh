@@ -5,7 +5,7 @@
 # real-world capture the doctor used to get wrong (a capture filtered to
 # port 21, servers refusing commands, a client without PASV, an EPRT of the
 # wrong family, a 128 KiB reply line, 1000 PASVs, FTPS with CCC, RFC 2228,
-# data connections without a control session).  For each, `ftpalg trace
+# data connections without a control session, PPPoE and PPP links).  For each, `ftpalg trace
 # --json` must give the finding and not the false one, and the terminal
 # report must say the same as the JSON (check.py text=).  `ftpalg trace
 # --help` must print its usage on stdout and exit 0.
@@ -83,6 +83,11 @@ check many-pasv "$C/many-pasv.pcap" -- sessions=1 partial code=partial ann=1000 
 check ccc "$C/ccc.pcap" -- sessions=1 code=ccc nocode=tls ann=1 outcome=answered pair=RETR:226
 check gssapi "$C/gssapi.pcap" -- sessions=1 code=rfc2228-protected nocode=ok
 check orphan "$C/orphan.pcap" -- sessions=0 orphans=2 ccode=orphan-data-connection
+# DSL links: PPPoE in a VLAN on the Ethernet below, and ppp0 itself (DLT_PPP)
+for link in pppoe ppp; do
+	check "$link" "$C/$link.pcap" -- sessions=1 ann=2 outcome=answered pair=RETR:226 \
+	    nocode=data-not-attempted nocode=data-not-in-capture
+done
 if grep -q 'reset by 192.168.1.2' "$OUT/orphan.txt" && grep -q '4000 bytes from the server' \
     "$OUT/orphan.txt"; then
 	ok "orphan: who reset it and the bytes each way are reported"

@@ -10,8 +10,9 @@ numbers, one segment per line (long lines cut at the MSS), FIN at the end.
 They stand for what the lab cannot make on demand: a capture filtered to
 port 21, servers refusing commands, a client that forgets PASV, an EPRT of
 the wrong family, a 128 KiB reply line, a session with 1000 PASVs, FTPS with
-CCC, Kerberized FTP (RFC 2228), and data connections without their control
-session.  tests/lab/trace/crafted.sh runs `ftpalg trace` on each and checks
+CCC, Kerberized FTP (RFC 2228), data connections without their control
+session, and the links of DSL routers (PPPoE in a VLAN, PPP).  Ethernet but
+for the last two.  tests/lab/trace/crafted.sh runs `ftpalg trace` on each and checks
 the findings (tests/lab/trace/check.py).
 """
 import os
@@ -23,10 +24,17 @@ MSS = 1448
 CLIENT, SERVER, ROUTER = "192.168.1.2", "203.0.113.2", "203.0.113.1"
 
 
+LINKTYPE = {"eth": 1, "pppoe": 1, "ppp": 9}
+
+
 class Pcap:
-    def __init__(self, path):
+    """link: eth (Ethernet), pppoe (Ethernet, VLAN 7, a PPPoE session: a DSL
+    router's WAN port) or ppp (DLT_PPP: its ppp0)."""
+
+    def __init__(self, path, link="eth"):
         self.f = open(path, "wb")
-        self.f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        self.link = link
+        self.f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE[link]))
         self.ts = 1764580000 * 1000000
 
     def frame(self, src, dst, sport, dport, seq, ack, flags, payload=b""):
@@ -36,7 +44,14 @@ class Pcap:
         d = bytes(int(x) for x in dst.split("."))
         ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0,
                          s, d) + tcp
-        fr = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + b"\x08\x00" + ip
+        macs = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02"
+        if self.link == "pppoe":
+            fr = (macs + struct.pack(">HHH", 0x8100, 7, 0x8864) +
+                  struct.pack(">BBHHH", 0x11, 0, 0x1234, len(ip) + 2, 0x0021) + ip)
+        elif self.link == "ppp":
+            fr = b"\xff\x03\x00\x21" + ip
+        else:
+            fr = macs + b"\x08\x00" + ip
         self.f.write(struct.pack("<IIII", self.ts // 1000000, self.ts % 1000000, len(fr),
                                  len(fr)))
         self.f.write(fr)
@@ -292,6 +307,29 @@ def orphan(out):
     cap.close()
 
 
+def dsl(out, link):
+    """A passive and an active transfer over a DSL link (pppoe or ppp)."""
+    cap = Pcap(os.path.join(out, link + ".pcap"), link)
+    f = Ftp(cap)
+    f.login()
+    f.c("PASV")
+    f.s(pasv_reply(50120))
+    f.c("RETR a.bin")
+    data_ok(cap, CLIENT, 41000, SERVER, 50120)
+    f.s("150 Here comes the data")
+    f.s("226 Transfer complete")
+    f.c("PORT 192,168,1,2,160,1")
+    f.s("200 PORT command successful")
+    f.c("RETR b.bin")
+    data_ok(cap, SERVER, 20, CLIENT, 40961)
+    f.s("150 Here comes the data")
+    f.s("226 Transfer complete")
+    f.c("QUIT")
+    f.s("221 Goodbye")
+    f.close()
+    cap.close()
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -299,6 +337,8 @@ def main():
     for fn in (control_only, refused, no_port, eprt_family, long_line, many_pasv, ccc,
                gssapi, orphan):
         fn(out)
+    for link in ("pppoe", "ppp"):
+        dsl(out, link)
     return 0
 
 
