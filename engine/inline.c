@@ -197,6 +197,8 @@ struct inline_engine {
 	uint64_t now;
 	uint64_t next_id;
 	uint64_t last_full_log;
+	uint64_t last_ct_log;		/* rate limit for "writing labels" */
+	unsigned ct_fails;		/* label batches lost since that line */
 	unsigned nflows, ntracked, nheld;
 	unsigned ndone;			/* closed flows kept for their last ACKs */
 	struct inl_fifo done[INL_NDQ];
@@ -1589,8 +1591,21 @@ inl_io_labels(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels,
 static void
 inl_commit(struct inline_engine *e)
 {
-	if (e->ct != NULL && nat_ct_commit(e->ct) < 0)
-		elog_warn("inline: conntrack: writing labels");
+	int err;
+
+	if (e->ct == NULL || nat_ct_commit(e->ct) == 0)
+		return;
+	err = errno;
+	e->eng.c.errors++;
+	e->ct_fails++;
+	/* Once per batch if the kernel keeps refusing: a line every 10 s at most. */
+	if (e->last_ct_log != 0 && e->now - e->last_ct_log < INL_LOG_EVERY_MS)
+		return;
+	e->last_ct_log = e->now;
+	elog_warnx("inline: conntrack: writing labels: %s (%u batch%s lost); a failover or "
+	    "restart cannot resume these connections", strerror(err), e->ct_fails,
+	    e->ct_fails == 1 ? "" : "es");
+	e->ct_fails = 0;
 }
 
 static struct inline_engine *
