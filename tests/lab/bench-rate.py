@@ -351,6 +351,31 @@ def main():
                     mode, "IPv%s %s" % (fam, dmode.upper()), med["rate"],
                     "%.2f" % (med["rate"] / krate) if krate else "-", errs, med["p50"],
                     med["p99"], cpu, 100 * med["gen_cpu"], b.get("cpu0", -1), b.get("cpu1", -1)))
+    if not a.split:
+        # With the cores shared and full, the rate is the machine's CPU over what a
+        # session costs everyone: the kernel row's cost over a mode's bounds its ratio.
+        print("machine CPU per session (both cores' busy time / sessions, middle run), and "
+              "the ratio that cost allows with the cores full:")
+        for fam in fams:
+            for dmode in dmodes:
+                def ms(mode):
+                    runs = res.get((mode, fam, dmode))
+                    if not runs:
+                        return None
+                    med = sorted(runs, key=lambda r: r["rate"])[len(runs) // 2]
+                    b = med.get("busy", {})
+                    busy = sum(v for v in b.values() if v >= 0) / 100.0
+                    return 1000.0 * busy / med["rate"] if med["rate"] else None
+                k = ms("kernel")
+                parts = []
+                for mode in modes:
+                    m = ms(mode)
+                    if m is None:
+                        continue
+                    parts.append("%s %.2f ms%s" % (mode, m, " (%.2fx)" % (k / m)
+                                                   if k and mode not in ("kernel", "none") else ""))
+                if parts:
+                    print("  IPv%s %-4s %s" % (fam, dmode.upper(), ", ".join(parts)))
     if a.split:
         print("(cpu0/cpu1: how busy each core was; the router's core at 100% means the gateway "
               "set the rate, the hosts' core at 100% means the hosts did)")
