@@ -252,6 +252,19 @@ gw_relay_open(struct gw_session *gs, const struct alg_mapping *m, const char *be
 	return 0;
 }
 
+/*
+ * Why a data connection between hosts of these families goes through the
+ * relay rather than a kernel pinhole; NULL: it does not.  Also asked when
+ * the gateway port is drawn, since only a relay listens on it.
+ */
+static const char *
+gw_relay_reason(const struct gw_session *gs, int peer_family, int to_family)
+{
+	return gs->relay ? "mapping configured relay" :
+	    peer_family != to_family ? "address families differ" :
+	    !ph_has_kernel(gs->eng->gw->ph) ? "no nftables table" : NULL;
+}
+
 /* Pinhole or relay: the dispatcher between the kernel path and the userspace one. */
 static int
 gw_map_open(struct gw_session *gs, const struct alg_mapping *m)
@@ -273,10 +286,7 @@ gw_map_open(struct gw_session *gs, const struct alg_mapping *m)
 		    ph_describe(m, d, sizeof(d)));
 		return 0;
 	}
-	because = gs->relay ? "mapping configured relay" :
-	    m->peer.family != m->to.family ? "address families differ" :
-	    !ph_has_kernel(gw->ph) ? "no nftables table" : NULL;
-	if (because != NULL)
+	if ((because = gw_relay_reason(gs, m->peer.family, m->to.family)) != NULL)
 		return gw_relay_open(gs, m, because);
 	/* Inbound: the source is rewritten too (see nat.h); outbound stays
 	 * transparent, except a proxied passive one: it leaves from the address
@@ -378,10 +388,10 @@ gw_alloc_port(struct gw_session *gs, uint16_t *port)
 	struct gateway *gw = gs->eng->gw;
 	uint32_t span;
 
-	/* The same test as gw_map_open()'s: will a relay listen on it? */
+	/* A relay will listen on it: the port must be free of local sockets too. */
 	if (gw->ph != NULL)
-		return ph_alloc_port(gw->ph, port, gs->relay || !ph_has_kernel(gw->ph) ||
-		    gs->addrs->client.family != gs->addrs->server.family);
+		return ph_alloc_port(gw->ph, port, gw_relay_reason(gs, gs->addrs->server.family,
+		    gs->addrs->client.family) != NULL);
 	span = (uint32_t)gw->dry_max - gw->dry_min + 1;
 	*port = (uint16_t)(gw->dry_min + gw->dry_next++ % span);
 	return 0;
@@ -403,10 +413,11 @@ gw_alloc_port(struct gw_session *gs, uint16_t *port)
  * the last minutes is back in its table that way.  Measured in the HA lab
  * (tests/lab/ha.py, docs/ha.md).  One ctnetlink lookup per draw.
  */
-int
-gw_alloc_port_ct(struct gw_session *gs, struct nat_ct *ct, const struct alg_endpoint *server,
-    const struct alg_endpoint *gw, uint16_t *port)
+static int
+gw_alloc_port_ct(struct gw_session *gs, uint16_t *port)
 {
+	const struct alg_endpoint *server = &gs->addrs->server, *gw = &gs->addrs->gw_server;
+	struct nat_ct *ct = gs->eng->ct;
 	struct nat_ct_tuple t;
 	struct nat_ct_info info;
 
@@ -438,7 +449,7 @@ gw_ops_event(void *ctx, const struct alg_event *ev)
 int
 gw_ops_alloc_port(void *ctx, uint8_t family, uint16_t *port)
 {
-	return gw_alloc_port(ctx, port);
+	return gw_alloc_port_ct(ctx, port);
 }
 
 /* ---------------------------------------------------------------- stats */

@@ -62,6 +62,8 @@ struct gw_counters {
 
 struct gw_session;
 
+struct nat_ct;
+
 struct gw_engine {
 	struct gateway *gw;
 	LIST_HEAD(, gw_session) sessions;	/* its sessions, newest first */
@@ -70,6 +72,7 @@ struct gw_engine {
 	const char *tls_note;
 	unsigned nmaps;		/* pinholes (or test mappings) its sessions hold */
 	struct gw_counters c;
+	struct nat_ct *ct;	/* ctnetlink, for gw_ops_alloc_port; NULL: not asked (tests) */
 };
 
 void gw_engine_init(struct gw_engine *eng, struct gateway *gw, char tag, const char *tls_note);
@@ -103,20 +106,17 @@ void gw_session_end(struct gw_session *gs);
 /* The core's callbacks, shared: alg_session_ops.event and .alloc_port. */
 int gw_event(struct gw_session *gs, const struct alg_event *ev);
 int gw_alloc_port(struct gw_session *gs, uint16_t *port);
-struct nat_ct;
-/*
- * gw_alloc_port, but never a port that conntrack (ct; NULL: not asked) still
- * holds for a connection from the server's data port (its control port - 1)
- * to gw:port: a SYN of the new data connection would be taken for that old
- * one.  See gateway.c.
- */
-int gw_alloc_port_ct(struct gw_session *gs, struct nat_ct *ct, const struct alg_endpoint *server,
-    const struct alg_endpoint *gw, uint16_t *port);
 /*
  * The same as alg_session_ops members, for an alg_session whose ctx is the
  * gw_session (the engine finds its own session around it: ev_container_of).
  */
 int gw_ops_event(void *ctx, const struct alg_event *ev);
+/*
+ * gw_alloc_port, but never a port that conntrack (eng->ct) still holds for a
+ * connection from the server's data port (its control port - 1) to the
+ * gateway's address and that port: a SYN of the new data connection would be
+ * taken for that old one.  See gateway.c.
+ */
 int gw_ops_alloc_port(void *ctx, uint8_t family, uint16_t *port);
 
 /* The JSON stats document's engine-specific parts, in the order they stand. */

@@ -579,22 +579,9 @@ inl_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 	e->cap_len[to] += len;
 }
 
-/*
- * A gateway port for an active data connection, never one that conntrack
- * still holds for this server (gw_alloc_port_ct): after an HA failover and
- * its failback, this router's recent ports are back in its table.
- */
-static int
-inl_alloc_port(void *ctx, uint8_t family, uint16_t *port)
-{
-	struct inl_flow *f = ev_container_of(ctx, struct inl_flow, gs);
-
-	return gw_alloc_port_ct(&f->gs, f->e->ct, &f->addrs.server, &f->addrs.gw_server, port);
-}
-
 /* The core's ctx is the flow's gw_session: events and ports are the shared layer's. */
 static const struct alg_session_ops inl_ops = {
-	.send = inl_send, .event = gw_ops_event, .alloc_port = inl_alloc_port,
+	.send = inl_send, .event = gw_ops_event, .alloc_port = gw_ops_alloc_port,
 };
 
 /* ---------------------------------------------------------------- feeding the core */
@@ -1666,6 +1653,7 @@ inline_new(const struct inline_params *p, struct gateway *gw, int epfd)
 	e->h.fn = inl_ev;
 	if ((e->ct = nat_ct_open()) == NULL)
 		goto fail;
+	e->eng.ct = e->ct;	/* gateway ports conntrack still holds are not drawn */
 	nat_ct_on_fail(e->ct, inl_labels_failed, e);
 	/* The kernel's queue holds what waits for a verdict, ours included. */
 	if ((e->q = nat_nfq_open(p->queue_num, p->fail_open, 4 * INL_HELD_MAX + 1024)) == NULL)

@@ -322,18 +322,9 @@ px_send(void *ctx, enum alg_side to, const char *buf, size_t len)
 	*dlen += (uint32_t)len;
 }
 
-/* A gateway port, never one conntrack still holds for this server (gw_alloc_port_ct). */
-static int
-px_alloc_port(void *ctx, uint8_t family, uint16_t *port)
-{
-	struct pxsess *s = ev_container_of(ctx, struct pxsess, gs);
-
-	return gw_alloc_port_ct(&s->gs, s->px->ct, &s->addrs.server, &s->addrs.gw_server, port);
-}
-
 /* The core's ctx is the session's gw_session: events and ports are the shared layer's. */
 static const struct alg_session_ops px_ops = {
-	.send = px_send, .event = gw_ops_event, .alloc_port = px_alloc_port,
+	.send = px_send, .event = gw_ops_event, .alloc_port = gw_ops_alloc_port,
 };
 
 /* ---------------------------------------------------------------- data flow */
@@ -852,6 +843,7 @@ proxy_new(const struct proxy_params *p, struct gateway *gw, int epfd)
 	    "passive transfers that the firewall allows still work, active ones will not");
 	if ((px->ct = nat_ct_open()) == NULL)
 		elog_warn("proxy: ctnetlink (the address servers see is the socket's own)");
+	px->eng.ct = px->ct;	/* gateway ports conntrack still holds are not drawn */
 	return px;
 }
 

@@ -46,6 +46,7 @@
 #include "engine/event.h"
 #include "engine/inline.h"
 #include "engine/tcpstream.h"
+#include "tests/helpers/tcppkt.h"
 
 #define FZ_FLOWS 4
 #define FZ_SBUF 8192		/* a sender stream */
@@ -143,32 +144,6 @@ fz_u32(struct fz_in *in)
 
 /* ---------------------------------------------------------------- packets */
 
-static uint16_t
-fz_sum(const uint8_t *b, size_t n, uint32_t s)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (n & 1)
-		s += (uint32_t)(b[n - 1] << 8);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
-static void
-fz_put16(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-}
-
-static void
-fz_put32(uint8_t *b, uint32_t v)
-{
-	fz_put16(b, v >> 16);
-	fz_put16(b + 2, v);
-}
-
 /* Flows 0, 1 (v4, v6) from 40000 + 2 * gen, flows 2, 3 from 40001 + 2 * gen. */
 static uint16_t
 fz_cport(int flow)
@@ -189,61 +164,23 @@ fz_addrs(int flow, int dir, const uint8_t **src, const uint8_t **dst, uint16_t *
 	*dp = dir == 0 ? 21 : cport;
 }
 
-/* A whole IPv4 or IPv6 packet with right checksums into buf; its length. */
+/* A whole IPv4 or IPv6 packet of flow, direction dir, with right checksums into buf. */
 static size_t
 fz_mkpkt(uint8_t *buf, int flow, int dir, uint32_t seq, uint32_t ack, uint8_t flags,
     const uint8_t *opt, size_t optlen, const uint8_t *pay, size_t plen)
 {
 	const uint8_t *src, *dst;
 	uint16_t sp, dp;
-	bool v6 = flow & 1;
-	size_t ih = v6 ? 40 : 20, al = v6 ? 16 : 4, th = 20 + optlen, tl = th + plen;
-	uint8_t *t = buf + ih, ph[40];
-	uint32_t s;
 
 	fz_addrs(flow, dir, &src, &dst, &sp, &dp);
-	memset(buf, 0, ih + th);
-	if (v6) {
-		buf[0] = 0x60;
-		fz_put16(buf + 4, (uint32_t)tl);
-		buf[6] = 6;
-		buf[7] = 64;
-		memcpy(buf + 8, src, 16);
-		memcpy(buf + 24, dst, 16);
-	} else {
-		buf[0] = 0x45;
-		fz_put16(buf + 2, (uint32_t)(ih + tl));
-		buf[6] = 0x40;
-		buf[8] = 64;
-		buf[9] = 6;
-		memcpy(buf + 12, src, 4);
-		memcpy(buf + 16, dst, 4);
-		fz_put16(buf + 10, fz_sum(buf, 20, 0));
-	}
-	fz_put16(t, sp);
-	fz_put16(t + 2, dp);
-	fz_put32(t + 4, seq);
-	fz_put32(t + 8, ack);
-	t[12] = (uint8_t)((th / 4) << 4);
-	t[13] = flags;
-	fz_put16(t + 14, 65535);
-	memcpy(t + 20, opt, optlen);
-	memcpy(t + th, pay, plen);
-	/* the pseudo-header's sum, then the segment's */
-	memcpy(ph, src, al);
-	memcpy(ph + al, dst, al);
-	s = 0;
-	for (size_t i = 0; i < 2 * al; i += 2)
-		s += (uint32_t)(ph[i] << 8 | ph[i + 1]);
-	s += 6 + (uint32_t)tl;
-	fz_put16(t + 16, fz_sum(t, tl, s));
-	return ih + tl;
+	return tp_build(buf, flow & 1 ? 6 : 4, src, dst, sp, dp, seq, ack, flags, opt, optlen,
+	    pay, plen);
 }
 
 static bool
 fz_csum_ok(const uint8_t *pkt, size_t len, const struct ts_pkt *p)
 {
-	if (p->family == 4 && fz_sum(pkt, (size_t)(pkt[0] & 0x0f) * 4, 0) != 0)
+	if (p->family == 4 && tp_csum_fold(tp_csum_add(0, pkt, (size_t)(pkt[0] & 0x0f) * 4)) != 0xffff)
 		return false;
 	return ts_tcp_csum(pkt, p, len) == (uint16_t)(pkt[p->l4off + 16] << 8 | pkt[p->l4off + 17]);
 }
@@ -342,15 +279,7 @@ fz_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info *inf
 		errno = ENOENT;
 		return -1;
 	}
-	info->orig = *orig;
-	info->reply.src = orig->dst;
-	info->reply.dst.family = orig->src.family;
-	if (orig->src.family == AF_INET)
-		memcpy(&info->reply.dst.u.v4, G4, 4);
-	else
-		memcpy(&info->reply.dst.u.v6, G6, 16);
-	info->reply.sport = orig->dport;
-	info->reply.dport = 61000;
+	tp_nat_reply(orig, info, G4, G6);
 	if (!F.ct_nolabels && F.fl[k].has_labels) {
 		info->has_labels = 1;
 		memcpy(info->labels, F.fl[k].labels, sizeof(info->labels));
@@ -532,7 +461,7 @@ fz_packet(struct fz_in *in)
 
 		opt[0] = 2;
 		opt[1] = 4;
-		fz_put16(opt + 2, mss);
+		tp_put16(opt + 2, mss);
 		optlen = 4;
 	}
 	if (ob & 2) {
@@ -547,8 +476,8 @@ fz_packet(struct fz_in *in)
 		for (unsigned k = 0; k < nb; k++) {
 			uint32_t l = r->rcv + (uint32_t)fz_byte(in) * 8;
 
-			fz_put32(opt + optlen, l);
-			fz_put32(opt + optlen + 4, l + 1 + (uint32_t)fz_byte(in) * 8);
+			tp_put32(opt + optlen, l);
+			tp_put32(opt + optlen + 4, l + 1 + (uint32_t)fz_byte(in) * 8);
 			optlen += 8;
 		}
 	}
@@ -558,8 +487,8 @@ fz_packet(struct fz_in *in)
 		opt[optlen + 1] = 1;
 		opt[optlen + 2] = 8;
 		opt[optlen + 3] = 10;
-		fz_put32(opt + optlen + 4, (uint32_t)F.now);
-		fz_put32(opt + optlen + 8, 0);
+		tp_put32(opt + optlen + 4, (uint32_t)F.now);
+		tp_put32(opt + optlen + 8, 0);
 		optlen += 12;
 	}
 	while (optlen % 4)

@@ -185,17 +185,31 @@ set_ep(struct alg_endpoint *e, const char *s)
 	ck_assert_int_eq(alg_ep_parse(s, e), 0);
 }
 
+/* A fresh harness, default policy, gateway ports from 40000. */
+static void
+h_setup(const char *client, const char *gw_client, const char *gw_server, const char *server)
+{
+	memset(&H, 0, sizeof(H));
+	alg_policy_default(&H.pol);
+	set_ep(&H.addrs.client, client);
+	set_ep(&H.addrs.gw_client, gw_client);
+	set_ep(&H.addrs.gw_server, gw_server);
+	set_ep(&H.addrs.server, server);
+	H.next_port = 40000;
+}
+
 /* Outbound transparent gateway, IPv4: client 192.168.1.2, router 203.0.113.1, server 203.0.113.2. */
 static void
 h_setup_v4(void)
 {
-	memset(&H, 0, sizeof(H));
-	alg_policy_default(&H.pol);
-	set_ep(&H.addrs.client, "192.168.1.2");
-	set_ep(&H.addrs.gw_client, "203.0.113.2");
-	set_ep(&H.addrs.gw_server, "203.0.113.1");
-	set_ep(&H.addrs.server, "203.0.113.2");
-	H.next_port = 40000;
+	h_setup("192.168.1.2", "203.0.113.2", "203.0.113.1", "203.0.113.2");
+}
+
+/* The same over IPv6 with NAT: client fd00:1::2, router 2001:db8::1, server 2001:db8::2. */
+static void
+h_setup_v6(void)
+{
+	h_setup("fd00:1::2", "2001:db8::2", "2001:db8::1", "2001:db8::2");
 }
 
 static void
@@ -316,13 +330,7 @@ END_TEST
 
 START_TEST(t_active_eprt_v6)
 {
-	memset(&H, 0, sizeof(H));
-	alg_policy_default(&H.pol);
-	set_ep(&H.addrs.client, "fd00:1::2");
-	set_ep(&H.addrs.gw_client, "2001:db8::2");
-	set_ep(&H.addrs.gw_server, "2001:db8::1");
-	set_ep(&H.addrs.server, "2001:db8::2");
-	H.next_port = 40000;
+	h_setup_v6();
 	h_start();
 	login();
 	feed_all(ALG_CLIENT, "EPRT |2|fd00:1::2|50123|\r\n");
@@ -1329,13 +1337,7 @@ START_TEST(t_unsolicited_227_v6)
 {
 	const struct rec_event *e;
 
-	memset(&H, 0, sizeof(H));
-	alg_policy_default(&H.pol);
-	set_ep(&H.addrs.client, "fd00:1::2");
-	set_ep(&H.addrs.gw_client, "2001:db8::2");
-	set_ep(&H.addrs.gw_server, "2001:db8::1");
-	set_ep(&H.addrs.server, "2001:db8::2");
-	H.next_port = 40000;
+	h_setup_v6();
 	h_start();
 	login();
 	feed_all(ALG_CLIENT, "NOOP\r\n");

@@ -28,6 +28,7 @@
 #include "engine/event.h"
 #include "engine/inline.h"
 #include "engine/tcpstream.h"
+#include "tests/helpers/tcppkt.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -48,136 +49,6 @@ static uint32_t
 rnd_to(uint32_t n)
 {
 	return n == 0 ? 0 : rnd() % n;
-}
-
-/* An independent ones' complement checksum, for checking the engine's. */
-static uint32_t
-csum_add(uint32_t sum, const uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)b[i] << 8 | b[i + 1];
-	if (n & 1)
-		sum += (uint32_t)b[n - 1] << 8;
-	return sum;
-}
-
-static uint16_t
-csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-/* True when the IPv4 header (if any) and TCP checksums of pkt are right. */
-static bool
-csum_ok(const uint8_t *pkt, size_t len)
-{
-	uint32_t sum;
-	size_t l4, tcplen;
-	uint8_t ph[40];
-
-	if (pkt[0] >> 4 == 4) {
-		l4 = (size_t)(pkt[0] & 15) * 4;
-		if (csum_fold(csum_add(0, pkt, l4)) != 0xffff)
-			return false;
-		memcpy(ph, pkt + 12, 8);
-		ph[8] = 0;
-		ph[9] = 6;
-		tcplen = len - l4;
-		ph[10] = (uint8_t)(tcplen >> 8);
-		ph[11] = (uint8_t)tcplen;
-		sum = csum_add(0, ph, 12);
-	} else {
-		l4 = 40;
-		tcplen = len - 40;
-		memcpy(ph, pkt + 8, 32);
-		memset(ph + 32, 0, 8);
-		ph[34] = (uint8_t)(tcplen >> 8);
-		ph[35] = (uint8_t)tcplen;
-		ph[39] = 6;
-		sum = csum_add(0, ph, 40);
-	}
-	return csum_fold(csum_add(sum, pkt + l4, tcplen)) == 0xffff;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Builds an IPv4 (fam 4) or IPv6 TCP packet; options opt[0..optlen), a multiple of 4. */
-static size_t
-mkpkt(uint8_t *buf, int fam, const uint8_t *src, const uint8_t *dst, uint16_t sport,
-    uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags, const uint8_t *opt,
-    size_t optlen, const uint8_t *pay, size_t plen)
-{
-	size_t l4 = fam == 4 ? 20 : 40, thl = 20 + optlen, total = l4 + thl + plen;
-	uint8_t *th = buf + l4, ph[40];
-	uint32_t sum;
-	uint16_t c;
-
-	memset(buf, 0, l4 + thl);
-	if (fam == 4) {
-		buf[0] = 0x45;
-		buf[2] = (uint8_t)(total >> 8);
-		buf[3] = (uint8_t)total;
-		buf[6] = 0x40;	/* DF */
-		buf[8] = 64;
-		buf[9] = 6;
-		memcpy(buf + 12, src, 4);
-		memcpy(buf + 16, dst, 4);
-		c = (uint16_t)~csum_fold(csum_add(0, buf, 20));
-		buf[10] = (uint8_t)(c >> 8);
-		buf[11] = (uint8_t)c;
-	} else {
-		buf[0] = 0x60;
-		buf[4] = (uint8_t)((total - 40) >> 8);
-		buf[5] = (uint8_t)(total - 40);
-		buf[6] = 6;
-		buf[7] = 64;
-		memcpy(buf + 8, src, 16);
-		memcpy(buf + 24, dst, 16);
-	}
-	th[0] = (uint8_t)(sport >> 8);
-	th[1] = (uint8_t)sport;
-	th[2] = (uint8_t)(dport >> 8);
-	th[3] = (uint8_t)dport;
-	put32(th + 4, seq);
-	put32(th + 8, ack);
-	th[12] = (uint8_t)((thl / 4) << 4);
-	th[13] = flags;
-	th[14] = 0xff;
-	th[15] = 0xff;
-	if (optlen > 0)
-		memcpy(th + 20, opt, optlen);
-	if (plen > 0)
-		memcpy(th + thl, pay, plen);
-	if (fam == 4) {
-		memcpy(ph, src, 4);
-		memcpy(ph + 4, dst, 4);
-		ph[8] = 0;
-		ph[9] = 6;
-		ph[10] = (uint8_t)((thl + plen) >> 8);
-		ph[11] = (uint8_t)(thl + plen);
-		sum = csum_add(0, ph, 12);
-	} else {
-		memcpy(ph, src, 16);
-		memcpy(ph + 16, dst, 16);
-		memset(ph + 32, 0, 8);
-		ph[34] = (uint8_t)((thl + plen) >> 8);
-		ph[35] = (uint8_t)(thl + plen);
-		ph[39] = 6;
-		sum = csum_add(0, ph, 40);
-	}
-	c = (uint16_t)~csum_fold(csum_add(sum, th, thl + plen));
-	th[16] = (uint8_t)(c >> 8);
-	th[17] = (uint8_t)c;
-	return total;
 }
 
 /* ---------------------------------------------------------------- the map */
@@ -569,9 +440,9 @@ START_TEST(t_pkt_rewrite)
 	size_t n;
 	long l;
 
-	n = mkpkt(pkt, fam, fam == 4 ? C4 : C6, fam == 4 ? S4 : S6, 40000, 21, 1000, 2000,
+	n = tp_build(pkt, fam, fam == 4 ? C4 : C6, fam == 4 ? S4 : S6, 40000, 21, 1000, 2000,
 	    TS_TH_ACK | TS_TH_PSH, opt, sizeof(opt), (const uint8_t *)pay, strlen(pay));
-	ck_assert(csum_ok(pkt, n));
+	ck_assert(tp_csum_ok(pkt, n));
 	ck_assert_int_eq(ts_parse(pkt, n, &p), 0);
 	ck_assert_uint_eq(p.family, fam);
 	ck_assert_uint_eq(p.sport, 40000);
@@ -586,7 +457,7 @@ START_TEST(t_pkt_rewrite)
 	l = ts_rewrite(pkt, &p, 1003, 1999, TS_TH_ACK | TS_TH_FIN, sack, (const uint8_t *)np,
 	    strlen(np), out, sizeof(out));
 	ck_assert_int_eq(l, (long)(n + strlen(np) - strlen(pay)));
-	ck_assert(csum_ok(out, (size_t)l));
+	ck_assert(tp_csum_ok(out, (size_t)l));
 	ck_assert_int_eq(ts_parse(out, (size_t)l, &q), 0);
 	ck_assert_uint_eq(q.seq, 1003);
 	ck_assert_uint_eq(q.ack, 1999);
@@ -605,7 +476,7 @@ START_TEST(t_pkt_malformed)
 	uint8_t pkt[256];
 	uint8_t bad_opt[] = { 2, 4, 5, 180, 5, 40, 0, 0 };	/* MSS 1460, SACK running off the end */
 	struct ts_pkt p;
-	size_t n = mkpkt(pkt, 4, C4, S4, 1, 21, 1, 1, TS_TH_SYN, bad_opt, sizeof(bad_opt), NULL, 0);
+	size_t n = tp_build(pkt, 4, C4, S4, 1, 21, 1, 1, TS_TH_SYN, bad_opt, sizeof(bad_opt), NULL, 0);
 
 	ck_assert_int_eq(ts_parse(pkt, n, &p), 0);
 	ck_assert_uint_eq(p.mss, 1460);
@@ -621,7 +492,7 @@ START_TEST(t_pkt_malformed)
 	ck_assert_int_eq(ts_parse(pkt, n, &p), -1);
 	ck_assert_int_eq(ts_parse(pkt, 10, &p), -1);
 	/* IPv6 with a hop-by-hop header in front of TCP. */
-	n = mkpkt(pkt, 6, C6, S6, 1, 21, 1, 1, TS_TH_ACK, NULL, 0, (const uint8_t *)"x", 1);
+	n = tp_build(pkt, 6, C6, S6, 1, 21, 1, 1, TS_TH_ACK, NULL, 0, (const uint8_t *)"x", 1);
 	memmove(pkt + 48, pkt + 40, n - 40);
 	memset(pkt + 40, 0, 8);
 	pkt[40] = 6;
@@ -756,7 +627,7 @@ sim_verdict2(void *ctx, uint32_t id, bool accept, const uint8_t *pkt, size_t len
 		return 0;
 	}
 	S.verdicts_changed++;
-	if (!csum_ok(pkt, len))
+	if (!tp_csum_ok(pkt, len))
 		sim_fail("%s: bad checksum from the engine (%u)", "verdict", id);
 	sim_net_add(dir == 0 ? 1 : 0, dir, 0, pkt, len);
 	return 0;
@@ -769,16 +640,7 @@ sim_conntrack(void *ctx, const struct nat_ct_tuple *orig, struct nat_ct_info *in
 {
 	(void)ctx;
 	sim_ct_calls++;
-	memset(info, 0, sizeof(*info));
-	info->orig = *orig;
-	info->reply.src = orig->dst;
-	info->reply.dst.family = orig->src.family;
-	if (orig->src.family == AF_INET)
-		memcpy(&info->reply.dst.u.v4, G4, 4);
-	else
-		memcpy(&info->reply.dst.u.v6, G6, 16);
-	info->reply.sport = orig->dport;
-	info->reply.dport = 61000;
+	tp_nat_reply(orig, info, G4, G6);
 	return 0;
 }
 
@@ -836,15 +698,15 @@ sim_send(struct sim_ep *ep, uint32_t off, uint32_t len, uint8_t extra)
 				opt[2] = 5;
 				optlen = 4;
 			}
-			put32(opt + optlen, ep->peer_next + l);
-			put32(opt + optlen + 4, ep->peer_next + b);
+			tp_put32(opt + optlen, ep->peer_next + l);
+			tp_put32(opt + optlen + 4, ep->peer_next + b);
 			optlen += 8;
 			nb++;
 		}
 		if (nb > 0)
 			opt[3] = (uint8_t)(2 + 8 * nb);
 	}
-	n = mkpkt(buf, S.fam, ep->addr, peer->addr, ep->port, peer->port,
+	n = tp_build(buf, S.fam, ep->addr, peer->addr, ep->port, peer->port,
 	    ep->isn + 1 + off, ack, flags, opt, optlen, ep->sbuf + off, len);
 	if (getenv("SIM_TRACE") != NULL && S.step >= S.nsteps)
 		fprintf(stderr, "%s tx off %u len %u flags %x ack %u: %.*s\n", ep->side ? "server" : "client",
@@ -861,10 +723,10 @@ sim_syn(struct sim_ep *ep)
 	size_t n;
 
 	if (ep->side == 0)
-		n = mkpkt(buf, S.fam, ep->addr, peer->addr, ep->port, peer->port, ep->isn, 0,
+		n = tp_build(buf, S.fam, ep->addr, peer->addr, ep->port, peer->port, ep->isn, 0,
 		    TS_TH_SYN, opt, 4, NULL, 0);
 	else
-		n = mkpkt(buf, S.fam, ep->addr, peer->addr, ep->port, peer->port, ep->isn,
+		n = tp_build(buf, S.fam, ep->addr, peer->addr, ep->port, peer->port, ep->isn,
 		    ep->peer_next, TS_TH_SYN | TS_TH_ACK, opt, 4, NULL, 0);
 	sim_net_add(2, ep->side, 0, buf, n);
 }
@@ -879,7 +741,7 @@ sim_receive(struct sim_ep *ep, const uint8_t *data, size_t len)
 		sim_fail("%s: unparsable packet (%u)", ep->side ? "server" : "client", (unsigned)len);
 		return;
 	}
-	if (!csum_ok(data, len))
+	if (!tp_csum_ok(data, len))
 		sim_fail("%s: bad checksum (%u)", ep->side ? "server" : "client", (unsigned)len);
 	if (p.flags & TS_TH_SYN) {
 		if (!ep->peer_known) {
@@ -1426,7 +1288,7 @@ START_TEST(t_midstream)
 	S.e = inline_new_io(&cfg, &io);
 	p.to = 2;
 	p.dir = 0;
-	p.len = mkpkt(p.data, 4, C4, S4, 40000, 21, 5000, 6000, TS_TH_ACK | TS_TH_PSH, NULL, 0,
+	p.len = tp_build(p.data, 4, C4, S4, 40000, 21, 5000, 6000, TS_TH_ACK | TS_TH_PSH, NULL, 0,
 	    (const uint8_t *)pay, strlen(pay));
 	sim_router(&p);
 	ck_assert_uint_eq(S.verdicts_same, 1);
@@ -1448,8 +1310,8 @@ sim_ctl(int dir, uint16_t cport, uint32_t seq, uint32_t ack, uint8_t flags, cons
 	p.to = 2;
 	p.dir = dir;
 	p.len = dir == 0 ?
-	    mkpkt(p.data, 4, C4, S4, cport, 21, seq, ack, flags, NULL, 0, (const uint8_t *)pay, n) :
-	    mkpkt(p.data, 4, S4, C4, 21, cport, seq, ack, flags, NULL, 0, (const uint8_t *)pay, n);
+	    tp_build(p.data, 4, C4, S4, cport, 21, seq, ack, flags, NULL, 0, (const uint8_t *)pay, n) :
+	    tp_build(p.data, 4, S4, C4, 21, cport, seq, ack, flags, NULL, 0, (const uint8_t *)pay, n);
 	sim_router(&p);
 }
 
