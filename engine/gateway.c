@@ -12,6 +12,7 @@
  * Log lines keep the engine's tag ("[s12]" proxy, "[i12]" inline): the
  * labs and the admins' greps read them.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,17 @@ gw_next_due(const struct gateway *gw, uint64_t now_ms)
 	return due;
 }
 
+int
+gw_reserve_port(struct gateway *gw, const struct alg_endpoint *peer, uint16_t port,
+    uint32_t for_ms)
+{
+	if (gw->ph == NULL) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	return ph_reserve(gw->ph, peer, port, for_ms, ev_now_ms());
+}
+
 unsigned
 gw_npinholes(const struct gateway *gw)
 {
@@ -141,7 +153,7 @@ static struct pinhole *
 gw_ph_open(struct gw_session *gs, const struct alg_mapping *m, const struct alg_endpoint *snat,
     char *why, size_t whylen)
 {
-	struct pinhole *p = ph_open_snat(gs->eng->gw->ph, gs->id, m, snat, why, whylen);
+	struct pinhole *p = ph_open_snat(gs->eng->gw->ph, gs->eng->tag, gs->id, m, snat, why, whylen);
 
 	if (p != NULL)
 		gs->eng->nmaps++;
@@ -223,7 +235,7 @@ gw_relay_open(struct gw_session *gs, const struct alg_mapping *m, const char *be
 	if (gw->rl == NULL)
 		snprintf(why, sizeof(why), "no relay in this engine");
 	else
-		gs->rl = relay_open(gw->rl, gs->id, m, near, why, sizeof(why));
+		gs->rl = relay_open(gw->rl, eng->tag, gs->id, m, near, why, sizeof(why));
 	if (gs->rl == NULL) {
 		elog_warnx("[%c%llu] relay refused #%u %s: %s", eng->tag, id, m->id,
 		    ph_describe(m, d, sizeof(d)), why);

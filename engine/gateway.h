@@ -48,6 +48,14 @@ void gw_free(struct gateway *gw);
 void gw_tick(struct gateway *gw, uint64_t now_ms);
 /* When gw_tick next has something to do (EV_NEVER: nothing). */
 uint64_t gw_next_due(const struct gateway *gw, uint64_t now_ms);
+/*
+ * Keeps a gateway port from being drawn for for_ms, for a pinhole that a
+ * predecessor announced to server peer and a resumed connection will open
+ * again (ph_reserve).  -1 with errno: ENOTSUP for a dry gateway, EEXIST,
+ * ENOSPC.
+ */
+int gw_reserve_port(struct gateway *gw, const struct alg_endpoint *peer, uint16_t port,
+    uint32_t for_ms);
 /* The pinholes open in the table (or the test mappings). */
 unsigned gw_npinholes(const struct gateway *gw);
 /* The control socket's "pinholes" and "relays" answers. */

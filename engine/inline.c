@@ -1637,6 +1637,53 @@ inline_new_test(const struct inline_params *p, const struct inline_io *io, uint1
 	return e;
 }
 
+struct inl_keep {
+	struct inline_engine *e;
+	unsigned kept, failed;
+};
+
+static void
+inl_keep_one(void *ctx, const struct nat_ct_info *info)
+{
+	struct inl_keep *k = ctx;
+	const uint8_t *b = info->labels + INL_LBL_FIRST;
+	struct alg_endpoint server;
+	uint16_t port;
+
+	if (!info->has_labels || b[0] != INL_LBL_MAGIC || !(b[1] & INL_LBL_MAP) ||
+	    b[6] != ALG_MAP_ACTIVE || (port = inl_get16(b + 8)) == 0)
+		return;
+	/* The server's end of the control connection: the reply's source. */
+	nat_to_ep(&info->reply.src, 0, &server);
+	if (gw_reserve_port(k->e->eng.gw, &server, port, k->e->p.policy.map_timeout_ms) == 0)
+		k->kept++;
+	else if (errno != EEXIST)
+		k->failed++;
+}
+
+/*
+ * Before this daemon draws any gateway port: the ports on which control
+ * connections it may resume (a restart here, or conntrackd having carried
+ * them from the other router) had an active pinhole announced.  Each is
+ * kept for the pinhole's timeout, for the resumed connection to open again;
+ * drawn for a new session meanwhile, the two servers told one port would
+ * both be sent to whichever client asked last.  Measured in the HA lab: a
+ * 425 after a restart, one run in several.
+ */
+static void
+inl_keep_announced(struct inline_engine *e)
+{
+	struct inl_keep k = { .e = e };
+	int n = nat_ct_dump(e->ct, AF_UNSPEC, inl_keep_one, &k);
+
+	if (n < 0)
+		elog_warn("inline: listing conntrack for connections to resume");
+	if (k.kept > 0 || k.failed > 0)
+		elog_info("inline: %u gateway port%s kept for pinholes announced before this start "
+		    "(%d connections listed%s)", k.kept, k.kept == 1 ? "" : "s", n,
+		    k.failed > 0 ? ", some could not be kept" : "");
+}
+
 struct inline_engine *
 inline_new(const struct inline_params *p, struct gateway *gw, int epfd)
 {
@@ -1655,6 +1702,7 @@ inline_new(const struct inline_params *p, struct gateway *gw, int epfd)
 		goto fail;
 	e->eng.ct = e->ct;	/* gateway ports conntrack still holds are not drawn */
 	nat_ct_on_fail(e->ct, inl_labels_failed, e);
+	inl_keep_announced(e);
 	/* The kernel's queue holds what waits for a verdict, ours included. */
 	if ((e->q = nat_nfq_open(p->queue_num, p->fail_open, 4 * INL_HELD_MAX + 1024)) == NULL)
 		goto fail;

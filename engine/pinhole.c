@@ -22,6 +22,7 @@
 
 struct pinhole {
 	uint64_t session;		/* owning session id, for logs and listings */
+	char tag;			/* its engine's log tag: 's' proxy, 'i' inline */
 	struct alg_mapping map;
 	struct nat_pinhole nat;
 	uint64_t opened_ms;
@@ -34,12 +35,30 @@ struct pinhole {
 	LIST_ENTRY(pinhole) entry;
 };
 
+/*
+ * A gateway port that a connection this daemon did not open may still come
+ * to: a predecessor (before a restart, or the other router of an HA pair)
+ * announced an active pinhole on it, and the control connection will ask
+ * for it again when it is resumed from its conntrack labels.  Until then,
+ * or until the announcement has expired, the port is not drawn for anyone
+ * else: two sessions' servers told the same port would both be translated
+ * to whichever client asked last.
+ */
+struct ph_resv {
+	struct alg_endpoint peer;	/* the server that was told (port 0) */
+	uint16_t port;
+	uint64_t until_ms;
+	LIST_ENTRY(ph_resv) entry;
+};
+
 struct ph_table {
 	struct nat_table *nat;
 	uint32_t max, count;		/* count: open and not consumed */
 	uint16_t port_min, port_max;
 	struct ph_stats stats;
 	LIST_HEAD(, pinhole) open;	/* every pinhole not yet closed */
+	LIST_HEAD(, ph_resv) resv;	/* ports kept for resumed connections */
+	uint32_t nresv;
 	uint8_t inuse[65536 / 8];	/* gateway ports held by open pinholes */
 	uint64_t last_err_log;
 	/*
@@ -64,6 +83,7 @@ ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max
 	t->port_min = port_min;
 	t->port_max = port_max;
 	LIST_INIT(&t->open);
+	LIST_INIT(&t->resv);
 	return t;
 }
 
@@ -74,6 +94,12 @@ ph_free(struct ph_table *t)
 		return;
 	while (!LIST_EMPTY(&t->open))
 		ph_close(t, LIST_FIRST(&t->open));
+	while (!LIST_EMPTY(&t->resv)) {
+		struct ph_resv *r = LIST_FIRST(&t->resv);
+
+		LIST_REMOVE(r, entry);
+		free(r);
+	}
 	free(t);
 }
 
@@ -96,6 +122,65 @@ void
 ph_port_hold(struct ph_table *t, uint16_t port, bool on)
 {
 	ph_port_set(t, port, on);
+}
+
+int
+ph_reserve(struct ph_table *t, const struct alg_endpoint *peer, uint16_t port,
+    uint32_t for_ms, uint64_t now_ms)
+{
+	struct ph_resv *r;
+
+	if (port == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ph_port_busy(t, port)) {
+		errno = EEXIST;
+		return -1;
+	}
+	/* Bounded like the pinholes it stands for. */
+	if (t->nresv >= t->max) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->peer = *peer;
+	r->peer.port = 0;
+	r->port = port;
+	r->until_ms = now_ms + for_ms;
+	LIST_INSERT_HEAD(&t->resv, r, entry);
+	t->nresv++;
+	ph_port_set(t, port, true);
+	return 0;
+}
+
+unsigned
+ph_reserved(const struct ph_table *t)
+{
+	return t->nresv;
+}
+
+static struct ph_resv *
+ph_resv_find(const struct ph_table *t, const struct alg_endpoint *peer, uint16_t port)
+{
+	struct ph_resv *r;
+
+	LIST_FOREACH(r, &t->resv, entry)
+		if (r->port == port && alg_ep_same_addr(&r->peer, peer))
+			return r;
+	return NULL;
+}
+
+/* Its port stays held: by the pinhole that took it over, or freed here. */
+static void
+ph_resv_drop(struct ph_table *t, struct ph_resv *r, bool free_port)
+{
+	if (free_port)
+		ph_port_set(t, r->port, false);
+	LIST_REMOVE(r, entry);
+	t->nresv--;
+	free(r);
 }
 
 /*
@@ -203,18 +288,33 @@ ph_describe(const struct alg_mapping *m, char *buf, size_t len)
 }
 
 struct pinhole *
-ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m, char *why,
+ph_open(struct ph_table *t, char tag, uint64_t session, const struct alg_mapping *m, char *why,
     size_t whylen)
 {
-	return ph_open_snat(t, session, m, NULL, why, whylen);
+	return ph_open_snat(t, tag, session, m, NULL, why, whylen);
 }
 
 struct pinhole *
-ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
+ph_open_snat(struct ph_table *t, char tag, uint64_t session, const struct alg_mapping *m,
     const struct alg_endpoint *snat, char *why, size_t whylen)
 {
 	struct pinhole *p;
+	struct ph_resv *resv = NULL;
+	bool dnat = !alg_ep_equal(&m->dst, &m->to);
 
+	/*
+	 * A translated pinhole's gateway port is its own: the kernel's key
+	 * (server, gateway address, port) of another session's pinhole on the
+	 * same port would be replaced, and that session's data connection
+	 * sent to this one's client.  Only a reservation for this very
+	 * server (a resumed connection's pinhole) may take a held port.
+	 */
+	if (dnat && ph_port_busy(t, m->dst.port) &&
+	    (resv = ph_resv_find(t, &m->peer, m->dst.port)) == NULL) {
+		t->stats.refused++;
+		snprintf(why, whylen, "gateway port %u is held by another pinhole", m->dst.port);
+		return NULL;
+	}
 	if (t->count >= t->max) {
 		t->stats.refused++;
 		snprintf(why, whylen, "limit of %u pinholes reached", t->max);
@@ -233,6 +333,7 @@ ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
 		return NULL;
 	}
 	p->session = session;
+	p->tag = tag;
 	p->map = *m;
 	ep_to_nat(&m->peer, &p->nat.saddr);
 	ep_to_nat(&m->dst, &p->nat.daddr);
@@ -262,6 +363,8 @@ ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
 	p->owns_port = p->nat.dnat;	/* we drew dst's port only when we translate */
 	if (p->owns_port)
 		ph_port_set(t, m->dst.port, true);
+	if (resv != NULL)
+		ph_resv_drop(t, resv, false);	/* the port is the pinhole's now */
 	LIST_INSERT_HEAD(&t->open, p, entry);
 	t->count++;
 	p->counted = true;
@@ -361,8 +464,8 @@ ph_close(struct ph_table *t, struct pinhole *p)
 	 */
 	if (!ph_check(t, p) && !p->consumed && !p->expired && t->nat != NULL) {
 		if (p->used)
-			elog_info("[s%llu] pinhole #%u removed: announced, but no connection came: %s",
-			    (unsigned long long)p->session, p->map.id,
+			elog_info("[%c%llu] pinhole #%u removed: announced, but no connection came: %s",
+			    p->tag, (unsigned long long)p->session, p->map.id,
 			    ph_describe(&p->map, d, sizeof(d)));
 		if (!ph_key_shared(t, p) &&
 		    (nat_pinhole_del(t->nat, &p->nat) < 0 || nat_flush(t->nat) < 0))
@@ -382,10 +485,17 @@ ph_close(struct ph_table *t, struct pinhole *p)
 void
 ph_tick(struct ph_table *t, uint64_t now_ms)
 {
+	struct ph_resv *r, *rn;
 	struct pinhole *p;
 	char d[200];
 
 	t->swept_ms = now_ms;
+	/* No successor asked for it in time: the announcement has expired. */
+	for (r = LIST_FIRST(&t->resv); r != NULL; r = rn) {
+		rn = LIST_NEXT(r, entry);
+		if (now_ms >= r->until_ms)
+			ph_resv_drop(t, r, true);
+	}
 	LIST_FOREACH(p, &t->open, entry) {
 		/* Announced by a 1xx, not yet seen consumed: has the connection come since? */
 		if (p->used && ph_check(t, p))
@@ -403,8 +513,8 @@ ph_tick(struct ph_table *t, uint64_t now_ms)
 			p->owns_port = false;
 		}
 		/* The kernel dropped it at the same moment; its translation too. */
-		elog_info("[s%llu] pinhole expired #%u unused after %us: %s",
-		    (unsigned long long)p->session, p->map.id, p->map.timeout_ms / 1000,
+		elog_info("[%c%llu] pinhole expired #%u unused after %us: %s",
+		    p->tag, (unsigned long long)p->session, p->map.id, p->map.timeout_ms / 1000,
 		    ph_describe(&p->map, d, sizeof(d)));
 	}
 	if (t->nat != NULL && nat_queued(t->nat) && nat_flush(t->nat) < 0)
@@ -421,11 +531,14 @@ uint64_t
 ph_next_due(const struct ph_table *t, uint64_t now_ms)
 {
 	const struct pinhole *p;
+	const struct ph_resv *r;
 	uint64_t due = EV_NEVER;
 
 	LIST_FOREACH(p, &t->open, entry)
 		if (!p->consumed && !p->expired)
 			ev_due(&due, p->opened_ms + p->map.timeout_ms);
+	LIST_FOREACH(r, &t->resv, entry)
+		ev_due(&due, r->until_ms);
 	if (!LIST_EMPTY(&t->open) || (t->nat != NULL && nat_queued(t->nat)))
 		ev_due(&due, t->swept_ms + 1000);	/* absolute: see swept_ms */
 	return due;

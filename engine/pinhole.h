@@ -34,15 +34,28 @@ void ph_set_limits(struct ph_table *t, uint32_t max, uint16_t port_min, uint16_t
 int ph_alloc_port(struct ph_table *t, uint16_t *port, bool listen);
 /* Holds (or frees) a port of the pool for a user other than a pinhole: the relay. */
 void ph_port_hold(struct ph_table *t, uint16_t port, bool on);
+/*
+ * Keeps port from being drawn for for_ms: a predecessor announced an active
+ * pinhole on it to server peer, and a resumed connection will open it again
+ * (ph_open of a translated mapping to that peer and port takes it over).
+ * -1: EEXIST (held already), ENOSPC (as many kept as max-pinholes).
+ */
+int ph_reserve(struct ph_table *t, const struct alg_endpoint *peer, uint16_t port,
+    uint32_t for_ms, uint64_t now_ms);
+unsigned ph_reserved(const struct ph_table *t);
 
-/* NULL on failure, with a reason in why (limit reached, netlink error). */
-struct pinhole *ph_open(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
+/*
+ * For session number session of the engine whose log tag is tag ("[i12]").
+ * NULL on failure, with a reason in why (limit reached, netlink error, a
+ * translated mapping's gateway port held by another pinhole or a relay).
+ */
+struct pinhole *ph_open(struct ph_table *t, char tag, uint64_t session, const struct alg_mapping *m,
     char *why, size_t whylen);
 /*
  * The same, and the connection it lets in leaves with source address snat
  * (inbound mappings: the gateway's own address on the side of m->to).
  */
-struct pinhole *ph_open_snat(struct ph_table *t, uint64_t session, const struct alg_mapping *m,
+struct pinhole *ph_open_snat(struct ph_table *t, char tag, uint64_t session, const struct alg_mapping *m,
     const struct alg_endpoint *snat, char *why, size_t whylen);
 /*
  * A 1xx started the transfer: asks the kernel whether the connection came;

@@ -66,6 +66,7 @@ struct relay {
 	struct ev_handler hl, ha, hb;
 	struct relay_table *t;
 	uint64_t session;
+	char tag;			/* the session's engine ('s', 'i'): its log tag */
 	struct alg_mapping map;
 	struct alg_endpoint src;
 	struct alg_endpoint from;	/* the peer that connected, with its port */
@@ -215,8 +216,8 @@ rl_abort(struct relay *r, const char *why)
 {
 	char d[200];
 
-	elog_info("[s%llu] relay #%u aborted (%s) after %llu B in, %llu B out: %s",
-	    (unsigned long long)r->session, r->map.id, why,
+	elog_info("[%c%llu] relay #%u aborted (%s) after %llu B in, %llu B out: %s",
+	    r->tag, (unsigned long long)r->session, r->map.id, why,
 	    (unsigned long long)r->d[0].bytes, (unsigned long long)r->d[1].bytes,
 	    rl_describe(r, d, sizeof(d)));
 	r->t->stats.failed++;
@@ -352,8 +353,8 @@ rl_carry(struct relay *r)
 			return true;
 		}
 	if (r->d[0].shut && r->d[1].shut) {
-		elog_info("[s%llu] relay #%u done: %llu B in, %llu B out in %.2fs: %s",
-		    (unsigned long long)r->session, r->map.id,
+		elog_info("[%c%llu] relay #%u done: %llu B in, %llu B out in %.2fs: %s",
+		    r->tag, (unsigned long long)r->session, r->map.id,
 		    (unsigned long long)r->d[0].bytes, (unsigned long long)r->d[1].bytes,
 		    (double)(ev_now_ms() - r->accepted_ms) / 1000.0, rl_describe(r, d, sizeof(d)));
 		rl_finish(r, RL_DONE);
@@ -452,13 +453,13 @@ rl_b_event(struct ev_handler *h, uint32_t events)
 		return;
 	if (err != 0) {
 		errno = err;
-		elog_warn("[s%llu] relay #%u cannot connect to %s", (unsigned long long)r->session,
+		elog_warn("[%c%llu] relay #%u cannot connect to %s", r->tag, (unsigned long long)r->session,
 		    r->map.id, alg_ep_str(&r->map.to, a, sizeof(a)));
 		rl_abort(r, "connect failed");
 		return;
 	}
 	if (rl_pipes(r) < 0) {
-		elog_warn("[s%llu] relay #%u pipe", (unsigned long long)r->session, r->map.id);
+		elog_warn("[%c%llu] relay #%u pipe", r->tag, (unsigned long long)r->session, r->map.id);
 		rl_abort(r, "no pipe");
 		return;
 	}
@@ -467,7 +468,7 @@ rl_b_event(struct ev_handler *h, uint32_t events)
 	r->state = RL_CARRY;
 	r->active_ms = ev_now_ms();
 	r->ev_a = r->ev_b = ~1u;	/* force the first update */
-	elog_debug("[s%llu] relay #%u connected to %s", (unsigned long long)r->session, r->map.id,
+	elog_debug("[%c%llu] relay #%u connected to %s", r->tag, (unsigned long long)r->session, r->map.id,
 	    alg_ep_str(&r->map.to, a, sizeof(a)));
 	rl_carry(r);
 }
@@ -499,7 +500,7 @@ rl_connect(struct relay *r)
 		sl = ep_to_sa(&e, &src);
 		setsockopt(r->fb, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 		if (bind(r->fb, (struct sockaddr *)&src, sl) < 0)
-			elog_debug("[s%llu] relay #%u: bind source: %s", (unsigned long long)r->session,
+			elog_debug("[%c%llu] relay #%u: bind source: %s", r->tag, (unsigned long long)r->session,
 			    r->map.id, strerror(errno));
 	}
 	if (connect(r->fb, (struct sockaddr *)&to, tl) < 0 && errno != EINPROGRESS)
@@ -523,8 +524,8 @@ rl_accept_one(struct relay *r, int fd, const struct sockaddr_storage *peer)
 	if (sa_to_ep(peer, &from) < 0 || !alg_ep_same_addr(&from, &r->map.peer)) {
 		/* Exact like a pinhole: only the peer the core expects. */
 		t->stats.foreign++;
-		elog_warnx("[s%llu] relay #%u refused a connection from %s: only %s may use it",
-		    (unsigned long long)r->session, r->map.id, alg_ep_str(&from, a, sizeof(a)),
+		elog_warnx("[%c%llu] relay #%u refused a connection from %s: only %s may use it",
+		    r->tag, (unsigned long long)r->session, r->map.id, alg_ep_str(&from, a, sizeof(a)),
 		    alg_ep_str(&r->map.peer, b, sizeof(b)));
 		rl_reset_fd(&fd);
 		return;
@@ -536,11 +537,11 @@ rl_accept_one(struct relay *r, int fd, const struct sockaddr_storage *peer)
 	r->accepted_ms = r->active_ms = ev_now_ms();
 	t->stats.accepted++;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	elog_info("[s%llu] relay #%u accepted %s: %s", (unsigned long long)r->session, r->map.id,
+	elog_info("[%c%llu] relay #%u accepted %s: %s", r->tag, (unsigned long long)r->session, r->map.id,
 	    alg_ep_str(&from, a, sizeof(a)), rl_describe(r, d, sizeof(d)));
 	r->state = RL_CONNECTING;
 	if (rl_connect(r) < 0) {
-		elog_warn("[s%llu] relay #%u connect to %s", (unsigned long long)r->session,
+		elog_warn("[%c%llu] relay #%u connect to %s", r->tag, (unsigned long long)r->session,
 		    r->map.id, alg_ep_str(&r->map.to, a, sizeof(a)));
 		rl_abort(r, "connect failed");
 	}
@@ -570,8 +571,8 @@ rl_listener_event(struct ev_handler *h, uint32_t events)
 			}
 			r->t->accept_fails++;
 			if (now - r->t->accept_logged_ms >= 1000) {
-				elog_warnx("[s%llu] relay #%u accept: %s (%u time%s since the last "
-				    "such line)", (unsigned long long)r->session, r->map.id,
+				elog_warnx("[%c%llu] relay #%u accept: %s (%u time%s since the last "
+				    "such line)", r->tag, (unsigned long long)r->session, r->map.id,
 				    strerror(err), r->t->accept_fails, r->t->accept_fails == 1 ? "" : "s");
 				r->t->accept_logged_ms = now;
 				r->t->accept_fails = 0;
@@ -652,7 +653,7 @@ fail:
 }
 
 struct relay *
-relay_open(struct relay_table *t, uint64_t session, const struct alg_mapping *m,
+relay_open(struct relay_table *t, char tag, uint64_t session, const struct alg_mapping *m,
     const struct alg_endpoint *src, char *why, size_t whylen)
 {
 	struct relay *r;
@@ -662,7 +663,7 @@ relay_open(struct relay_table *t, uint64_t session, const struct alg_mapping *m,
 		snprintf(why, whylen, "limit of %u relays reached (max-relays)", t->lim.max_total);
 		return NULL;
 	}
-	if (relay_count_session(t, session) >= t->lim.max_per_session) {
+	if (relay_count_session(t, tag, session) >= t->lim.max_per_session) {
 		t->stats.refused++;
 		snprintf(why, whylen, "limit of %u relays for this session reached "
 		    "(max-relays-per-session)", t->lim.max_per_session);
@@ -681,6 +682,7 @@ relay_open(struct relay_table *t, uint64_t session, const struct alg_mapping *m,
 	}
 	r->t = t;
 	r->session = session;
+	r->tag = tag;
 	r->map = *m;
 	if (src != NULL)
 		r->src = *src;
@@ -724,7 +726,7 @@ relay_release(struct relay_table *t, struct relay *r)
 	r->owned = false;
 	switch (r->state) {
 	case RL_LISTEN:
-		elog_debug("[s%llu] relay #%u closed unused: %s", (unsigned long long)r->session,
+		elog_debug("[%c%llu] relay #%u closed unused: %s", r->tag, (unsigned long long)r->session,
 		    r->map.id, rl_describe(r, d, sizeof(d)));
 		rl_free(r);
 		break;
@@ -754,8 +756,8 @@ relay_tick(struct relay_table *t, uint64_t now)
 			if (now - r->opened_ms < r->map.timeout_ms)
 				break;
 			t->stats.expired++;
-			elog_info("[s%llu] relay expired #%u unused after %us: %s",
-			    (unsigned long long)r->session, r->map.id, r->map.timeout_ms / 1000,
+			elog_info("[%c%llu] relay expired #%u unused after %us: %s",
+			    r->tag, (unsigned long long)r->session, r->map.id, r->map.timeout_ms / 1000,
 			    rl_describe(r, d, sizeof(d)));
 			rl_finish(r, RL_EXPIRED);
 			break;
@@ -807,14 +809,14 @@ relay_count(const struct relay_table *t)
 }
 
 unsigned
-relay_count_session(const struct relay_table *t, uint64_t session)
+relay_count_session(const struct relay_table *t, char tag, uint64_t session)
 {
 	const struct relay *r;
 	unsigned n = 0;
 
 	LIST_FOREACH(r, &t->live, entry)
-		if (r->session == session && (r->state == RL_LISTEN || r->state == RL_CONNECTING ||
-		    r->state == RL_CARRY))
+		if (r->session == session && r->tag == tag && (r->state == RL_LISTEN ||
+		    r->state == RL_CONNECTING || r->state == RL_CARRY))
 			n++;
 	return n;
 }

@@ -65,7 +65,7 @@ void relay_free(struct relay_table *t);
  * from (what that end expects to see), or NULL / family NONE to let the
  * kernel choose.  NULL on failure with a reason in why (limits, bind).
  */
-struct relay *relay_open(struct relay_table *t, uint64_t session, const struct alg_mapping *m,
+struct relay *relay_open(struct relay_table *t, char tag, uint64_t session, const struct alg_mapping *m,
     const struct alg_endpoint *src, char *why, size_t whylen);
 /* A transfer started on it (the server's 1xx). */
 void relay_mark_used(struct relay_table *t, struct relay *r);
@@ -78,7 +78,7 @@ uint64_t relay_next_due(const struct relay_table *t, uint64_t now_ms);
 
 const struct relay_stats *relay_stats(const struct relay_table *t);
 unsigned relay_count(const struct relay_table *t);
-unsigned relay_count_session(const struct relay_table *t, uint64_t session);
+unsigned relay_count_session(const struct relay_table *t, char tag, uint64_t session);
 /* {"relays":[...]} for the control socket. */
 void relay_json(const struct relay_table *t, FILE *out, uint64_t now_ms);
 /* The state of one relay: "listening", "connecting", "carrying", "done", "expired". */

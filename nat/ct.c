@@ -1,6 +1,6 @@
 /*
- * ct.c - ctnetlink requests over libmnl: get a connection, make it liberal,
- * set its labels.
+ * ct.c - ctnetlink requests over libmnl: get a connection, list them all,
+ * make one liberal, set its labels.
  *
  * One socket, one request at a time, answered before the next is sent; the
  * receive timeout bounds how long the event loop can wait on the kernel.
@@ -24,6 +24,7 @@
 #include "nat/ct.h"
 
 #define CT_BUF 8192
+#define CT_DUMP_BUF 32768	/* MNL_SOCKET_DUMP_SIZE */
 #define CT_QMAX 64		/* queued label writes (~112 bytes each) */
 
 struct nat_ct {
@@ -179,8 +180,41 @@ ct_get_tuple(const struct nlattr *nest, int family, struct nat_ct_tuple *t)
 	return 0;
 }
 
-struct ct_get_data {
+/* A CT_NEW answer (or dump part) into info; family from its nfgenmsg. */
+static int
+ct_parse_info(const struct nlmsghdr *nlh, struct nat_ct_info *info)
+{
+	const struct nlattr *tb[CTA_MAX + 1];
+	struct ct_tb t = { .tb = tb, .max = CTA_MAX };
+	const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
 	int family;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*nfg))
+		return -1;
+	family = nfg->nfgen_family;
+	if (family != AF_INET && family != AF_INET6)
+		return -1;
+	memset(tb, 0, sizeof(tb));
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_attr_cb, &t) < 0)
+		return -1;
+	if (tb[CTA_TUPLE_ORIG] == NULL || tb[CTA_TUPLE_REPLY] == NULL ||
+	    ct_get_tuple(tb[CTA_TUPLE_ORIG], family, &info->orig) < 0 ||
+	    ct_get_tuple(tb[CTA_TUPLE_REPLY], family, &info->reply) < 0)
+		return -1;
+	info->status = tb[CTA_STATUS] != NULL ? ntohl(mnl_attr_get_u32(tb[CTA_STATUS])) : 0;
+	info->mark = tb[CTA_MARK] != NULL ? ntohl(mnl_attr_get_u32(tb[CTA_MARK])) : 0;
+	memset(info->labels, 0, sizeof(info->labels));
+	info->has_labels = tb[CTA_LABELS] != NULL;
+	if (tb[CTA_LABELS] != NULL) {
+		uint16_t n = mnl_attr_get_payload_len(tb[CTA_LABELS]);
+
+		memcpy(info->labels, mnl_attr_get_payload(tb[CTA_LABELS]),
+		       n < NAT_CT_LABEL_BYTES ? n : NAT_CT_LABEL_BYTES);
+	}
+	return 0;
+}
+
+struct ct_get_data {
 	struct nat_ct_info *info;
 	int found;
 };
@@ -189,28 +223,31 @@ static int
 ct_get_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct ct_get_data *d = data;
-	const struct nlattr *tb[CTA_MAX + 1];
-	struct ct_tb t = { .tb = tb, .max = CTA_MAX };
 
-	memset(tb, 0, sizeof(tb));
-	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), ct_attr_cb, &t) < 0)
+	if (ct_parse_info(nlh, d->info) < 0)
 		return MNL_CB_ERROR;
-	if (tb[CTA_TUPLE_ORIG] == NULL || tb[CTA_TUPLE_REPLY] == NULL ||
-	    ct_get_tuple(tb[CTA_TUPLE_ORIG], d->family, &d->info->orig) < 0 ||
-	    ct_get_tuple(tb[CTA_TUPLE_REPLY], d->family, &d->info->reply) < 0)
-		return MNL_CB_ERROR;
-	d->info->status = tb[CTA_STATUS] != NULL ? ntohl(mnl_attr_get_u32(tb[CTA_STATUS])) : 0;
-	d->info->mark = tb[CTA_MARK] != NULL ? ntohl(mnl_attr_get_u32(tb[CTA_MARK])) : 0;
-	memset(d->info->labels, 0, sizeof(d->info->labels));
-	d->info->has_labels = tb[CTA_LABELS] != NULL;
-	if (tb[CTA_LABELS] != NULL) {
-		uint16_t n = mnl_attr_get_payload_len(tb[CTA_LABELS]);
-
-		memcpy(d->info->labels, mnl_attr_get_payload(tb[CTA_LABELS]),
-		       n < NAT_CT_LABEL_BYTES ? n : NAT_CT_LABEL_BYTES);
-	}
 	d->found = 1;
 	return MNL_CB_STOP;	/* the answer: no ack follows (none asked for) */
+}
+
+struct ct_dump_data {
+	nat_ct_dump_cb cb;
+	void *ctx;
+	unsigned n;
+};
+
+static int
+ct_dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct ct_dump_data *d = data;
+	struct nat_ct_info info;
+
+	/* One entry the parser does not understand is skipped, not the dump. */
+	if (ct_parse_info(nlh, &info) == 0) {
+		d->n++;
+		d->cb(d->ctx, &info);
+	}
+	return MNL_CB_OK;
 }
 
 /*
@@ -242,9 +279,10 @@ ct_late_error(struct nat_ct *c, const char *buf, size_t n)
 	return mnl_nlmsg_ok(nlh, (int)n) && ct_queued_error(c, nlh);
 }
 
-/* Sends the request in c->buf and runs the answer through cb until the ack. */
+/* Sends the request nlh and runs the answer, read into buf, through cb until the ack. */
 static int
-ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+ct_talk_buf(struct nat_ct *c, struct nlmsghdr *nlh, char *buf, size_t size, mnl_cb_t cb,
+	    void *data)
 {
 	uint32_t seq = nlh->nlmsg_seq;
 	int rc;
@@ -252,16 +290,16 @@ ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
 	do {
-		ssize_t n = mnl_socket_recvfrom(c->nl, c->buf, sizeof(c->buf));
+		ssize_t n = mnl_socket_recvfrom(c->nl, buf, size);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				errno = ETIMEDOUT;
 			return -1;
 		}
-		if (ct_late_error(c, c->buf, (size_t)n))
+		if (ct_late_error(c, buf, (size_t)n))
 			continue;
-		rc = mnl_cb_run(c->buf, (size_t)n, seq, c->portid, cb, data);
+		rc = mnl_cb_run(buf, (size_t)n, seq, c->portid, cb, data);
 		/* An answer to an earlier request that timed out: skip it. */
 		if (rc < 0 && errno == EPROTO)
 			rc = MNL_CB_OK;
@@ -269,12 +307,18 @@ ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	return rc < 0 ? -1 : 0;
 }
 
+static int
+ct_talk(struct nat_ct *c, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	return ct_talk_buf(c, nlh, c->buf, sizeof(c->buf), cb, data);
+}
+
 int
 nat_ct_get(struct nat_ct *c, const struct nat_ct_tuple *t, struct nat_ct_info *info)
 {
 	/* No NLM_F_ACK: the answer, or an error, is all that comes back. */
 	struct nlmsghdr *nlh = ct_msg(c, IPCTNL_MSG_CT_GET, 0, t->src.family);
-	struct ct_get_data d = { .family = t->src.family, .info = info };
+	struct ct_get_data d = { .info = info };
 
 	ct_put_tuple(nlh, CTA_TUPLE_ORIG, t);
 	if (ct_talk(c, nlh, ct_get_cb, &d) < 0)
@@ -284,6 +328,27 @@ nat_ct_get(struct nat_ct *c, const struct nat_ct_tuple *t, struct nat_ct_info *i
 		return -1;
 	}
 	return 0;
+}
+
+int
+nat_ct_dump(struct nat_ct *c, int family, nat_ct_dump_cb cb, void *ctx)
+{
+	struct nlmsghdr *nlh = ct_msg(c, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family);
+	struct ct_dump_data d = { .cb = cb, .ctx = ctx };
+	char *buf;
+	int rc, saved;
+
+	/*
+	 * A dump part is as large as the reader's last receive buffer allows
+	 * (up to 32 KiB): read with a buffer that large, or parts come cut.
+	 */
+	if ((buf = malloc(CT_DUMP_BUF)) == NULL)
+		return -1;
+	rc = ct_talk_buf(c, nlh, buf, CT_DUMP_BUF, ct_dump_cb, &d);
+	saved = errno;
+	free(buf);
+	errno = saved;
+	return rc < 0 ? -1 : (int)d.n;
 }
 
 int

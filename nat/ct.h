@@ -42,6 +42,15 @@ void nat_ct_close(struct nat_ct *c);
 int nat_ct_get(struct nat_ct *c, const struct nat_ct_tuple *t, struct nat_ct_info *info);
 
 /*
+ * Every connection of family (AF_INET, AF_INET6; AF_UNSPEC: both), each
+ * passed to cb as it is read.  Returns how many, or -1 (the dump broke off:
+ * those seen so far were passed).  For start-up, not the hot path: the
+ * kernel sends the whole table.
+ */
+typedef void (*nat_ct_dump_cb)(void *ctx, const struct nat_ct_info *info);
+int nat_ct_dump(struct nat_ct *c, int family, nat_ct_dump_cb cb, void *ctx);
+
+/*
  * Sets IP_CT_TCP_FLAG_BE_LIBERAL for both directions of the connection with
  * original tuple t: conntrack then accepts segments outside the windows it
  * computed from what it saw, which it must once a payload changes length

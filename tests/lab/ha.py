@@ -573,6 +573,14 @@ class Runner:
         return [L.PY, HACLI, "--host", SERVER, "--source", source, "--timeout", str(timeout),
                 "--size", str(BIGSIZE)] + steps
 
+    def kept_lines(self, r):
+        """The ftpalgd log's lines on gateway ports kept at start-up for resumed pinholes."""
+        try:
+            with open(os.path.join(self.lab.logdir, "ftpalgd-%s.log" % r), errors="replace") as f:
+                return [ln for ln in f if "kept for pinholes announced" in ln]
+        except OSError:
+            return []
+
     def new_session(self, dmode, source, timeout=3):
         r = self.lab.run("c", self.hacli(source, ["list:" + dmode], timeout=timeout),
                          timeout=timeout * 4 + 5, check=False)
@@ -627,6 +635,7 @@ class Runner:
                        "(master: %d)" % (tag, ROUTERS[to]["name"], len(master_has)),
                        "; ".join(new[:3]))
         t0 = time.monotonic()
+        kept_before = len(self.kept_lines("a"))
         if kind == "restart":
             # ftpalgd stopped and started again on the master: no failover at all
             lab.stop_ftpalgd("a")
@@ -702,6 +711,13 @@ class Runner:
                 got = [st for st in steps if st[1] == "get"]
                 stall = why[why.find("stall"):] if "stall" in why else why
                 res[name + "/data"] = (bool(got) and got[0][2] and "corrupt" not in why, stall)
+        if kind == "restart":
+            # pin-eprt's port is kept from new sessions until it is opened again: drawn
+            # for new-act meanwhile, both servers would be sent to one client (a 425)
+            kept = self.kept_lines("a")[kept_before:]
+            n = int(kept[-1].split("inline: ")[1].split()[0]) if kept else 0
+            self.check(n >= 1, "%s: the restarted ftpalgd kept the gateway port of the "
+                       "EPRT announced before it" % tag, kept[-1] if kept else "no such line")
         self.table[(engine, kind)] = res
         self.times[(engine, kind)] = dict(vip=t_vip, new=t_new.get("new"),
                                            new_act=t_new.get("new-act"))

@@ -403,7 +403,7 @@ START_TEST(t_next_due)
 	ep4(&m.dst, 127, 0, 0, 1, free_port());
 	ep4(&m.to, 127, 0, 0, 1, free_port());
 	m.timeout_ms = 30000;
-	r = relay_open(rt, 9, &m, NULL, why, sizeof(why));
+	r = relay_open(rt, 's', 9, &m, NULL, why, sizeof(why));
 	ck_assert_msg(r != NULL, "%s", why);
 	due = gw_next_due(gw, now);
 	ck_assert(due >= now + 29000 && due <= ev_now_ms() + 30000);	/* its expiry */

@@ -312,7 +312,7 @@ START_TEST(test_sweep_due_absolute)
 	m.dst.port = port;
 	m.to.port = 2000;
 	m.timeout_ms = 30000;
-	p = ph_open(ph, 7, &m, why, sizeof(why));
+	p = ph_open(ph, 's', 7, &m, why, sizeof(why));
 	ck_assert_msg(p != NULL, "%s", why);
 
 	now = ev_now_ms();
@@ -342,6 +342,164 @@ START_TEST(test_sweep_due_absolute)
 	free(out);
 	ck_assert_uint_eq(ph_next_due(ph, now + 1000), EV_NEVER);
 	ph_free(ph);
+	nat_close(t);
+}
+END_TEST
+
+/* An active mapping from server s (10.0.0.x) to gateway port port. */
+static struct alg_mapping active_map(const char *server, uint16_t port)
+{
+	struct alg_mapping m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = 1;
+	m.kind = ALG_MAP_ACTIVE;
+	m.peer.family = m.dst.family = m.to.family = ALG_AF_INET;
+	inet_pton(AF_INET, server, m.peer.a);
+	inet_pton(AF_INET, "10.0.0.2", m.dst.a);
+	inet_pton(AF_INET, "192.168.1.5", m.to.a);
+	m.dst.port = port;
+	m.to.port = 2000;
+	m.timeout_ms = 30000;
+	return m;
+}
+
+/*
+ * A translated pinhole's gateway port belongs to it alone.  A second one on
+ * the same port and server has the same kernel key and would replace the
+ * first (its data connection sent to the other session's client): refused.
+ * A reserved port (announced by a predecessor, ph_reserve) is never drawn,
+ * and only the resumed pinhole for that server takes it over; unclaimed,
+ * it is free again after its time.  Found in the HA lab: after a restart,
+ * a new session drew the port a resumed connection then reopened.
+ */
+START_TEST(test_port_owned_and_reserved)
+{
+	struct nat_table *t = open_table();
+	struct ph_table *ph = ph_new(t, 16, 40000, 40003);
+	struct alg_mapping m;
+	struct alg_endpoint srv;
+	struct pinhole *a, *b;
+	char why[160], *out;
+	uint16_t port;
+	uint64_t now = ev_now_ms();
+
+	elog_set_sink(NULL);
+	ck_assert_ptr_nonnull(ph);
+	m = active_map("10.0.0.1", 40000);
+	a = ph_open(ph, 's', 1, &m, why, sizeof(why));
+	ck_assert_msg(a != NULL, "%s", why);
+	/* Another session, the same server and port: refused, the first element stays. */
+	m.to.port = 3000;
+	ck_assert_ptr_null(ph_open(ph, 's', 2, &m, why, sizeof(why)));
+	ck_assert_has(why, "40000");
+	out = list_set("map", "dnat4");
+	ck_assert_has(out, "192.168.1.5 . 2000");
+	ck_assert_hasnt(out, "192.168.1.5 . 3000");
+	free(out);
+
+	/* Kept for server 10.0.0.7: never drawn, not opened for another server. */
+	memset(&srv, 0, sizeof(srv));
+	srv.family = ALG_AF_INET;
+	inet_pton(AF_INET, "10.0.0.7", srv.a);
+	ck_assert_int_eq(ph_reserve(ph, &srv, 40001, 5000, now), 0);
+	ck_assert_int_eq(ph_reserve(ph, &srv, 40000, 5000, now), -1);	/* a's */
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_uint_eq(ph_reserved(ph), 1);
+	for (int k = 0; k < 200; k++) {
+		ck_assert_int_eq(ph_alloc_port(ph, &port, false), 0);
+		ck_assert(port == 40002 || port == 40003);
+	}
+	m = active_map("10.0.0.8", 40001);
+	ck_assert_ptr_null(ph_open(ph, 's', 3, &m, why, sizeof(why)));
+	/* The resumed connection's pinhole: takes the port over. */
+	m = active_map("10.0.0.7", 40001);
+	b = ph_open(ph, 's', 4, &m, why, sizeof(why));
+	ck_assert_msg(b != NULL, "%s", why);
+	ck_assert_uint_eq(ph_reserved(ph), 0);
+	ph_close(ph, b);	/* its port is free again, as any pinhole's */
+	ck_assert_int_eq(ph_reserve(ph, &srv, 40001, 5000, now), 0);
+
+	/* Unclaimed: free after its time, and due then. */
+	ck_assert_uint_le(ph_next_due(ph, now), now + 5000);
+	ph_tick(ph, now + 4999);
+	ck_assert_uint_eq(ph_reserved(ph), 1);
+	ph_tick(ph, now + 5000);
+	ck_assert_uint_eq(ph_reserved(ph), 0);
+	m = active_map("10.0.0.8", 40001);
+	b = ph_open(ph, 's', 5, &m, why, sizeof(why));
+	ck_assert_msg(b != NULL, "%s", why);
+	ph_close(ph, b);
+	ph_close(ph, a);
+	ph_free(ph);
+	nat_close(t);
+}
+END_TEST
+
+/* What nat_ct_dump passed on: the entries with the test's labels. */
+static struct {
+	unsigned n, labelled;
+	struct nat_ct_info info;
+} ctd;
+
+static void
+ctd_cb(void *ctx, const struct nat_ct_info *info)
+{
+	(void)ctx;
+	ctd.n++;
+	if (info->has_labels && info->labels[4] == 0xf7) {
+		ctd.labelled++;
+		ctd.info = *info;
+	}
+}
+
+/*
+ * The start-up listing of conntrack: every connection, both families, with
+ * its labels and reply tuple (a resumed connection's server and gateway).
+ */
+START_TEST(test_ct_dump)
+{
+	struct nat_table *t = open_table();	/* its labels chain: room for labels */
+	struct nat_ct *c = nat_ct_open();
+	uint8_t l[NAT_CT_LABEL_BYTES], m[NAT_CT_LABEL_BYTES];
+	struct nat_ct_tuple tu;
+	char a[INET_ADDRSTRLEN];
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(sh("conntrack -I -p tcp -s 10.9.0.1 -d 10.9.0.2 --sport 30000 "
+	    "--dport 21 --state ESTABLISHED -u SEEN_REPLY -t 60 >/dev/null 2>&1"), 0);
+	ck_assert_int_eq(sh("conntrack -I -p tcp -s fd09::1 -d fd09::2 --sport 30001 "
+	    "--dport 21 --state ESTABLISHED -u SEEN_REPLY -t 60 >/dev/null 2>&1"), 0);
+	memset(&tu, 0, sizeof(tu));
+	tu.src.family = tu.dst.family = AF_INET;
+	inet_pton(AF_INET, "10.9.0.1", &tu.src.u.v4);
+	inet_pton(AF_INET, "10.9.0.2", &tu.dst.u.v4);
+	tu.sport = 30000;
+	tu.dport = 21;
+	memset(l, 0, sizeof(l));
+	memset(m, 0, sizeof(m));
+	l[4] = 0xf7;
+	l[12] = 0x9c;
+	l[13] = 0x42;
+	memset(m + 4, 0xff, 12);
+	ck_assert_int_eq(nat_ct_queue_labels(c, &tu, l, m, 1), 0);
+	ck_assert_int_eq(nat_ct_commit(c), 0);
+
+	memset(&ctd, 0, sizeof(ctd));
+	ck_assert_int_eq(nat_ct_dump(c, AF_UNSPEC, ctd_cb, NULL), 2);
+	ck_assert_uint_eq(ctd.n, 2);
+	ck_assert_uint_eq(ctd.labelled, 1);
+	ck_assert_int_eq(ctd.info.reply.src.family, AF_INET);
+	inet_ntop(AF_INET, &ctd.info.reply.src.u.v4, a, sizeof(a));
+	ck_assert_str_eq(a, "10.9.0.2");
+	ck_assert_uint_eq(ctd.info.reply.sport, 21);
+	ck_assert_uint_eq(ctd.info.labels[12], 0x9c);
+	ck_assert_uint_eq(ctd.info.labels[13], 0x42);
+	memset(&ctd, 0, sizeof(ctd));
+	ck_assert_int_eq(nat_ct_dump(c, AF_INET6, ctd_cb, NULL), 1);
+	ck_assert_uint_eq(ctd.labelled, 0);
+	(void)sh("conntrack -F >/dev/null 2>&1");
+	nat_ct_close(c);
 	nat_close(t);
 }
 END_TEST
@@ -1208,6 +1366,8 @@ int main(void)
 	tcase_add_test(tc, test_set_full_recovers);
 	tcase_add_test(tc, test_sweep_due_absolute);
 	tcase_add_test(tc, test_ct_queued_errors);
+	tcase_add_test(tc, test_port_owned_and_reserved);
+	tcase_add_test(tc, test_ct_dump);
 	suite_add_tcase(s, tc);
 	srunner_add_suite(sr, s);
 

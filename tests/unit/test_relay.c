@@ -292,10 +292,10 @@ run_pair(const char *peer_addr, const char *dst_addr, const char *to_addr,
 	snprintf(to, sizeof(to), strchr(to_addr, ':') ? "[%s]:%u" : "%s:%u", to_addr, to_port);
 	ck_assert_ptr_nonnull(t);
 	m = mapping(peer_addr, dst, to, 5000);
-	r = relay_open(t, 7, &m, NULL, why, sizeof(why));
+	r = relay_open(t, 's', 7, &m, NULL, why, sizeof(why));
 	ck_assert_msg(r != NULL, "%s", why);
 	ck_assert_str_eq(relay_state(r), "listening");
-	ck_assert_uint_eq(relay_count_session(t, 7), 1);
+	ck_assert_uint_eq(relay_count_session(t, 's', 7), 1);
 
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
@@ -329,7 +329,7 @@ run_pair(const char *peer_addr, const char *dst_addr, const char *to_addr,
 	if (r != NULL) {
 		/* done, still held by the session: nothing counts as open */
 		ck_assert(loop_until(t, is_done, r, 2000));
-		ck_assert_uint_eq(relay_count_session(t, 7), 0);
+		ck_assert_uint_eq(relay_count_session(t, 's', 7), 0);
 		relay_release(t, r);
 	}
 	relay_tick(t, ev_now_ms());
@@ -383,7 +383,7 @@ START_TEST(t_relay_foreign_peer)
 	snprintf(to, sizeof(to), "127.0.0.1:%u", to_port);
 	/* only 127.0.0.2 may use it */
 	m = mapping("127.0.0.2", dst, to, 5000);
-	r = relay_open(t, 1, &m, NULL, why, sizeof(why));
+	r = relay_open(t, 's', 1, &m, NULL, why, sizeof(why));
 	ck_assert_msg(r != NULL, "%s", why);
 	c1 = dial("127.0.0.1", &m.dst);
 	ck_assert_int_ge(c1, 0);	/* the kernel accepts; the relay resets it */
@@ -429,13 +429,13 @@ START_TEST(t_relay_expires)
 
 	snprintf(dst, sizeof(dst), "127.0.0.1:%u", free_port("127.0.0.1"));
 	m = mapping("127.0.0.1", dst, "127.0.0.1:9", 150);
-	r = relay_open(t, 1, &m, NULL, why, sizeof(why));
+	r = relay_open(t, 's', 1, &m, NULL, why, sizeof(why));
 	ck_assert_ptr_nonnull(r);
 	ck_assert(loop_until(t, expired, r, 2000));
 	ck_assert_uint_eq(relay_stats(t)->expired, 1);
 	ck_assert_int_lt(dial("127.0.0.1", &m.dst), 0);
 	ck_assert_int_eq(errno, ECONNREFUSED);
-	ck_assert_uint_eq(relay_count_session(t, 1), 0);
+	ck_assert_uint_eq(relay_count_session(t, 's', 1), 0);
 	relay_release(t, r);
 	relay_tick(t, ev_now_ms());
 	ck_assert_uint_eq(relay_count(t), 0);
@@ -457,16 +457,19 @@ START_TEST(t_relay_limits)
 	for (int i = 0; i < 4; i++) {
 		snprintf(dst, sizeof(dst), "127.0.0.1:%u", free_port("127.0.0.1"));
 		m = mapping("127.0.0.1", dst, "127.0.0.1:9", 5000);
-		r[i] = relay_open(t, i < 3 ? 1 : 2, &m, NULL, why, sizeof(why));
+		r[i] = relay_open(t, 's', i < 3 ? 1 : 2, &m, NULL, why, sizeof(why));
 		if (i == 2) {
 			ck_assert_ptr_null(r[i]);
 			ck_assert_msg(strstr(why, "max-relays-per-session") != NULL, "%s", why);
-			r[i] = relay_open(t, 3, &m, NULL, why, sizeof(why));
+			r[i] = relay_open(t, 's', 3, &m, NULL, why, sizeof(why));
 			ck_assert_ptr_nonnull(r[i]);
 		}
 	}
 	ck_assert_ptr_null(r[3]);
 	ck_assert_msg(strstr(why, "max-relays)") != NULL, "%s", why);
+	/* Session 1 of the other engine is another session: not at its limit. */
+	ck_assert_uint_eq(relay_count_session(t, 's', 1), 2);
+	ck_assert_uint_eq(relay_count_session(t, 'i', 1), 0);
 	ck_assert_uint_eq(relay_stats(t)->refused, 2);
 	/* a port in use cannot be relayed on: refused with the reason */
 	{
@@ -476,7 +479,7 @@ START_TEST(t_relay_limits)
 		relay_release(t, r[0]);
 		snprintf(dst, sizeof(dst), "127.0.0.1:%u", p);
 		m = mapping("127.0.0.1", dst, "127.0.0.1:9", 5000);
-		ck_assert_ptr_null(relay_open(t, 4, &m, NULL, why, sizeof(why)));
+		ck_assert_ptr_null(relay_open(t, 's', 4, &m, NULL, why, sizeof(why)));
 		ck_assert_msg(strstr(why, "Address already in use") != NULL, "%s", why);
 		close(lfd);
 	}
@@ -500,7 +503,7 @@ START_TEST(t_relay_reset_propagates)
 	snprintf(dst, sizeof(dst), "127.0.0.1:%u", free_port("127.0.0.1"));
 	snprintf(to, sizeof(to), "127.0.0.1:%u", to_port);
 	m = mapping("127.0.0.1", dst, to, 5000);
-	r = relay_open(t, 1, &m, NULL, why, sizeof(why));
+	r = relay_open(t, 's', 1, &m, NULL, why, sizeof(why));
 	ck_assert_ptr_nonnull(r);
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
@@ -582,7 +585,7 @@ START_TEST(t_relay_bounded)
 	snprintf(dst, sizeof(dst), "127.0.0.1:%u", free_port("127.0.0.1"));
 	snprintf(to, sizeof(to), "127.0.0.1:%u", to_port);
 	m = mapping("127.0.0.1", dst, to, 5000);
-	r = relay_open(t, 1, &m, NULL, why, sizeof(why));
+	r = relay_open(t, 's', 1, &m, NULL, why, sizeof(why));
 	ck_assert_ptr_nonnull(r);
 	c = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));	/* a slow reader */
