@@ -490,10 +490,11 @@ gw_json_stats(const struct gw_engine *eng, unsigned active, FILE *out, gw_json_m
 		first = false;
 	}
 	fprintf(out, "},\"pinholes\":{\"opened\":%llu,\"used\":%llu,\"expired\":%llu,"
-	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u},",
+	    "\"closed\":%llu,\"refused\":%llu,\"failed\":%llu,\"open\":%u,\"kept\":%u},",
 	    (unsigned long long)p->opened, (unsigned long long)p->used,
 	    (unsigned long long)p->expired, (unsigned long long)p->closed,
-	    (unsigned long long)p->refused, (unsigned long long)p->failed, gw_npinholes(gw));
+	    (unsigned long long)p->refused, (unsigned long long)p->failed, gw_npinholes(gw),
+	    gw->ph != NULL ? ph_reserved(gw->ph) : 0);
 	more(out, GW_JSON_PINHOLES, ctx);
 	fprintf(out, "\"refusals\":{");
 	for (int r = 1; r < ALG_R__COUNT; r++)

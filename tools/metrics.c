@@ -72,6 +72,8 @@ static const struct m_known m_members[] = {
 	  "Errors that ended a session or a data connection (system calls, nftables)" },
 	{ "open", "pinholes", "ftpalg_pinholes_open", "gauge", NULL, NULL, 0,
 	  "Pinholes open now" },
+	{ "kept", "pinholes", "ftpalg_pinholes_kept", "gauge", NULL, NULL, 0,
+	  "Gateway ports kept at start-up for pinholes announced before it (inline restart)" },
 	{ "open", "relays", "ftpalg_relays_open", "gauge", NULL, NULL, 0,
 	  "Userspace relays open now" },
 	{ "bytes_in", "relays", "ftpalg_relay_bytes_total", "counter", "direction", "in", 0,

@@ -276,7 +276,7 @@ START_TEST(t_stats_json)
 	ck_assert_ptr_eq(strstr(doc, "{\"sessions_total\":3,\"sessions_active\":2,\"sessions_refused\":1,"
 	    "\"mine\":42,\"rewrites\":{\"PORT\":1,\"EPRT\":0,\"LPRT\":0,\"227\":0,\"228\":0,"
 	    "\"229\":0,\"EPSV\":1},\"pinholes\":{\"opened\":0,\"used\":0,\"expired\":0,"
-	    "\"closed\":0,\"refused\":0,\"failed\":0,\"open\":0},\"refusals\":{"), doc);
+	    "\"closed\":0,\"refused\":0,\"failed\":0,\"open\":0,\"kept\":0},\"refusals\":{"), doc);
 	ck_assert_ptr_nonnull(strstr(doc, "},\"errors\":0}\n"));
 	free(doc);
 	gw_free(gw);

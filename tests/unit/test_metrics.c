@@ -24,7 +24,7 @@ static const char status_json[] = "{\"version\":\"0.1.0\",\"pid\":42,\"uptime_s\
 static const char proxy_json[] = "{\"sessions_total\":10,\"sessions_active\":2,"
     "\"sessions_refused\":1,\"rewrites\":{\"PORT\":3,\"EPRT\":1,\"LPRT\":0,\"227\":4,"
     "\"228\":0,\"229\":2,\"EPSV\":0},\"pinholes\":{\"opened\":9,\"used\":8,\"expired\":1,"
-    "\"closed\":8,\"refused\":0,\"failed\":2,\"open\":1},\"relays\":{\"opened\":1,"
+    "\"closed\":8,\"refused\":0,\"failed\":2,\"open\":1,\"kept\":2},\"relays\":{\"opened\":1,"
     "\"accepted\":1,\"foreign\":0,\"expired\":0,\"closed\":1,\"refused\":0,\"failed\":0,"
     "\"bytes_in\":100,\"bytes_out\":67108864,\"open\":0},\"refusals\":{\"bounce\":1,"
     "\"low-port\":0,\"syntax\":0,\"pinhole-failed\":2},\"errors\":0}\n";
@@ -121,8 +121,11 @@ START_TEST(test_metrics_proxy)
 	    "ftpalg_relay_bytes_total{direction=\"out\"} 67108864\n"));
 	ck_assert_ptr_nonnull(strstr(out,
 	    "ftpalg_refusals_total{engine=\"proxy\",reason=\"pinhole-failed\"} 2\n"));
-	/* "open" is a gauge of its own, not an event of the counter */
+	ck_assert_ptr_nonnull(strstr(out, "# TYPE ftpalg_pinholes_kept gauge\n"
+	    "ftpalg_pinholes_kept 2\n"));
+	/* "open" and "kept" are gauges of their own, not events of the counter */
 	ck_assert_ptr_null(strstr(out, "event=\"open\""));
+	ck_assert_ptr_null(strstr(out, "event=\"kept\""));
 	ck_assert_uint_eq(count(out, "# TYPE ftpalg_rewrites_total counter\n"), 1);
 	ck_assert_uint_eq(count(out, "ftpalg_rewrites_total{"), 7);
 	ck_assert_uint_eq(count(out, "untyped"), 0);
