@@ -624,8 +624,17 @@ class Runner:
                 break
             time.sleep(0.05)
         not_ready = [n for n, p in procs.items() if not os.path.exists(p[1])]
-        self.check(not not_ready, "%s: sessions reached their point before the transition" % tag,
-                   ", ".join(not_ready))
+        # Only what this gateway must carry across is a failure.  The kernel helper's
+        # own sessions after a failback meet conntrack entries conntrackd committed
+        # for its old data connections (ha.md: "Gateway ports that conntrack still
+        # holds"), and one of them may fail before the transition: noted, as measured.
+        must = [n for n in not_ready if n in MUST[engine]]
+        self.check(not must, "%s: sessions reached their point before the transition" % tag,
+                   ", ".join(must))
+        for n in not_ready:
+            if n not in must:
+                self.note("     %s: %s did not reach its point before the transition "
+                          "(not required of %s)" % (tag, n, engine))
         time.sleep(0.5)          # conntrackd has sent the state of what just happened
         # pinholes and marks exist on the master only
         if frm != to:
