@@ -424,6 +424,12 @@ gw_alloc_port(struct gw_session *gs, uint16_t *port)
  * here); after a failover and its failback, every port this router used in
  * the last minutes is back in its table that way.  Measured in the HA lab
  * (tests/lab/ha.py, docs/ha.md).  One ctnetlink lookup per draw.
+ *
+ * An entry in TIME_WAIT that this kernel saw close would be reopened by the
+ * SYN, yet it still counts: the server, which closed the old data connection
+ * first, holds the same four-tuple in its own TIME_WAIT (60 s on Linux), and
+ * its connect() from port 20 to that port fails (EADDRNOTAVAIL, "425") until
+ * then.  Conntrack's TIME_WAIT (120 s) outlasts it.
  */
 static int
 gw_alloc_port_ct(struct gw_session *gs, uint16_t *port)
