@@ -1072,7 +1072,6 @@ inl_get16(const uint8_t *b)
 	return (uint16_t)(b[0] << 8 | b[1]);
 }
 
-/* Keeps the flow's labels current: written when what a successor needs changed. */
 /* ENOSPC: the connection predates any label rule (ftpalgd's table). */
 static void
 inl_labels_off(struct inl_flow *f, int err)
@@ -1095,6 +1094,7 @@ inl_labels_failed(void *ctx, uint64_t id, int err)
 		}
 }
 
+/* Keeps the flow's labels current: written when what a successor needs changed. */
 static void
 inl_label(struct inl_flow *f)
 {

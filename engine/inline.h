@@ -49,7 +49,7 @@ struct inline_io {
 	/*
 	 * Sets the connection's labels under mask; NULL: no labels (tests).  It
 	 * may queue the write (the kernel's): a later failure then comes back
-	 * through inline_labels_failed() with the flow's id.
+	 * with the flow's id (nat_ct_on_fail) and turns that flow's labels off.
 	 */
 	int (*labels)(void *ctx, const struct nat_ct_tuple *orig, const uint8_t *labels,
 	    const uint8_t *mask, uint64_t id);

@@ -71,6 +71,8 @@ struct ph_table {
 	uint64_t swept_ms;
 };
 
+static void ph_resv_drop(struct ph_table *t, struct ph_resv *r, bool free_port);
+
 struct ph_table *
 ph_new(struct nat_table *nat, uint32_t max, uint16_t port_min, uint16_t port_max)
 {
@@ -94,12 +96,8 @@ ph_free(struct ph_table *t)
 		return;
 	while (!LIST_EMPTY(&t->open))
 		ph_close(t, LIST_FIRST(&t->open));
-	while (!LIST_EMPTY(&t->resv)) {
-		struct ph_resv *r = LIST_FIRST(&t->resv);
-
-		LIST_REMOVE(r, entry);
-		free(r);
-	}
+	while (!LIST_EMPTY(&t->resv))
+		ph_resv_drop(t, LIST_FIRST(&t->resv), false);
 	free(t);
 }
 
@@ -338,7 +336,7 @@ ph_open_snat(struct ph_table *t, char tag, uint64_t session, const struct alg_ma
 	ep_to_nat(&m->peer, &p->nat.saddr);
 	ep_to_nat(&m->dst, &p->nat.daddr);
 	p->nat.dport = m->dst.port;
-	p->nat.dnat = !alg_ep_equal(&m->dst, &m->to);
+	p->nat.dnat = dnat;
 	ep_to_nat(&m->to, &p->nat.to_addr);
 	p->nat.to_port = m->to.port;
 	p->nat.timeout_ms = m->timeout_ms;

@@ -386,9 +386,8 @@ nat_ct_queue_labels(struct nat_ct *c, const struct nat_ct_tuple *t,
 
 	/* Room for one more message, and its slot (nq counts the sent batch's
 	 * slots until the next write, for its late errors). */
-	if (c->qlen == 0)
-		c->nq = 0;
-	if ((c->nq == CT_QMAX || c->qlen + 256 > sizeof(c->qbuf)) && nat_ct_commit(c) < 0)
+	if (c->qlen > 0 && (c->nq == CT_QMAX || c->qlen + 256 > sizeof(c->qbuf)) &&
+	    nat_ct_commit(c) < 0)
 		return -1;
 	if (c->qlen == 0)
 		c->nq = 0;

@@ -305,6 +305,9 @@ trace_ip(struct trace_ctx *t, struct trace_pkt *p, const uint8_t *b, uint32_t ca
 		t->nskipped++;
 }
 
+static void trace_ethertype(struct trace_ctx *t, struct trace_pkt *p, uint16_t type,
+    const uint8_t *b, uint32_t cap, uint32_t wire);
+
 /*
  * A PPP frame (RFC 1661): the HDLC address and control bytes 0xff 0x03 if
  * they were kept, then the protocol, one byte when compressed (RFC 1661
@@ -335,12 +338,9 @@ trace_ppp(struct trace_ctx *t, struct trace_pkt *p, const uint8_t *b, uint32_t c
 		proto = be16(b + hl);
 		hl += 2;
 	}
-	if (proto == PPP_IPV4)
-		trace_ipv4(t, p, b + hl, cap - hl, wire - hl);
-	else if (proto == PPP_IPV6)
-		trace_ipv6(t, p, b + hl, cap - hl);
-	else
-		t->nskipped++;	/* LCP, IPCP, ...: not IP */
+	/* LCP, IPCP, ...: not IP, no ethertype, skipped */
+	trace_ethertype(t, p, proto == PPP_IPV4 ? ETH_IPV4 : proto == PPP_IPV6 ? ETH_IPV6 : 0,
+	    b + hl, cap - hl, wire - hl);
 }
 
 /* The PPPoE session header: version/type, code, session id, length. */

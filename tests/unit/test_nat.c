@@ -282,6 +282,39 @@ static char *list_set(const char *kind, const char *name)
 	return sh_out("nft list %s inet " TABLE " %s", kind, name);
 }
 
+/* An active mapping from server to gateway port port. */
+static struct alg_mapping active_map(const char *server, uint16_t port)
+{
+	struct alg_mapping m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = 1;
+	m.kind = ALG_MAP_ACTIVE;
+	m.peer.family = m.dst.family = m.to.family = ALG_AF_INET;
+	inet_pton(AF_INET, server, m.peer.a);
+	inet_pton(AF_INET, "10.0.0.2", m.dst.a);
+	inet_pton(AF_INET, "192.168.1.5", m.to.a);
+	m.dst.port = port;
+	m.to.port = 2000;
+	m.timeout_ms = 30000;
+	return m;
+}
+
+/* A TCP tuple of IPv4 addresses. */
+static struct nat_ct_tuple tuple4(const char *src, const char *dst, uint16_t sport,
+				  uint16_t dport)
+{
+	struct nat_ct_tuple t;
+
+	memset(&t, 0, sizeof(t));
+	t.src.family = t.dst.family = AF_INET;
+	inet_pton(AF_INET, src, &t.src.u.v4);
+	inet_pton(AF_INET, dst, &t.dst.u.v4);
+	t.sport = sport;
+	t.dport = dport;
+	return t;
+}
+
 /*
  * The pinhole table's once-a-second sweep is due at an absolute time: asked
  * again and again (the event loop asks on every turn, and events come more
@@ -302,16 +335,7 @@ START_TEST(test_sweep_due_absolute)
 	elog_set_sink(NULL);
 	ck_assert_ptr_nonnull(ph);
 	ck_assert_int_eq(ph_alloc_port(ph, &port, true), 0);
-	memset(&m, 0, sizeof(m));
-	m.id = 1;
-	m.kind = ALG_MAP_ACTIVE;
-	m.peer.family = m.dst.family = m.to.family = ALG_AF_INET;
-	inet_pton(AF_INET, "10.0.0.1", m.peer.a);
-	inet_pton(AF_INET, "10.0.0.2", m.dst.a);
-	inet_pton(AF_INET, "192.168.1.5", m.to.a);
-	m.dst.port = port;
-	m.to.port = 2000;
-	m.timeout_ms = 30000;
+	m = active_map("10.0.0.1", port);
 	p = ph_open(ph, 's', 7, &m, why, sizeof(why));
 	ck_assert_msg(p != NULL, "%s", why);
 
@@ -345,24 +369,6 @@ START_TEST(test_sweep_due_absolute)
 	nat_close(t);
 }
 END_TEST
-
-/* An active mapping from server s (10.0.0.x) to gateway port port. */
-static struct alg_mapping active_map(const char *server, uint16_t port)
-{
-	struct alg_mapping m;
-
-	memset(&m, 0, sizeof(m));
-	m.id = 1;
-	m.kind = ALG_MAP_ACTIVE;
-	m.peer.family = m.dst.family = m.to.family = ALG_AF_INET;
-	inet_pton(AF_INET, server, m.peer.a);
-	inet_pton(AF_INET, "10.0.0.2", m.dst.a);
-	inet_pton(AF_INET, "192.168.1.5", m.to.a);
-	m.dst.port = port;
-	m.to.port = 2000;
-	m.timeout_ms = 30000;
-	return m;
-}
 
 /*
  * A translated pinhole's gateway port belongs to it alone.  A second one on
@@ -470,12 +476,7 @@ START_TEST(test_ct_dump)
 	    "--dport 21 --state ESTABLISHED -u SEEN_REPLY -t 60 >/dev/null 2>&1"), 0);
 	ck_assert_int_eq(sh("conntrack -I -p tcp -s fd09::1 -d fd09::2 --sport 30001 "
 	    "--dport 21 --state ESTABLISHED -u SEEN_REPLY -t 60 >/dev/null 2>&1"), 0);
-	memset(&tu, 0, sizeof(tu));
-	tu.src.family = tu.dst.family = AF_INET;
-	inet_pton(AF_INET, "10.9.0.1", &tu.src.u.v4);
-	inet_pton(AF_INET, "10.9.0.2", &tu.dst.u.v4);
-	tu.sport = 30000;
-	tu.dport = 21;
+	tu = tuple4("10.9.0.1", "10.9.0.2", 30000, 21);
 	memset(l, 0, sizeof(l));
 	memset(m, 0, sizeof(m));
 	l[4] = 0xf7;
@@ -1308,14 +1309,8 @@ START_TEST(test_ct_queued_errors)
 	ck_assert_ptr_nonnull(c);
 	nat_ct_on_fail(c, ctq_fail, NULL);
 	for (unsigned k = 0; k < 100; k++) {
-		struct nat_ct_tuple t;
+		struct nat_ct_tuple t = tuple4("10.9.0.1", "10.9.0.2", (uint16_t)(30000 + k), 21);
 
-		memset(&t, 0, sizeof(t));
-		t.src.family = t.dst.family = AF_INET;
-		inet_pton(AF_INET, "10.9.0.1", &t.src.u.v4);
-		inet_pton(AF_INET, "10.9.0.2", &t.dst.u.v4);
-		t.sport = (uint16_t)(30000 + k);
-		t.dport = 21;
 		ck_assert_int_eq(nat_ct_queue_labels(c, &t, l, m, 1000 + k), 0);
 	}
 	ck_assert_uint_gt(nat_ct_queued(c), 0);
